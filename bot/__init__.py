@@ -1,0 +1,1 @@
+"""Renderers and clients for the chat platforms (Slack, Telegram)."""

@@ -1,0 +1,1 @@
+"""Edges that turn inbound requests into TicketService calls and answer them fast."""

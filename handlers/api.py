@@ -1,0 +1,288 @@
+"""The game / web intake API under /api/v1: bearer-key auth, JSON in and out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from handlers.errors import BadRequest, from_ticket_error, from_validation, problem
+from ticketcore.errors import TicketError
+from ticketcore.lifecycle import Status
+from ticketcore.models import (
+    MAX_SUBJECT,
+    MAX_TEXT,
+    Actor,
+    ActorKind,
+    Channel,
+    HistoryEntry,
+    Player,
+    Priority,
+    Ticket,
+)
+from ticketcore.service import UNSET, TicketService
+
+MAX_BODY = 1_000_000
+MAX_CONTEXT_JSON = 16_000
+MAX_PAGE = 100
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class NewTicket(Body):
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    player_id: str | None = Field(default=None, min_length=1, max_length=128)
+    email: str | None = Field(default=None, max_length=254)
+    display_name: str | None = Field(default=None, max_length=200)
+    subject: str | None = Field(default=None, max_length=MAX_SUBJECT)
+    game: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, min_length=2, max_length=16)
+    context: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _needs_someone_to_answer(self) -> NewTicket:
+        if self.player_id is None and self.email is None:
+            raise ValueError("player_id or email is required")
+        return self
+
+    @field_validator("context")
+    @classmethod
+    def _small_context(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_CONTEXT_JSON:
+            raise ValueError(f"must be at most {MAX_CONTEXT_JSON} bytes as JSON")
+        return value
+
+
+class FollowUp(Body):
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class TicketPatch(Body):
+    status: Status | None = None
+    priority: Priority | None = None
+    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+    queue: str | None = Field(default=None, min_length=1, max_length=64)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+# ------------------------------------------------------------------ JSON out
+
+
+def entry_json(entry: HistoryEntry) -> dict[str, Any]:
+    assert entry.message is not None
+    message = entry.message
+    return {
+        "id": entry.id,
+        "kind": message.kind.value,
+        "text": message.text,
+        "html": message.html,
+        "channel": message.channel.value,
+        "author": entry.actor.model_dump(mode="json", exclude_none=True),
+        "attachments": [a.model_dump(mode="json") for a in message.attachments],
+        "created_at": entry.at.isoformat(),
+    }
+
+
+def ticket_json(
+    ticket: Ticket, messages: Sequence[HistoryEntry] = (), before: int | None = None
+) -> dict[str, Any]:
+    body = ticket.model_dump(mode="json", exclude={"id", "version"})
+    body["messages"] = [entry_json(m) for m in messages]
+    body["messages_before"] = encode_cursor(before) if before is not None else None
+    return body
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"v": value}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["v"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise BadRequest("is not a cursor this API gave out", field=name) from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadRequest("is not a cursor this API gave out", field=name)
+    return value
+
+
+# ------------------------------------------------------------------ plumbing
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class IntakeApi:
+    def __init__(self, service: TicketService, api_keys: Sequence[str]) -> None:
+        self.service = service
+        self.keys = [k.encode() for k in api_keys]
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/tickets", self.guard(self.create), methods=["POST"]),
+            Route("/api/v1/tickets", self.guard(self.list), methods=["GET"]),
+            Route("/api/v1/tickets/{number:int}", self.guard(self.show), methods=["GET"]),
+            Route("/api/v1/tickets/{number:int}", self.guard(self.patch), methods=["PATCH"]),
+            Route(
+                "/api/v1/tickets/{number:int}/messages",
+                self.guard(self.follow_up),
+                methods=["POST"],
+            ),
+        ]
+
+    def caller(self, request: Request) -> Actor | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        given = token.strip().encode()
+        for index, key in enumerate(self.keys):
+            if hmac.compare_digest(given, key):
+                return Actor(kind=ActorKind.INTEGRATION, id=f"api-key-{index + 1}", via="api")
+        return None
+
+    def guard(self, endpoint: Callable[[Request, Actor], Awaitable[Response]]) -> Endpoint:
+        """Authenticate, then turn every refusal into a 4xx that says why."""
+
+        async def guarded(request: Request) -> Response:
+            if not self.keys:
+                return problem(401, "the intake API is disabled: API_KEYS is not set")
+            actor = self.caller(request)
+            if actor is None:
+                return problem(
+                    401, "missing or wrong API key", hint="send Authorization: Bearer <key>"
+                )
+            try:
+                return await endpoint(request, actor)
+            except BadRequest as exc:
+                where = {"field": exc.field} if exc.field else {}
+                reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
+                return problem(exc.status, reason, **where)
+            except ValidationError as exc:
+                return from_validation(exc)
+            except TicketError as exc:
+                return from_ticket_error(exc)
+            except ValueError as exc:
+                return problem(422, str(exc))
+
+        return guarded
+
+    async def body(self, request: Request, model: type[Body]) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY:
+            raise BadRequest(f"body is larger than {MAX_BODY} bytes", status=413)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"body is larger than {MAX_BODY} bytes", status=413)
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body must be a JSON object", status=422)
+        return model.model_validate(data)
+
+    async def detail(self, ticket: Ticket, before: int | None = None) -> JSONResponse:
+        page = await run_in_threadpool(self.service.messages, ticket, before=before)
+        return JSONResponse(ticket_json(ticket, page.items, page.before))
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def create(self, request: Request, actor: Actor) -> Response:
+        body: NewTicket = await self.body(request, NewTicket)
+        player = Player(
+            player_id=body.player_id,
+            email=body.email,
+            language=body.language,
+            display_name=body.display_name,
+        )
+        context = {**(body.context or {})}
+        context.update({k: v for k, v in (("game", body.game), ("platform", body.platform)) if v})
+        ticket = await run_in_threadpool(
+            lambda: self.service.open_ticket(
+                player=player,
+                channel=Channel.API,
+                text=body.text,
+                subject=body.subject,
+                queue=body.game,
+                context=context,
+            )
+        )
+        response = await self.detail(ticket)
+        response.status_code = 201
+        response.headers["location"] = f"/api/v1/tickets/{ticket.number}"
+        return response
+
+    async def show(self, request: Request, actor: Actor) -> Response:
+        before = decode_cursor(request.query_params.get("messages_before"), "messages_before")
+        ticket = await run_in_threadpool(self.service.get, request.path_params["number"])
+        return await self.detail(ticket, before)
+
+    async def list(self, request: Request, actor: Actor) -> Response:
+        params = request.query_params
+        unknown = set(params) - {"status", "player_id", "assignee", "limit", "cursor"}
+        if unknown:
+            raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}")
+        status = None
+        if params.get("status"):
+            try:
+                status = Status(params["status"])
+            except ValueError:
+                allowed = ", ".join(s.value for s in Status)
+                raise BadRequest(f"must be one of {allowed}", field="status") from None
+        raw_limit = params.get("limit", "50")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+            raise BadRequest(f"must be a whole number from 1 to {MAX_PAGE}", field="limit")
+        limit = int(raw_limit)
+        before = decode_cursor(params.get("cursor"), "cursor")
+        tickets = await run_in_threadpool(
+            lambda: self.service.find(
+                status=status,
+                player_id=params.get("player_id") or None,
+                assignee=params.get("assignee") or None,
+                before_number=before,
+                limit=limit + 1,
+            )
+        )
+        more = len(tickets) > limit
+        tickets = tickets[:limit]
+        cursor = encode_cursor(tickets[-1].number) if more else None
+        return JSONResponse({"items": [ticket_json(t) for t in tickets], "next_cursor": cursor})
+
+    async def follow_up(self, request: Request, actor: Actor) -> Response:
+        body: FollowUp = await self.body(request, FollowUp)
+        number = request.path_params["number"]
+        ticket = await run_in_threadpool(
+            lambda: self.service.add_player_message_to(number, text=body.text, channel=Channel.API)
+        )
+        response = await self.detail(ticket)
+        response.status_code = 201 if ticket.number != number else 200
+        return response
+
+    async def patch(self, request: Request, actor: Actor) -> Response:
+        body: TicketPatch = await self.body(request, TicketPatch)
+        given = body.model_fields_set
+        ticket = await run_in_threadpool(
+            lambda: self.service.change(
+                request.path_params["number"],
+                actor=actor,
+                status=body.status,
+                priority=body.priority,
+                assignee=body.assignee if "assignee" in given else UNSET,
+                queue=body.queue if "queue" in given else UNSET,
+                set_tags=body.tags,
+            )
+        )
+        return await self.detail(ticket)

@@ -1,0 +1,32 @@
+"""The ASGI application: every inbound HTTP route in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from handlers.api import IntakeApi
+from handlers.health import healthz
+from jobs.runtime import Runtime
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"no route for {request.method} {request.url.path}"}, 404)
+
+
+async def wrong_method(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"{request.method} is not allowed here"}, 405)
+
+
+def create_app(runtime: Runtime, *, api_keys: Sequence[str], stack: Any = None) -> Starlette:
+    api = IntakeApi(runtime.service, api_keys)
+    routes = [Route("/healthz", healthz(runtime), methods=["GET"]), *api.routes()]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: wrong_method})
+    app.state.runtime = runtime
+    app.state.stack = stack
+    return app

@@ -1,0 +1,58 @@
+"""Carry out owed effects: claim each one, run its handler, then drop or reschedule it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from jobs import runtime
+from jobs.runtime import Runtime
+from ticketcore.outbox import Owed
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """A platform asked us to come back later (rate limit); not a failure of the effect."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry in {seconds:.0f}s")
+        self.seconds = seconds
+
+
+class NoRoute(Exception):
+    """Nothing is configured that can carry this effect (yet)."""
+
+
+def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
+    """RQ job: deliver the named effects of one ticket; safe to run any number of times."""
+    rt = runtime.current()
+    return {key: deliver_one(rt, Owed(ticket_id, key)) for key in keys}
+
+
+def deliver_one(rt: Runtime, owed: Owed) -> str:
+    claimed = rt.outbox.claim(owed, rt.clock())
+    if claimed is None:
+        return "not due"  # delivered already, leased by another worker, or dead
+    ticket, record = claimed
+    handler = rt.handlers.get(record["kind"])
+    try:
+        if handler is None:
+            raise NoRoute(f"no handler for {record['kind']}")
+        result = handler(rt, ticket, record)
+    except RetryLater as exc:
+        rt.outbox.postpone(owed, rt.clock() + timedelta(seconds=exc.seconds), str(exc))
+        return "postponed"
+    except Exception as exc:
+        dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())
+        log.warning(
+            "effect %s of ticket #%s failed (attempt %d)%s: %s",
+            owed.key,
+            ticket["number"],
+            record["attempts"],
+            ", giving up" if dead else "",
+            exc,
+        )
+        return "dead" if dead else "failed"
+    rt.outbox.complete(owed, result)
+    return "done"

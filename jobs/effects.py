@@ -1,0 +1,75 @@
+"""Handlers for the effects the core owes: one function per effect kind."""
+
+from __future__ import annotations
+
+from jobs.deliver import NoRoute
+from jobs.runtime import Handler, ReplyRoute, Runtime
+from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
+from ticketcore.mail import Mailer
+from ticketcore.mail.compose import reply_mail
+from ticketcore.models import Channel
+from ticketcore.outbox import HISTORY_STORE
+from ticketcore.store import Document, entry_document, to_entry, to_ticket
+from ticketcore.writes import entry_from_record, is_worth_keeping
+
+
+def store_history(rt: Runtime, ticket: Document, record: Document) -> None:
+    """Store the history entry if the request that made it died before it could."""
+    entry = entry_from_record(ticket, record)
+    if is_worth_keeping(entry):
+        doc = entry_document(entry)
+        rt.store.history.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+    return None
+
+
+def sync_player(rt: Runtime, ticket: Document, record: Document) -> None:
+    """Keep one player record per identity, filled in from what each ticket tells us."""
+    player = {k: v for k, v in ticket["player"].items() if v is not None}
+    for identity in ("player_id", "email", "telegram_user_id"):
+        if identity in player:
+            rt.store.players.update_one(
+                {identity: player[identity]},
+                {
+                    "$set": {**player, "last_seen_at": ticket["updated_at"]},
+                    "$setOnInsert": {"first_seen_at": ticket["created_at"]},
+                },
+                upsert=True,
+            )
+            return None
+    return None
+
+
+def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
+    """Send an agent's reply on the ticket's channel (email when we know an address)."""
+    channel = Channel(ticket["channel"])
+    has_email = ticket["player"].get("email") is not None
+    if channel in (Channel.EMAIL, Channel.API) and has_email:
+        channel = Channel.EMAIL
+    elif channel is Channel.API:
+        return None  # the game shows replies in-app through the API; nothing to push
+    route = rt.reply_routes.get(channel)
+    if route is None:
+        raise NoRoute(f"replies on {channel} are not configured")
+    delivery = route(rt, ticket, record["entry_id"])
+    if delivery:
+        rt.store.history.update_one({"_id": record["entry_id"]}, {"$set": {"delivery": delivery}})
+    return None
+
+
+def mail_route(mailer: Mailer, sender: str) -> ReplyRoute:
+    def send(rt: Runtime, ticket: Document, entry_id: str) -> Document:
+        doc = rt.store.history.find_one({"_id": entry_id})
+        if doc is None:
+            raise LookupError(f"reply {entry_id} is not stored yet")
+        mail = reply_mail(to_ticket(ticket), to_entry(doc), sender=sender)
+        provider_id = mailer.send(mail)
+        return {"channel": "email", "message_id": mail.message_id, "provider_id": provider_id}
+
+    return send
+
+
+CORE_HANDLERS: dict[str, Handler] = {
+    HISTORY_STORE: store_history,
+    PLAYER_SYNC: sync_player,
+    REPLY_DELIVER: deliver_reply,
+}

@@ -1,0 +1,51 @@
+"""What a job needs at hand, installed once per worker process by `helpdesk worker`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rq import Queue
+
+from ticketcore.clock import Clock
+from ticketcore.models import Channel
+from ticketcore.outbox import Outbox
+from ticketcore.service import TicketService
+from ticketcore.store import Document, Store
+
+QUEUE_NAME = "helpdesk"
+
+# A handler carries out one effect and returns fields to record on the ticket (or None).
+Handler = Callable[["Runtime", Document, Document], Document | None]
+# A reply route carries one agent reply to the player over one channel.
+ReplyRoute = Callable[["Runtime", Document, str], Document | None]
+
+
+@dataclass
+class Runtime:
+    store: Store
+    service: TicketService
+    queue: Queue
+    clock: Clock
+    sweep_grace: timedelta = timedelta(seconds=30)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.service.outbox
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime installed: jobs run inside `helpdesk worker`")
+    return _current

@@ -1,0 +1,62 @@
+"""`helpdesk worker`: an RQ worker, with the cron that drives periodic jobs beside it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
+
+from jobs.runtime import QUEUE_NAME
+from jobs.sweeper import sweep
+
+log = logging.getLogger(__name__)
+
+
+def start_cron(
+    connection: Redis, *, sweep_interval: int, stop: threading.Event
+) -> threading.Thread:
+    """Run RQ's cron scheduler loop in a thread: it only enqueues, workers run the jobs."""
+    scheduler = CronScheduler(
+        connection=connection, name=f"helpdesk-cron-{threading.get_native_id()}"
+    )
+    scheduler.register(sweep, queue_name=QUEUE_NAME, interval=sweep_interval, result_ttl=60)
+
+    def loop() -> None:
+        scheduler.register_birth()
+        try:
+            while not stop.is_set():
+                try:
+                    if scheduler.enqueue_jobs():
+                        scheduler.save()
+                    scheduler.heartbeat()
+                except Exception:  # Redis restarting: keep the loop, try again shortly
+                    log.exception("cron could not enqueue; retrying")
+                stop.wait(max(0.5, min(scheduler.calculate_sleep_interval(), 5.0)))
+        finally:
+            try:
+                scheduler.register_death()
+            except Exception:
+                log.debug("cron could not record its shutdown", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="helpdesk-cron", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_worker(
+    connection: Redis, *, with_cron: bool, sweep_interval: int, burst: bool = False
+) -> None:
+    """Work the queue until stopped. Jobs run in this process (no fork per job), so they
+    reuse its database connections; every job is idempotent, so a crash only delays work."""
+    stop = threading.Event()
+    if with_cron:
+        start_cron(connection, sweep_interval=sweep_interval, stop=stop)
+    queue = Queue(QUEUE_NAME, connection=connection)
+    worker = SimpleWorker([queue], connection=connection)
+    try:
+        worker.work(burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()

@@ -1,0 +1,158 @@
+"""The ticket domain as data: tickets, players, messages and their history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ticketcore.lifecycle import Status
+
+MAX_TEXT = 20_000
+MAX_SUBJECT = 200
+MAX_TAG = 64
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    API = "api"
+    SLACK = "slack"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class MessageKind(StrEnum):
+    PLAYER = "player"  # inbound from the player
+    REPLY = "reply"  # outbound answer to the player
+    NOTE = "note"  # internal, never leaves the team
+
+
+class ActorKind(StrEnum):
+    PLAYER = "player"
+    AGENT = "agent"
+    SYSTEM = "system"
+    INTEGRATION = "integration"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Actor(Model):
+    """Who did something, as a plain value: never a platform payload."""
+
+    kind: ActorKind
+    id: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    via: str | None = Field(default=None, max_length=40)
+
+
+SYSTEM = Actor(kind=ActorKind.SYSTEM, id="helpdesk")
+
+
+class Player(Model):
+    player_id: str | None = Field(default=None, min_length=1, max_length=128)
+    email: str | None = Field(default=None, min_length=3, max_length=254)
+    telegram_user_id: int | None = None
+    telegram_chat_id: int | None = None
+    language: str | None = Field(default=None, min_length=2, max_length=16)
+    display_name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        local, _, domain = value.partition("@")
+        if not local or "." not in domain or any(c.isspace() for c in value):
+            raise ValueError("is not an email address")
+        return value
+
+    def key(self) -> str:
+        """The strongest identity we know, used to find the player's current ticket."""
+        if self.player_id is not None:
+            return f"id:{self.player_id}"
+        if self.email is not None:
+            return f"email:{self.email}"
+        if self.telegram_user_id is not None:
+            return f"tg:{self.telegram_user_id}"
+        raise ValueError("a player needs a player_id, an email or a Telegram user id")
+
+
+class Attachment(Model):
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int = Field(ge=0)
+    ref: str | None = Field(default=None, max_length=1000)  # where the bytes live
+
+
+class Message(Model):
+    kind: MessageKind
+    channel: Channel
+    text: str = Field(max_length=MAX_TEXT)
+    html: str | None = Field(default=None, max_length=4 * MAX_TEXT)
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Change(Model):
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class HistoryEntry(Model):
+    """One action on a ticket, in the append-only history; a message is one kind of action."""
+
+    id: str
+    ticket_id: str
+    number: int
+    seq: int  # the ticket's version right after this action
+    event: str  # e.g. "ticket.created", "message.received", "ticket.status_changed"
+    actor: Actor
+    at: datetime
+    message: Message | None = None
+    changes: tuple[Change, ...] = ()
+
+
+class Ticket(Model):
+    id: str
+    number: int
+    subject: str
+    channel: Channel
+    player: Player
+    status: Status
+    priority: Priority = Priority.NORMAL
+    assignee: str | None = None
+    queue: str | None = None
+    tags: tuple[str, ...] = ()
+    context: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None = None
+    last_player_message_at: datetime | None = None
+    last_agent_reply_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    merged_into: int | None = None
+    reopened_from: int | None = None
+    message_count: int = 0
+    version: int = 0
+
+
+class MessagePage(Model):
+    """Messages oldest-first; `before` pages back to older ones."""
+
+    items: tuple[HistoryEntry, ...]
+    before: int | None
+
+
+EffectState = Literal["pending", "dead"]

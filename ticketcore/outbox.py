@@ -1,0 +1,144 @@
+"""The durable outbox: effects owed by a ticket, stored inside the ticket document itself.
+
+Every change writes the ticket and the effects it owes in one atomic single-document
+update, so a crash can never keep one without the other. A worker claims an effect by
+pushing its `due_at` forward (a lease); if the worker dies, the effect falls due again
+and the sweeper hands it to another worker. A delivered effect is pulled off the ticket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from ticketcore.store import Document, Store
+
+HISTORY_STORE = "history.store"
+LEASE = timedelta(seconds=120)
+MAX_ATTEMPTS = 12
+# Retry delays grow to about an hour, so a platform outage of a day is ridden out.
+_BACKOFF_SECONDS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+
+@dataclass(frozen=True)
+class Owed:
+    """One pending effect, named by its ticket and its idempotency key."""
+
+    ticket_id: str
+    key: str
+
+
+def effect_key(kind: str, entry_id: str) -> str:
+    return f"{kind}:{entry_id}"
+
+
+def new_record(kind: str, entry_id: str, at: datetime, payload: Document | None = None) -> Document:
+    return {
+        "key": effect_key(kind, entry_id),
+        "kind": kind,
+        "entry_id": entry_id,
+        "due_at": at,
+        "attempts": 0,
+        "payload": payload or {},
+    }
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=_BACKOFF_SECONDS[min(attempts, len(_BACKOFF_SECONDS)) - 1])
+
+
+class Outbox:
+    def __init__(self, store: Store, lease: timedelta = LEASE) -> None:
+        self.store = store
+        self.lease = lease
+
+    def claim(self, owed: Owed, now: datetime) -> tuple[Document, Document] | None:
+        """Lease one due effect; None if it is delivered, leased elsewhere or dead."""
+        ticket = self.store.tickets.find_one_and_update(
+            {
+                "_id": ObjectId(owed.ticket_id),
+                "outbox": {"$elemMatch": {"key": owed.key, "due_at": {"$lte": now}}},
+            },
+            {"$set": {"outbox.$[e].due_at": now + self.lease}, "$inc": {"outbox.$[e].attempts": 1}},
+            array_filters=[{"e.key": owed.key}],
+            return_document=ReturnDocument.AFTER,
+        )
+        if ticket is None:
+            return None
+        record = next(r for r in ticket["outbox"] if r["key"] == owed.key)
+        return ticket, record
+
+    def complete(self, owed: Owed, result: Document | None = None) -> None:
+        """Drop a delivered effect, recording on the ticket what the effect produced."""
+        update: Document = {"$pull": {"outbox": {"key": owed.key}}}
+        if result:
+            update["$set"] = result
+        self.store.tickets.update_one({"_id": ObjectId(owed.ticket_id)}, update)
+
+    def complete_many(self, ticket_id: str, keys: list[str]) -> None:
+        self.store.tickets.update_one(
+            {"_id": ObjectId(ticket_id)}, {"$pull": {"outbox": {"key": {"$in": keys}}}}
+        )
+
+    def fail(self, owed: Owed, attempts: int, error: str, now: datetime) -> bool:
+        """Schedule a retry with backoff; after MAX_ATTEMPTS park it as dead. True if dead."""
+        if attempts >= MAX_ATTEMPTS:
+            self._set(owed, {"due_at": None, "dead_at": now, "last_error": error[:500]})
+            return True
+        self._set(owed, {"due_at": now + backoff(attempts), "last_error": error[:500]})
+        return False
+
+    def postpone(self, owed: Owed, until: datetime, reason: str) -> None:
+        """Come back later without counting an attempt (a platform's rate limit)."""
+        self.store.tickets.update_one(
+            {"_id": ObjectId(owed.ticket_id)},
+            {
+                "$set": {"outbox.$[e].due_at": until, "outbox.$[e].last_error": reason[:500]},
+                "$inc": {"outbox.$[e].attempts": -1},
+            },
+            array_filters=[{"e.key": owed.key}],
+        )
+
+    def _set(self, owed: Owed, fields: Document) -> None:
+        self.store.tickets.update_one(
+            {"_id": ObjectId(owed.ticket_id)},
+            {"$set": {f"outbox.$[e].{name}": value for name, value in fields.items()}},
+            array_filters=[{"e.key": owed.key}],
+        )
+
+    def overdue(self, cutoff: datetime, limit: int = 1000) -> Iterator[Owed]:
+        """Effects due before `cutoff`: the ones whose job was lost or whose lease ran out."""
+        cursor = self.store.tickets.find(
+            {"outbox.due_at": {"$lte": cutoff}}, {"outbox.key": 1, "outbox.due_at": 1}
+        ).limit(limit)
+        for ticket in cursor:
+            for record in ticket["outbox"]:
+                due = record.get("due_at")
+                if due is not None and due <= cutoff:
+                    yield Owed(str(ticket["_id"]), record["key"])
+
+    def counts(self) -> dict[str, int]:
+        """How many effects are pending and how many gave up, for health checks."""
+        rows = self.store.tickets.aggregate(
+            [
+                {"$match": {"outbox.0": {"$exists": True}}},
+                {"$unwind": "$outbox"},
+                {
+                    "$group": {
+                        "_id": {
+                            "$cond": [{"$ifNull": ["$outbox.dead_at", False]}, "dead", "pending"]
+                        },
+                        "n": {"$sum": 1},
+                    }
+                },
+            ]
+        )
+        counts: dict[str, Any] = {"pending": 0, "dead": 0}
+        for row in rows:
+            counts[row["_id"]] = row["n"]
+        return counts

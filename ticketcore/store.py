@@ -1,0 +1,94 @@
+"""MongoDB collections, their indexes, and conversion between documents and models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from ticketcore.models import HistoryEntry, Ticket
+
+Document = dict[str, Any]
+
+NUMBER_COUNTER = "ticket_number"
+
+
+@dataclass(frozen=True)
+class Store:
+    """The helpdesk's collections in one MongoDB database."""
+
+    db: Database[Document]
+
+    @classmethod
+    def connect(cls, client: MongoClient[Document], name: str) -> Store:
+        return cls(client[name])
+
+    @property
+    def tickets(self) -> Collection[Document]:
+        return self.db["tickets"]
+
+    @property
+    def history(self) -> Collection[Document]:
+        return self.db["history"]
+
+    @property
+    def players(self) -> Collection[Document]:
+        return self.db["players"]
+
+    @property
+    def counters(self) -> Collection[Document]:
+        return self.db["counters"]
+
+    def ensure_indexes(self) -> None:
+        """Create every index the queries rely on; safe to run at every start."""
+        self.tickets.create_index([("number", ASCENDING)], unique=True)
+        # The player's current ticket on a channel: the hot path of intake.
+        self.tickets.create_index(
+            [("player_key", ASCENDING), ("channel", ASCENDING), ("active", ASCENDING)]
+        )
+        self.tickets.create_index([("status", ASCENDING), ("number", DESCENDING)])
+        self.tickets.create_index([("player.player_id", ASCENDING), ("number", DESCENDING)])
+        self.tickets.create_index([("assignee", ASCENDING), ("number", DESCENDING)])
+        # The sweeper's question: which effects are owed and overdue?
+        self.tickets.create_index([("outbox.due_at", ASCENDING)])
+        self.history.create_index(
+            [("ticket_id", ASCENDING), ("is_message", ASCENDING), ("seq", ASCENDING)]
+        )
+        self.history.create_index([("ticket_id", ASCENDING), ("seq", ASCENDING)])
+        self.players.create_index("player_id", unique=True, sparse=True)
+        self.players.create_index("email", sparse=True)
+        self.players.create_index("telegram_user_id", sparse=True)
+
+    def next_number(self) -> int:
+        """Atomically take the next ticket number; a number once taken is never reused."""
+        doc = self.counters.find_one_and_update(
+            {"_id": NUMBER_COUNTER},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None  # upsert with AFTER always returns the document
+        return int(doc["value"])
+
+
+def to_ticket(doc: Document) -> Ticket:
+    fields = {k: v for k, v in doc.items() if k in Ticket.model_fields}
+    return Ticket(id=str(doc["_id"]), **fields)
+
+
+def to_entry(doc: Document) -> HistoryEntry:
+    fields = {k: v for k, v in doc.items() if k in HistoryEntry.model_fields}
+    fields["ticket_id"] = str(doc["ticket_id"])
+    return HistoryEntry(id=str(doc["_id"]), **fields)
+
+
+def entry_document(entry: HistoryEntry) -> Document:
+    doc = entry.model_dump(mode="python", exclude={"id"})
+    doc["_id"] = entry.id
+    doc["ticket_id"] = ObjectId(entry.ticket_id)
+    doc["is_message"] = entry.message is not None
+    return doc
