@@ -9,7 +9,7 @@ from ticketcore.mail import Mailer
 from ticketcore.mail.compose import reply_mail
 from ticketcore.models import Channel
 from ticketcore.outbox import HISTORY_STORE
-from ticketcore.store import Document, entry_document, to_entry, to_ticket
+from ticketcore.store import Document, entry_document, to_ticket
 from ticketcore.writes import entry_from_record, is_worth_keeping
 
 
@@ -58,10 +58,8 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
 
 def mail_route(mailer: Mailer, sender: str) -> ReplyRoute:
     def send(rt: Runtime, ticket: Document, entry_id: str) -> Document:
-        doc = rt.store.history.find_one({"_id": entry_id})
-        if doc is None:
-            raise LookupError(f"reply {entry_id} is not stored yet")
-        mail = reply_mail(to_ticket(ticket), to_entry(doc), sender=sender)
+        entry = rt.service.entry(ticket, entry_id)
+        mail = reply_mail(to_ticket(ticket), entry, sender=sender)
         provider_id = mailer.send(mail)
         return {"channel": "email", "message_id": mail.message_id, "provider_id": provider_id}
 

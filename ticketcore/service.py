@@ -8,8 +8,8 @@ from contextlib import suppress
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import DESCENDING
+from pymongo.errors import BulkWriteError
 
 from ticketcore import lifecycle
 from ticketcore.clock import Clock
@@ -60,6 +60,14 @@ def subject_from(text: str) -> str:
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     subject = first_line or "(no subject)"
     return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
+
+
+def carried_entries(ticket: Document) -> list[HistoryEntry]:
+    """History entries still riding in the ticket's outbox, waiting to be stored."""
+    entries = (
+        entry_from_record(ticket, r) for r in ticket.get("outbox", []) if r["kind"] == HISTORY_STORE
+    )
+    return [entry for entry in entries if is_worth_keeping(entry)]
 
 
 def normalise_tags(tags: Iterable[str]) -> list[str]:
@@ -119,24 +127,51 @@ class TicketService:
         self, ticket: Ticket, *, before: int | None = None, limit: int = 100
     ) -> MessagePage:
         """The latest `limit` messages before seq `before`, oldest first."""
-        return self._entries(ticket, {"is_message": True}, before, limit)
+        return self._entries(ticket.number, before, limit, messages_only=True)
 
     def history(
         self, ticket: Ticket, *, before: int | None = None, limit: int = 100
     ) -> MessagePage:
-        return self._entries(ticket, {}, before, limit)
+        return self._entries(ticket.number, before, limit, messages_only=False)
+
+    def entry(self, ticket: Document, entry_id: str) -> HistoryEntry:
+        """One history entry of a raw ticket document, stored or still carried."""
+        for entry in carried_entries(ticket):
+            if entry.id == entry_id:
+                return entry
+        doc = self.store.history.find_one({"_id": entry_id})
+        if doc is None:
+            raise LookupError(f"history entry {entry_id} of ticket #{ticket['number']} is missing")
+        return to_entry(doc)
 
     def _entries(
-        self, ticket: Ticket, extra: Document, before: int | None, limit: int
+        self, number: int, before: int | None, limit: int, *, messages_only: bool
     ) -> MessagePage:
-        query: Document = {"ticket_id": ObjectId(ticket.id), **extra}
+        """Stored entries merged with those the ticket still carries in its outbox.
+
+        The ticket is read before the history, so an entry a worker moves in between is
+        seen in one place or the other, never in neither.
+        """
+        doc = self.store.tickets.find_one({"number": number}, {"number": 1, "outbox": 1})
+        if doc is None:
+            raise TicketNotFound(number)
+        carried = [
+            entry
+            for entry in carried_entries(doc)
+            if (entry.message is not None or not messages_only)
+            and (before is None or entry.seq < before)
+        ]
+        query: Document = {"ticket_id": doc["_id"]}
+        if messages_only:
+            query["is_message"] = True
         if before is not None:
             query["seq"] = {"$lt": before}
-        docs = list(self.store.history.find(query).sort("seq", DESCENDING).limit(limit + 1))
-        more = len(docs) > limit
-        docs = docs[:limit]
-        docs.reverse()
-        items = tuple(to_entry(d) for d in docs)
+        newest = self.store.history.find(query).sort("seq", DESCENDING).limit(limit + 1)
+        by_id = {entry.id: entry for entry in map(to_entry, newest)}
+        by_id.update((entry.id, entry) for entry in carried)
+        ordered = sorted(by_id.values(), key=lambda entry: entry.seq)
+        items = tuple(ordered[-limit:])
+        more = len(ordered) > limit
         return MessagePage(items=items, before=items[0].seq if more and items else None)
 
     # ----------------------------------------------------------------- players
@@ -198,7 +233,6 @@ class TicketService:
             "outbox": [record, *(new_record(kind, entry_id, now) for kind in kinds)],
         }
         self.store.tickets.insert_one(doc)
-        self._store_entry(doc, record)
         self._dispatch(doc, entry_id)
         return to_ticket(doc)
 
@@ -226,7 +260,7 @@ class TicketService:
         ticket = self._write(
             {"player_key": player.key(), "channel": channel.value, "active": True},
             action,
-            sort=[("number", DESCENDING)],
+            sort={"number": DESCENDING},
         )
         if ticket is not None:
             return ticket
@@ -456,47 +490,50 @@ class TicketService:
         return ticket
 
     def _write(
-        self, query: Document, action: Action, sort: list[tuple[str, int]] | None = None
+        self, query: Document, action: Action, sort: Document | None = None
     ) -> Ticket | None:
         """Apply `action` to the ticket matching `query` in one atomic update."""
         entry_id = new_entry_id()
         kinds = self.subscriptions.kinds_for(action.event)
-        doc = self.store.tickets.find_one_and_update(
-            query,
-            pipeline(action, entry_id, kinds),
-            sort=sort,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
+        # update_one, then a read by the new outbox key: two index-backed commands, where
+        # a findAndModify would be one on MongoDB but scans the collection on the embedded
+        # server.
+        written = self.store.tickets.update_one(query, pipeline(action, entry_id, kinds), sort=sort)
+        if written.matched_count == 0:
             return None
-        history_key = effect_key(HISTORY_STORE, entry_id)
-        record = next(r for r in reversed(doc["outbox"]) if r["key"] == history_key)
-        self._store_entry(doc, record)
-        self._dispatch(doc, entry_id)
+        doc = self._written(entry_id)
+        self._after_write(doc, entry_id)
         return to_ticket(doc)
 
-    def _store_entry(self, ticket: Document, record: Document) -> HistoryEntry:
-        """Store the history entry now, so readers see it at once; the record stays as backup."""
-        entry = entry_from_record(ticket, record)
-        if is_worth_keeping(entry):
-            with suppress(DuplicateKeyError):  # a worker got there first
-                self.store.history.insert_one(entry_document(entry))
-        carried = [r["key"] for r in ticket["outbox"] if r["kind"] == HISTORY_STORE]
-        if len(carried) > MAX_CARRIED_HISTORY:
-            self._trim_carried_history(ticket, carried)
-        return entry
+    def _written(self, entry_id: str) -> Document:
+        """The ticket just written, found by the history record the write appended."""
+        doc = self.store.tickets.find_one({"outbox.key": effect_key(HISTORY_STORE, entry_id)})
+        if doc is None:  # a worker already stored the entry and dropped the record
+            entry = self.store.history.find_one({"_id": entry_id}, {"ticket_id": 1})
+            doc = self.store.tickets.find_one({"_id": entry["ticket_id"]}) if entry else None
+        if doc is None:
+            raise LookupError(f"ticket written by entry {entry_id} has vanished")
+        return doc
 
-    def _trim_carried_history(self, ticket: Document, keys: list[str]) -> None:
-        records = [r for r in ticket["outbox"] if r["key"] in keys]
-        ids = [r["entry_id"] for r in records]
-        stored = {d["_id"] for d in self.store.history.find({"_id": {"$in": ids}}, {"_id": 1})}
-        done = [
-            r["key"]
-            for r in records
-            if r["entry_id"] in stored or not is_worth_keeping(entry_from_record(ticket, r))
-        ]
-        log.warning("ticket #%s carried %d history records; trimming", ticket["number"], len(keys))
-        self.outbox.complete_many(str(ticket["_id"]), done)
+    def _after_write(self, ticket: Document, entry_id: str) -> None:
+        carried = [r for r in ticket["outbox"] if r["kind"] == HISTORY_STORE]
+        if len(carried) > MAX_CARRIED_HISTORY:
+            self._flush_history(ticket, carried)
+        self._dispatch(ticket, entry_id)
+
+    def _flush_history(self, ticket: Document, records: list[Document]) -> None:
+        """Store carried entries inline: the worker is behind, and one document must not
+        grow without bound (MongoDB's 16 MB limit)."""
+        log.warning(
+            "ticket #%s carries %d unstored history entries; is a worker running?",
+            ticket["number"],
+            len(records),
+        )
+        entries = [entry_document(e) for e in carried_entries(ticket)]
+        if entries:
+            with suppress(BulkWriteError):  # some were stored meanwhile: duplicates
+                self.store.history.insert_many(entries, ordered=False)
+        self.outbox.complete_many(str(ticket["_id"]), [r["key"] for r in records])
 
     def _dispatch(self, ticket: Document, entry_id: str) -> None:
         keys = [r["key"] for r in ticket["outbox"] if r.get("entry_id") == entry_id]

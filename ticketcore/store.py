@@ -48,13 +48,20 @@ class Store:
         self.tickets.create_index([("number", ASCENDING)], unique=True)
         # The player's current ticket on a channel: the hot path of intake.
         self.tickets.create_index(
-            [("player_key", ASCENDING), ("channel", ASCENDING), ("active", ASCENDING)]
+            [
+                ("player_key", ASCENDING),
+                ("channel", ASCENDING),
+                ("active", ASCENDING),
+                ("number", DESCENDING),
+            ]
         )
         self.tickets.create_index([("status", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("player.player_id", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("assignee", ASCENDING), ("number", DESCENDING)])
         # The sweeper's question: which effects are owed and overdue?
         self.tickets.create_index([("outbox.due_at", ASCENDING)])
+        # How a writer finds the ticket it just changed: by the key its change appended.
+        self.tickets.create_index([("outbox.key", ASCENDING)])
         self.history.create_index(
             [("ticket_id", ASCENDING), ("is_message", ASCENDING), ("seq", ASCENDING)]
         )

