@@ -15,7 +15,7 @@ from ticketcore.writes import entry_from_record, is_worth_keeping
 
 def store_history(rt: Runtime, ticket: Document, record: Document) -> None:
     """Store the history entry if the request that made it died before it could."""
-    entry = entry_from_record(ticket, record)
+    entry = entry_from_record(record)
     if is_worth_keeping(entry):
         doc = entry_document(entry)
         rt.store.history.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)

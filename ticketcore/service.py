@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -11,10 +13,9 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.errors import BulkWriteError
 
-from ticketcore import lifecycle
 from ticketcore.clock import Clock
 from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subscriptions
-from ticketcore.errors import CannotMerge, TicketClosed, TicketNotFound
+from ticketcore.errors import CannotMerge, ConcurrentUpdate, TicketClosed, TicketNotFound
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     MAX_SUBJECT,
@@ -31,29 +32,33 @@ from ticketcore.models import (
     Priority,
     Ticket,
 )
-from ticketcore.outbox import HISTORY_STORE, Outbox, effect_key, new_record
+from ticketcore.outbox import HISTORY_STORE, Outbox
 from ticketcore.store import Document, Store, entry_document, to_entry, to_ticket
 from ticketcore.writes import (
     Action,
     entry_from_record,
     entry_record,
     is_worth_keeping,
-    lit,
     new_entry_id,
-    pipeline,
-    previous,
-    reopen_on_player_message,
-    status_fields,
+    outcome,
+    player_message_updates,
+    reply_updates,
+    status_updates,
+    take_updates,
 )
 
 log = logging.getLogger(__name__)
 
 UNSET: Any = object()
+Decide = Callable[[Ticket], Action | None]
 
 # Stored history records are pulled off the ticket by the worker; if it is away for long,
-# the request path trims them itself so one busy ticket never nears the 16 MB limit.
+# the request path stores them itself so one busy ticket never nears the 16 MB limit.
 MAX_CARRIED_HISTORY = 50
+MAX_ATTEMPTS = 50  # compare-and-set retries before giving up on a very hot ticket
 MAX_REDIRECTS = 5
+# A read skips the carried entries' bodies: the writer needs their number, not their text.
+WITHOUT_BODIES = {"outbox.payload": 0}
 
 
 def subject_from(text: str) -> str:
@@ -62,20 +67,34 @@ def subject_from(text: str) -> str:
     return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
 
 
-def carried_entries(ticket: Document) -> list[HistoryEntry]:
-    """History entries still riding in the ticket's outbox, waiting to be stored."""
-    entries = (
-        entry_from_record(ticket, r) for r in ticket.get("outbox", []) if r["kind"] == HISTORY_STORE
-    )
-    return [entry for entry in entries if is_worth_keeping(entry)]
-
-
-def normalise_tags(tags: Iterable[str]) -> list[str]:
+def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
     cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
     for tag in cleaned:
         if len(tag) > MAX_TAG:
             raise ValueError(f"tag is longer than {MAX_TAG} characters: {tag[:20]}…")
-    return cleaned
+    return tuple(cleaned)
+
+
+def carried_entries(ticket: Document) -> list[HistoryEntry]:
+    """History entries still riding in the ticket's outbox, waiting to be stored."""
+    entries = (entry_from_record(r) for r in ticket.get("outbox", []) if r["kind"] == HISTORY_STORE)
+    return [entry for entry in entries if is_worth_keeping(entry)]
+
+
+def player_actor(player: Player, channel: Channel) -> Actor:
+    return Actor(kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=channel)
+
+
+def player_message(
+    channel: Channel, text: str, html: str | None, attachments: Sequence[Attachment]
+) -> Message:
+    return Message(
+        kind=MessageKind.PLAYER,
+        channel=channel,
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+    )
 
 
 class TicketService:
@@ -193,48 +212,51 @@ class TicketService:
         reopened_from: int | None = None,
     ) -> Ticket:
         """Open a new ticket with the player's first message."""
-        actor = actor or self._player_actor(player, channel)
-        message = Message(
-            kind=MessageKind.PLAYER,
-            channel=channel,
-            text=text,
-            html=html,
-            attachments=tuple(attachments),
-        )
+        message = player_message(channel, text, html, attachments)
+        actor = actor or player_actor(player, channel)
         title = subject.strip() if subject and subject.strip() else subject_from(text)
         clean_tags = normalise_tags(tags)
-        player.key()  # refuse an anonymous player before a number is taken
         now = self.clock()
-        number = self.store.next_number()
-        action = Action(event="ticket.created", actor=actor, at=now, message=message)
-        entry_id = new_entry_id()
-        record = entry_record(action, entry_id)
-        record.update(seq=1, before={}, after={})
-        kinds = self.subscriptions.kinds_for(action.event)
-        doc: Document = {
-            "number": number,
-            "subject": title[:MAX_SUBJECT],
-            "channel": channel.value,
-            "player": player.model_dump(mode="python"),
-            "player_key": player.key(),
-            "status": Status.NEW.value,
-            "active": True,
-            "priority": priority.value,
-            "assignee": None,
-            "queue": queue,
-            "tags": clean_tags,
-            "context": context or {},
-            "created_at": now,
-            "updated_at": now,
-            "last_player_message_at": now,
-            "reopened_from": reopened_from,
-            "message_count": 1,
-            "version": 1,
-            "outbox": [record, *(new_record(kind, entry_id, now) for kind in kinds)],
-        }
+        ticket = Ticket(
+            id=str(ObjectId()),
+            number=0,
+            subject=title[:MAX_SUBJECT],
+            channel=channel,
+            player=player,
+            status=Status.NEW,
+            priority=priority,
+            queue=queue,
+            tags=clean_tags,
+            context=context or {},
+            created_at=now,
+            updated_at=now,
+            last_player_message_at=now,
+            reopened_from=reopened_from,
+            message_count=1,
+            version=1,
+        )
+        player_key = player.key()  # refuses an anonymous player before a number is taken
+        ticket = ticket.model_copy(update={"number": self.store.next_number()})
+        entry = HistoryEntry(
+            id=new_entry_id(),
+            ticket_id=ticket.id,
+            number=ticket.number,
+            seq=1,
+            event="ticket.created",
+            actor=actor,
+            at=now,
+            message=message,
+        )
+        doc = ticket.model_dump(mode="python", exclude={"id"})
+        doc.update(
+            _id=ObjectId(ticket.id),
+            player_key=player_key,
+            active=True,
+            outbox=entry_record(entry, self.subscriptions.kinds_for(entry.event)),
+        )
         self.store.tickets.insert_one(doc)
-        self._dispatch(doc, entry_id)
-        return to_ticket(doc)
+        self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]])
+        return ticket
 
     def add_player_message(
         self,
@@ -248,19 +270,17 @@ class TicketService:
         context: Document | None = None,
     ) -> Ticket:
         """Add to the player's current ticket on this channel, or open one."""
-        actor = self._player_actor(player, channel)
-        message = Message(
-            kind=MessageKind.PLAYER,
-            channel=channel,
-            text=text,
-            html=html,
-            attachments=tuple(attachments),
-        )
-        action = self._player_message_action(actor, message)
-        ticket = self._write(
+        message = player_message(channel, text, html, attachments)
+        actor = player_actor(player, channel)
+        ticket = self._change(
             {"player_key": player.key(), "channel": channel.value, "active": True},
-            action,
-            sort={"number": DESCENDING},
+            lambda current: Action(
+                "message.received",
+                actor,
+                self.clock(),
+                player_message_updates(current, self.clock()),
+                message,
+            ),
         )
         if ticket is not None:
             return ticket
@@ -285,47 +305,34 @@ class TicketService:
         attachments: Sequence[Attachment] = (),
     ) -> Ticket:
         """A follow-up on a known ticket; on a closed one it opens a new linked ticket."""
-        message = Message(
-            kind=MessageKind.PLAYER,
-            channel=channel,
-            text=text,
-            html=html,
-            attachments=tuple(attachments),
-        )
+        message = player_message(channel, text, html, attachments)
+
+        def decide(current: Ticket) -> Action | None:
+            if current.status is Status.CLOSED:
+                return None  # decided below: follow a merge, or open a linked ticket
+            now = self.clock()
+            updates = player_message_updates(current, now)
+            actor = player_actor(current.player, channel)
+            return Action("message.received", actor, now, updates, message)
+
         for _ in range(MAX_REDIRECTS):
-            current = self.get(number)
-            action = self._player_message_action(
-                self._player_actor(current.player, channel), message
-            )
-            ticket = self._write({"number": number, "active": True}, action)
-            if ticket is not None:
+            ticket = self._required(number, self._change({"number": number}, decide))
+            if ticket.status is not Status.CLOSED:
                 return ticket
-            current = self.get(number)
-            if current.merged_into is not None:
-                number = current.merged_into
+            if ticket.merged_into is not None:
+                number = ticket.merged_into
                 continue
             return self.open_ticket(
-                player=current.player,
+                player=ticket.player,
                 channel=channel,
                 text=text,
                 html=html,
                 attachments=attachments,
-                subject=current.subject,
-                queue=current.queue,
-                reopened_from=current.number,
+                subject=ticket.subject,
+                queue=ticket.queue,
+                reopened_from=ticket.number,
             )
         raise TicketClosed(number)
-
-    def _player_message_action(self, actor: Actor, message: Message) -> Action:
-        now = self.clock()
-        sets = {**reopen_on_player_message(), "last_player_message_at": lit(now)}
-        return Action(event="message.received", actor=actor, at=now, sets=sets, message=message)
-
-    @staticmethod
-    def _player_actor(player: Player, channel: Channel) -> Actor:
-        return Actor(
-            kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=channel.value
-        )
 
     # ----------------------------------------------------------------- agents
 
@@ -341,41 +348,31 @@ class TicketService:
         """Answer the player; the answer leaves through the outbox on the ticket's channel."""
         if status not in (Status.ANSWERED, Status.WAITING, Status.RESOLVED):
             raise ValueError("a reply leaves the ticket answered, waiting or resolved")
-        ticket = self.get(number)
-        if ticket.status is Status.CLOSED:
-            raise TicketClosed(number)
-        now = self.clock()
-        message = Message(kind=MessageKind.REPLY, channel=ticket.channel, text=text, html=html)
-        sets = {
-            **status_fields(status, now),
-            "first_response_at": {"$ifNull": [previous("first_response_at"), lit(now)]},
-            "last_agent_reply_at": lit(now),
-        }
-        action = Action(event="reply.sent", actor=actor, at=now, sets=sets, message=message)
-        return self._guarded(number, action, status)
+
+        def decide(current: Ticket) -> Action:
+            if current.status is Status.CLOSED:
+                raise TicketClosed(number)
+            now = self.clock()
+            message = Message(kind=MessageKind.REPLY, channel=current.channel, text=text, html=html)
+            return Action("reply.sent", actor, now, reply_updates(current, status, now), message)
+
+        return self._required(number, self._change({"number": number}, decide))
 
     def add_note(self, number: int, *, actor: Actor, text: str) -> Ticket:
         """An internal note: the team sees it, the player never does."""
-        ticket = self.get(number)
-        message = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
-        action = Action(event="note.added", actor=actor, at=self.clock(), message=message)
-        return self._required(number, self._write({"_id": ObjectId(ticket.id)}, action))
+        note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
+        action = Action("note.added", actor, self.clock(), {}, note)
+        return self._required(number, self._change({"number": number}, lambda _: action))
 
     def take(self, number: int, *, actor: Actor) -> Ticket:
         """Assign to whoever took it; a new ticket moves to inprogress."""
-        sets = {
-            "assignee": lit(actor.id),
-            "status": {
-                "$cond": [
-                    {"$eq": [previous("status"), Status.NEW.value]},
-                    Status.INPROGRESS.value,
-                    previous("status"),
-                ]
-            },
-        }
-        action = Action(event="ticket.assigned", actor=actor, at=self.clock(), sets=sets)
-        ticket = self._write({"number": number, "active": True}, action)
-        return ticket if ticket is not None else self._explain_refusal(number, None)
+
+        def decide(current: Ticket) -> Action:
+            if current.status is Status.CLOSED:
+                raise TicketClosed(number)
+            return Action("ticket.assigned", actor, self.clock(), take_updates(current, actor))
+
+        return self._required(number, self._change({"number": number}, decide))
 
     def assign(self, number: int, assignee: str | None, *, actor: Actor) -> Ticket:
         return self.change(number, actor=actor, assignee=assignee)
@@ -406,38 +403,27 @@ class TicketService:
         set_tags: Iterable[str] | None = None,
     ) -> Ticket:
         """Change several fields in one atomic step with one history entry."""
-        now = self.clock()
-        sets: dict[str, Any] = {}
-        events = []
-        if status is not None:
-            sets.update(status_fields(status, now))
-            events.append("ticket.status_changed")
-        if priority is not None:
-            sets["priority"] = lit(priority.value)
-            events.append("ticket.priority_changed")
-        if assignee is not UNSET:
-            sets["assignee"] = lit(assignee)
-            events.append("ticket.assigned")
-        if queue is not UNSET:
-            sets["queue"] = lit(queue)
-            events.append("ticket.queue_changed")
         added, removed = normalise_tags(add_tags), normalise_tags(remove_tags)
-        if set_tags is not None:
-            sets["tags"] = lit(normalise_tags(set_tags))
-            events.append("ticket.tags_changed")
-        elif added or removed:
-            tags: Any = {"$ifNull": [previous("tags"), []]}
-            if added:
-                tags = {"$setUnion": [tags, lit(added)]}
-            if removed:
-                tags = {"$setDifference": [tags, lit(removed)]}
-            sets["tags"] = {"$sortArray": {"input": tags, "sortBy": 1}}
-            events.append("ticket.tags_changed")
-        if not events:
-            return self.get(number)
-        event = events[0] if len(events) == 1 else "ticket.updated"
-        action = Action(event=event, actor=actor, at=now, sets=sets)
-        return self._guarded(number, action, status)
+        replaced = None if set_tags is None else normalise_tags(set_tags)
+
+        def decide(current: Ticket) -> Action:
+            now = self.clock()
+            updates: dict[str, Any] = {}
+            if status is not None:
+                updates.update(status_updates(current, status, now))
+            if priority is not None:
+                updates["priority"] = priority
+            if assignee is not UNSET:
+                updates["assignee"] = assignee
+            if queue is not UNSET:
+                updates["queue"] = queue
+            if replaced is not None:
+                updates["tags"] = replaced
+            elif added or removed:
+                updates["tags"] = tuple(sorted((set(current.tags) | set(added)) - set(removed)))
+            return Action(event_for(updates), actor, now, updates)
+
+        return self._required(number, self._change({"number": number}, decide))
 
     def merge(self, number: int, into: int, *, actor: Actor) -> Ticket:
         """Close `number` as a duplicate of `into`; later player messages follow it there."""
@@ -450,94 +436,101 @@ class TicketService:
             raise CannotMerge(
                 number, into, f"#{number} is already merged into #{source.merged_into}"
             )
-        now = self.clock()
         note = Message(
             kind=MessageKind.NOTE,
             channel=Channel.SLACK,
             text=f"Ticket #{number} ({source.subject}) was merged into this one.",
         )
-        self._required(
-            into,
-            self._write(
-                {"number": into},
-                Action(event="ticket.merge_received", actor=actor, at=now, message=note),
-            ),
-        )
-        sets = {**status_fields(Status.CLOSED, now), "merged_into": lit(into)}
-        action = Action(event="ticket.merged", actor=actor, at=now, sets=sets)
-        return self._required(number, self._write({"number": number, "merged_into": None}, action))
+        self.add_note_event(into, actor=actor, message=note, event="ticket.merge_received")
+
+        def decide(current: Ticket) -> Action:
+            if current.merged_into is not None:
+                raise CannotMerge(number, into, f"#{number} was merged meanwhile")
+            now = self.clock()
+            updates = {**status_updates(current, Status.CLOSED, now), "merged_into": into}
+            return Action("ticket.merged", actor, now, updates)
+
+        return self._required(number, self._change({"number": number}, decide))
+
+    def add_note_event(self, number: int, *, actor: Actor, message: Message, event: str) -> Ticket:
+        action = Action(event, actor, self.clock(), {}, message)
+        return self._required(number, self._change({"number": number}, lambda _: action))
 
     # ----------------------------------------------------------------- writing
 
-    def _guarded(self, number: int, action: Action, status: Status | None) -> Ticket:
-        """Write `action` only if the ticket may move to `status` from where it is now."""
-        query: Document = {"number": number}
-        if status is not None:
-            sources = [s.value for s in Status if lifecycle.is_allowed(s, status) or s is status]
-            query["status"] = {"$in": sources}
-        ticket = self._write(query, action)
-        return ticket if ticket is not None else self._explain_refusal(number, status)
+    def _change(self, query: Document, decide: Decide) -> Ticket | None:
+        """Read the ticket matching `query`, decide, and store the outcome if nobody wrote
+        in between (compare-and-set on the version); on a conflict, read and decide again.
 
-    def _explain_refusal(self, number: int, status: Status | None) -> Ticket:
-        current = self.get(number)
-        if status is not None:
-            lifecycle.check_transition(number, current.status, status)
-        raise TicketClosed(number)
+        Returns None when no ticket matches; the current ticket, unchanged, when `decide`
+        declines (returns None) or the action changes nothing and says nothing.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            doc = self.store.tickets.find_one(query, WITHOUT_BODIES, sort=[("number", DESCENDING)])
+            if doc is None:
+                return None
+            current = to_ticket(doc)
+            action = decide(current)
+            if action is None:
+                return current
+            effects = self.subscriptions.kinds_for(action.event)
+            result = outcome(current, action, effects)
+            if not is_worth_keeping(result.entry):
+                return current
+            written = self.store.tickets.update_one(
+                {"_id": doc["_id"], "version": current.version}, result.update
+            )
+            if written.matched_count:
+                self._after_write(doc, result.keys)
+                return result.ticket
+            time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # let the winner finish
+        raise ConcurrentUpdate(int(query.get("number", 0)))
 
     def _required(self, number: int, ticket: Ticket | None) -> Ticket:
         if ticket is None:
             raise TicketNotFound(number)
         return ticket
 
-    def _write(
-        self, query: Document, action: Action, sort: Document | None = None
-    ) -> Ticket | None:
-        """Apply `action` to the ticket matching `query` in one atomic update."""
-        entry_id = new_entry_id()
-        kinds = self.subscriptions.kinds_for(action.event)
-        # update_one, then a read by the new outbox key: two index-backed commands, where
-        # a findAndModify would be one on MongoDB but scans the collection on the embedded
-        # server.
-        written = self.store.tickets.update_one(query, pipeline(action, entry_id, kinds), sort=sort)
-        if written.matched_count == 0:
-            return None
-        doc = self._written(entry_id)
-        self._after_write(doc, entry_id)
-        return to_ticket(doc)
+    def _after_write(self, before: Document, keys: Sequence[str]) -> None:
+        """`before` is the ticket as read (without bodies) just before this write."""
+        carried = sum(1 for r in before.get("outbox", []) if r["kind"] == HISTORY_STORE)
+        if carried >= MAX_CARRIED_HISTORY:
+            self._flush_history(before["_id"])
+        self._dispatch(str(before["_id"]), keys)
 
-    def _written(self, entry_id: str) -> Document:
-        """The ticket just written, found by the history record the write appended."""
-        doc = self.store.tickets.find_one({"outbox.key": effect_key(HISTORY_STORE, entry_id)})
-        if doc is None:  # a worker already stored the entry and dropped the record
-            entry = self.store.history.find_one({"_id": entry_id}, {"ticket_id": 1})
-            doc = self.store.tickets.find_one({"_id": entry["ticket_id"]}) if entry else None
-        if doc is None:
-            raise LookupError(f"ticket written by entry {entry_id} has vanished")
-        return doc
-
-    def _after_write(self, ticket: Document, entry_id: str) -> None:
-        carried = [r for r in ticket["outbox"] if r["kind"] == HISTORY_STORE]
-        if len(carried) > MAX_CARRIED_HISTORY:
-            self._flush_history(ticket, carried)
-        self._dispatch(ticket, entry_id)
-
-    def _flush_history(self, ticket: Document, records: list[Document]) -> None:
+    def _flush_history(self, ticket_id: ObjectId) -> None:
         """Store carried entries inline: the worker is behind, and one document must not
         grow without bound (MongoDB's 16 MB limit)."""
+        doc = self.store.tickets.find_one({"_id": ticket_id}, {"number": 1, "outbox": 1})
+        if doc is None:
+            return
+        records = [r for r in doc["outbox"] if r["kind"] == HISTORY_STORE]
         log.warning(
             "ticket #%s carries %d unstored history entries; is a worker running?",
-            ticket["number"],
+            doc["number"],
             len(records),
         )
-        entries = [entry_document(e) for e in carried_entries(ticket)]
+        entries = [entry_document(e) for e in carried_entries(doc)]
         if entries:
             with suppress(BulkWriteError):  # some were stored meanwhile: duplicates
                 self.store.history.insert_many(entries, ordered=False)
-        self.outbox.complete_many(str(ticket["_id"]), [r["key"] for r in records])
+        self.outbox.complete_many(str(ticket_id), [r["key"] for r in records])
 
-    def _dispatch(self, ticket: Document, entry_id: str) -> None:
-        keys = [r["key"] for r in ticket["outbox"] if r.get("entry_id") == entry_id]
+    def _dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
         try:
-            self.dispatcher.dispatch(str(ticket["_id"]), keys)
+            self.dispatcher.dispatch(ticket_id, keys)
         except Exception:  # the change is stored; the sweeper will deliver what it owes
-            log.exception("could not schedule effects of ticket #%s", ticket["number"])
+            log.exception("could not schedule effects of ticket %s", ticket_id)
+
+
+def event_for(updates: Document) -> str:
+    """Name a field change for flows and history: one field, its own name; several, generic."""
+    names = {
+        "status": "ticket.status_changed",
+        "priority": "ticket.priority_changed",
+        "assignee": "ticket.assigned",
+        "queue": "ticket.queue_changed",
+        "tags": "ticket.tags_changed",
+    }
+    events = [event for name, event in names.items() if name in updates]
+    return events[0] if len(events) == 1 else "ticket.updated"

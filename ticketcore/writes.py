@@ -1,10 +1,9 @@
-"""How one action becomes one atomic ticket update, and how its history entry is rebuilt.
+"""What each action does to a ticket, as pure functions, and how a change is written.
 
-An action is written as a single aggregation-pipeline update: the new field values, the
-version bump and the effects owed all land in one document write. The server also copies
-the touched fields' values before and after into the history record it appends to the
-outbox, so the history entry is exact even when the new value was computed by the server
-(a reopened status) and even when it is rebuilt by a worker after a crash.
+A write reads the ticket, decides the new field values here in Python (the lifecycle
+table is the only judge of a status move), and stores them with a compare-and-set on the
+ticket's version. The same single-document update appends the history entry and every
+effect the change owes to the ticket's outbox, so a crash keeps all of it or none.
 """
 
 from __future__ import annotations
@@ -16,8 +15,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from ticketcore.lifecycle import REOPENED_BY_PLAYER, Status
-from ticketcore.models import Actor, Change, HistoryEntry, Message
+from ticketcore import lifecycle
+from ticketcore.lifecycle import Status
+from ticketcore.models import Actor, Change, HistoryEntry, Message, Ticket
 from ticketcore.outbox import HISTORY_STORE, new_record
 from ticketcore.store import Document
 
@@ -25,124 +25,138 @@ from ticketcore.store import Document
 TRACKED = ("subject", "status", "priority", "assignee", "queue", "tags", "merged_into", "player")
 
 
-def lit(value: Any) -> Document:
-    """Wrap a value so the server never reads player text like "$100" as a field path."""
-    return {"$literal": value}
-
-
-def previous(name: str) -> str:
-    return f"${name}"
-
-
 @dataclass(frozen=True)
 class Action:
-    """One thing someone did to a ticket, with the field values it sets as expressions."""
+    """One thing someone did to a ticket, with the new values of the fields it sets."""
 
     event: str
     actor: Actor
     at: datetime
-    sets: Mapping[str, Any] = field(default_factory=dict)
+    updates: Mapping[str, Any] = field(default_factory=dict)
     message: Message | None = None
 
 
-def status_fields(target: Status, at: datetime) -> dict[str, Any]:
-    """The fields that move with a status: the open flag and the lifecycle timestamps."""
-    fields: dict[str, Any] = {
-        "status": lit(target.value),
-        "active": lit(target is not Status.CLOSED),
-    }
+@dataclass(frozen=True)
+class Outcome:
+    """A decided change: the ticket after it, its history entry, and the Mongo update."""
+
+    ticket: Ticket
+    entry: HistoryEntry
+    update: Document
+    keys: tuple[str, ...]  # the outbox records it appends, history first
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def status_updates(current: Ticket, target: Status, at: datetime) -> dict[str, Any]:
+    """Move to `target` (or stay), with the timestamps that go with it."""
+    if target is current.status:
+        return {}
+    lifecycle.check_transition(current.number, current.status, target)
+    updates: dict[str, Any] = {"status": target}
     if target is Status.RESOLVED:
-        fields["resolved_at"] = lit(at)
+        updates["resolved_at"] = at
     elif target is Status.CLOSED:
-        fields["closed_at"] = lit(at)
-        fields["resolved_at"] = {"$ifNull": [previous("resolved_at"), lit(at)]}
+        updates["closed_at"] = at
+        updates["resolved_at"] = current.resolved_at or at
     else:
-        fields["resolved_at"] = lit(None)
-    return fields
+        updates["resolved_at"] = None
+    return updates
 
 
-def reopen_on_player_message() -> dict[str, Any]:
-    """Server-side twin of lifecycle.status_after_player_message (a test holds them equal)."""
-    reopen = {
-        "$cond": [
-            {"$ifNull": [previous("assignee"), False]},
-            Status.INPROGRESS.value,
-            Status.NEW.value,
-        ]
-    }
-    is_reopened = {"$in": [previous("status"), sorted(s.value for s in REOPENED_BY_PLAYER)]}
+def player_message_updates(current: Ticket, at: datetime) -> dict[str, Any]:
+    target = lifecycle.status_after_player_message(
+        current.status, is_assigned=current.assignee is not None
+    )
+    updates: dict[str, Any] = {"last_player_message_at": at}
+    if target is not current.status:
+        updates.update(status=target, resolved_at=None)
+    return updates
+
+
+def reply_updates(current: Ticket, target: Status, at: datetime) -> dict[str, Any]:
     return {
-        "status": {"$cond": [is_reopened, reopen, previous("status")]},
-        "resolved_at": {"$cond": [is_reopened, None, previous("resolved_at")]},
+        **status_updates(current, target, at),
+        "first_response_at": current.first_response_at or at,
+        "last_agent_reply_at": at,
     }
 
 
-def entry_record(action: Action, entry_id: str) -> Document:
-    """The outbox record that carries the history entry until it is stored on its own."""
-    record = new_record(HISTORY_STORE, entry_id, action.at)
-    record["payload"] = {
-        "event": action.event,
-        "actor": action.actor.model_dump(mode="python"),
-        "at": action.at,
-        "message": action.message.model_dump(mode="python") if action.message else None,
-    }
-    return record
+def take_updates(current: Ticket, actor: Actor) -> dict[str, Any]:
+    updates: dict[str, Any] = {"assignee": actor.id}
+    target = lifecycle.status_after_take(current.status)
+    if target is not current.status:
+        updates["status"] = target
+    return updates
 
 
-def pipeline(action: Action, entry_id: str, effects: Sequence[str]) -> list[Document]:
-    """The single-stage update pipeline that applies `action` and owes `effects`."""
-    tracked = [f for f in TRACKED if f in action.sets]
-    history = {
-        "$mergeObjects": [
-            lit(entry_record(action, entry_id)),
-            {
-                "seq": {"$add": [{"$ifNull": [previous("version"), 0]}, 1]},
-                "before": {f: previous(f) for f in tracked},
-                "after": {f: action.sets[f] for f in tracked},
-            },
-        ]
-    }
-    records = [history, *(lit(new_record(kind, entry_id, action.at)) for kind in effects)]
-    sets = dict(action.sets)
-    if action.message is not None:
-        sets["message_count"] = {"$add": [{"$ifNull": [previous("message_count"), 0]}, 1]}
-    return [
-        {
-            "$set": {
-                **sets,
-                "updated_at": lit(action.at),
-                "version": {"$add": [{"$ifNull": [previous("version"), 0]}, 1]},
-                "outbox": {"$concatArrays": [{"$ifNull": [previous("outbox"), []]}, records]},
-            }
-        }
-    ]
+# ------------------------------------------------------------------ writing
 
 
 def new_entry_id() -> str:
     return str(ObjectId())
 
 
-def entry_from_record(ticket: Document, record: Document) -> HistoryEntry:
-    """Rebuild the history entry from its outbox record; the same on every path."""
-    payload = record["payload"]
-    before: Document = record.get("before", {})
-    after: Document = record.get("after", {})
-    changes = tuple(
-        Change(field=name, old=before.get(name), new=after[name])
+def stored(value: Any) -> Any:
+    """A model value as MongoDB keeps it."""
+    if isinstance(value, tuple):
+        return [stored(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="python")
+    return value
+
+
+def diff(before: Ticket, after: Ticket) -> tuple[Change, ...]:
+    return tuple(
+        Change(field=name, old=stored(getattr(before, name)), new=stored(getattr(after, name)))
         for name in TRACKED
-        if name in after and before.get(name) != after[name]
+        if getattr(before, name) != getattr(after, name)
     )
-    return HistoryEntry(
-        id=record["entry_id"],
-        ticket_id=str(ticket["_id"]),
-        number=ticket["number"],
-        seq=record.get("seq", 1),
-        event=payload["event"],
-        actor=payload["actor"],
-        at=payload["at"],
-        message=payload["message"],
-        changes=changes,
+
+
+def entry_record(entry: HistoryEntry, effects: Sequence[str]) -> list[Document]:
+    """The outbox records of one change: its history entry first, then its effects."""
+    history = new_record(HISTORY_STORE, entry.id, entry.at)
+    history["payload"] = {"entry": entry.model_dump(mode="python")}
+    return [history, *(new_record(kind, entry.id, entry.at) for kind in effects)]
+
+
+def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
+    """Apply `action` to `current` in memory and build the one update that stores it."""
+    counters = {"message_count": current.message_count + 1} if action.message else {}
+    after = current.model_copy(
+        update={
+            **action.updates,
+            **counters,
+            "updated_at": action.at,
+            "version": current.version + 1,
+        }
     )
+    entry = HistoryEntry(
+        id=new_entry_id(),
+        ticket_id=current.id,
+        number=current.number,
+        seq=after.version,
+        event=action.event,
+        actor=action.actor,
+        at=action.at,
+        message=action.message,
+        changes=diff(current, after),
+    )
+    fields = {name: stored(getattr(after, name)) for name in (*action.updates, *counters)}
+    if "status" in action.updates:
+        fields["active"] = after.status is not Status.CLOSED
+    records = entry_record(entry, effects)
+    update = {
+        "$set": {**fields, "updated_at": action.at, "version": after.version},
+        "$push": {"outbox": {"$each": records}},
+    }
+    return Outcome(after, entry, update, tuple(r["key"] for r in records))
+
+
+def entry_from_record(record: Document) -> HistoryEntry:
+    return HistoryEntry.model_validate(record["payload"]["entry"])
 
 
 def is_worth_keeping(entry: HistoryEntry) -> bool:
