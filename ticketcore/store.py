@@ -9,6 +9,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from ticketcore.models import HistoryEntry, Ticket
 
@@ -69,17 +70,26 @@ class Store:
         self.players.create_index("player_id", unique=True, sparse=True)
         self.players.create_index("email", sparse=True)
         self.players.create_index("telegram_user_id", sparse=True)
+        # Create the counter up front, so racing first tickets never race to create it.
+        self.counters.update_one(
+            {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
+        )
 
     def next_number(self) -> int:
         """Atomically take the next ticket number; a number once taken is never reused."""
-        doc = self.counters.find_one_and_update(
-            {"_id": NUMBER_COUNTER},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None  # upsert with AFTER always returns the document
-        return int(doc["value"])
+        for _ in range(5):
+            try:
+                doc = self.counters.find_one_and_update(
+                    {"_id": NUMBER_COUNTER},
+                    {"$inc": {"value": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # two first-ever upserts raced; the loser retries
+                continue
+            if doc is not None:
+                return int(doc["value"])
+        raise RuntimeError("could not take a ticket number")
 
 
 def to_ticket(doc: Document) -> Ticket:

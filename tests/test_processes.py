@@ -1,0 +1,226 @@
+"""`helpdesk serve` and `helpdesk worker` as real processes on embedded defaults."""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import pymongo
+import pytest
+from redis import Redis
+from rq import Queue
+
+from jobs.dispatch import QueueDispatcher
+from jobs.runtime import QUEUE_NAME
+from tests.conftest import AGENT
+from ticketcore import embedded
+from ticketcore.models import Channel, Player
+from ticketcore.service import TicketService
+from ticketcore.store import Store
+
+KEY = "process-test-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Helpdesk:
+    """One `helpdesk serve` process and the directory it owns."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+        return (
+            base
+            | {
+                "DATA_DIR": str(self.data_dir),
+                "PORT": str(self.port),
+                "API_KEYS": KEY,
+                "SWEEP_INTERVAL": "1",
+                "OUTBOX_GRACE": "1",
+                "OUTBOX_LEASE": "3",
+                "LOG_LEVEL": "WARNING",
+            }
+            | extra
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"], env=self.env(), cwd=self.data_dir.parent
+        )
+        wait_for(self.healthy, 60, "helpdesk serve to answer /healthz")
+
+    def healthy(self) -> bool:
+        return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    def worker(self) -> psutil.Process:
+        assert self.process is not None
+        children = psutil.Process(self.process.pid).children()
+        workers = [c for c in children if "worker" in " ".join(c.cmdline())]
+        assert len(workers) == 1, children
+        return workers[0]
+
+    def api(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def helpdesk(tmp_path: Path) -> Iterator[Helpdesk]:
+    desk = Helpdesk(tmp_path / "var")
+    yield desk
+    desk.stop()
+
+
+def test_serve_answers_health_and_a_ticket_survives_a_restart(helpdesk: Helpdesk) -> None:
+    helpdesk.start()
+    health = httpx.get(f"{helpdesk.url}/healthz").json()
+    assert health["checks"]["store"] == "ok"
+    created = helpdesk.api("POST", "/api/v1/tickets", json={"text": "Lost gems", "player_id": "p9"})
+    assert created.status_code == 201
+    number = created.json()["number"]
+    wait_for(
+        lambda: httpx.get(f"{helpdesk.url}/healthz").json()["checks"]["outbox"]["pending"] == 0,
+        30,
+        "the worker to drain the outbox",
+    )
+    helpdesk.stop()
+    assert embedded.published(helpdesk.data_dir) is None, "a stopped server withdraws its address"
+
+    helpdesk.start()
+    again = helpdesk.api("GET", f"/api/v1/tickets/{number}")
+    assert again.status_code == 200
+    assert again.json()["subject"] == "Lost gems"
+    assert [m["text"] for m in again.json()["messages"]] == ["Lost gems"]
+    follow_up = helpdesk.api("POST", "/api/v1/tickets", json={"text": "Other", "player_id": "p9"})
+    assert follow_up.json()["number"] == number + 1, "numbers continue after a restart"
+
+
+def test_killing_the_worker_mid_delivery_loses_and_repeats_nothing(helpdesk: Helpdesk) -> None:
+    helpdesk.start()
+    running = embedded.published(helpdesk.data_dir)
+    assert running is not None and running.mongodb_uri and running.redis_url
+    client: pymongo.MongoClient = pymongo.MongoClient(running.mongodb_uri, tz_aware=True)
+    redis = Redis.from_url(running.redis_url)
+    try:
+        store = Store.connect(client, "helpdesk")
+        service = TicketService(
+            store, lambda: datetime.now(UTC), QueueDispatcher(Queue(QUEUE_NAME, connection=redis))
+        )
+        worker = helpdesk.worker()
+        worker.suspend()  # hold the worker so the jobs queue up behind it
+        numbers = []
+        for i in range(30):
+            player = Player(player_id=f"k{i}", email=f"k{i}@example.com")
+            ticket = service.add_player_message(
+                player=player, channel=Channel.EMAIL, text=f"help {i}"
+            )
+            service.reply(ticket.number, actor=AGENT, text=f"answer {i}")
+            numbers.append(ticket.number)
+        worker.resume()
+        mail_dir = helpdesk.data_dir / "outbox"
+        wait_for(lambda: len(list(mail_dir.glob("*.eml"))) >= 3, 30, "the first mails")
+        worker.kill()  # kill -9, in the middle of the deliveries
+
+        def drained() -> bool:
+            return not any(t.get("outbox") for t in store.tickets.find({}, {"outbox": 1}))
+
+        wait_for(drained, 60, "a restarted worker and the sweeper to deliver what was owed")
+        assert helpdesk.worker().pid != worker.pid, "the supervisor started a new worker"
+        mails = [email.message_from_bytes(p.read_bytes()) for p in mail_dir.glob("*.eml")]
+        assert sorted(m.get_payload().strip() for m in mails) == sorted(
+            f"answer {i}" for i in range(30)
+        )
+        replies = list(store.history.find({"message.kind": "reply"}))
+        assert len(replies) == 30
+        assert all(r["delivery"]["channel"] == "email" for r in replies)
+        assert store.history.count_documents({"message.kind": "player"}) == 30
+    finally:
+        client.close()
+        redis.close()
+
+
+def run_helpdesk(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "app", "worker", "--burst"],
+        env=base | {"DATA_DIR": str(tmp_path / "var")} | env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_unwritable_data_dir_fails_fast_saying_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    started = time.monotonic()
+    result = run_helpdesk(tmp_path, DATA_DIR=str(blocker / "var"))
+    assert result.returncode == 2
+    assert time.monotonic() - started < 20
+    assert f"DATA_DIR {blocker / 'var'} is not writable" in result.stderr
+    assert "set DATA_DIR to a directory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        (
+            "MONGODB_URI",
+            "mongodb://127.0.0.1:{port}/",
+            "MONGODB_URI mongodb://127.0.0.1:{port}/ does not answer",
+        ),
+        (
+            "REDIS_URL",
+            "redis://127.0.0.1:{port}/0",
+            "REDIS_URL redis://127.0.0.1:{port}/0 does not answer",
+        ),
+    ],
+)
+def test_a_service_that_does_not_answer_fails_fast_naming_it(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    result = run_helpdesk(tmp_path, **{setting: value.format(port=port)})
+    assert result.returncode == 2
+    assert time.monotonic() - started < 30
+    lines = [line for line in result.stderr.splitlines() if line.startswith("helpdesk:")]
+    assert len(lines) == 1
+    assert message.format(port=port) in lines[0]
