@@ -308,7 +308,7 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
     try:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
-        app = create_app(runtime, stack=stack, api_keys=keys)
+        app = create_app(runtime, api_keys=keys)
         if with_worker is None:
             with_worker = settings.redis_url is None  # embedded: the whole system in one command
         supervisor = WorkerSupervisor(stack.data_dir) if with_worker else None

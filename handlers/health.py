@@ -1,4 +1,4 @@
-"""/healthz: can this process reach its store and its queue, and is the outbox draining?"""
+"""/healthz and /metrics: can this process reach its store and queue, is the outbox draining?"""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from jobs.runtime import Runtime
+from ticketcore.lifecycle import Status
 
 
 def probe(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
@@ -37,5 +38,36 @@ def healthz(runtime: Runtime) -> Any:
         healthy, checks = await run_in_threadpool(probe, runtime)
         body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return endpoint
+
+
+def metrics(runtime: Runtime) -> Any:
+    """Prometheus text: tickets by status, owed and dead effects, queued jobs."""
+
+    def collect() -> str:
+        lines = ["# HELP helpdesk_tickets Tickets by status.", "# TYPE helpdesk_tickets gauge"]
+        for status in Status:
+            count = runtime.store.tickets.count_documents({"status": status.value})
+            lines.append(f'helpdesk_tickets{{status="{status.value}"}} {count}')
+        lines += [
+            "# HELP helpdesk_outbox_effects Effects owed by tickets, by state.",
+            "# TYPE helpdesk_outbox_effects gauge",
+        ]
+        for state, count in runtime.outbox.counts().items():
+            lines.append(f'helpdesk_outbox_effects{{state="{state}"}} {count}')
+        lines += [
+            "# HELP helpdesk_queue_jobs Jobs waiting in the queue.",
+            "# TYPE helpdesk_queue_jobs gauge",
+            f"helpdesk_queue_jobs {runtime.queue.count}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await run_in_threadpool(collect)
+        except Exception as exc:  # a scrape must say why it failed, not crash
+            return PlainTextResponse(f"# unavailable: {type(exc).__name__}\n", status_code=503)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     return endpoint

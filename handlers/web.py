@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -11,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.api import IntakeApi
-from handlers.health import healthz
+from handlers.health import healthz, metrics
 from jobs.runtime import Runtime
 
 
@@ -23,10 +22,13 @@ async def wrong_method(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"{request.method} is not allowed here"}, 405)
 
 
-def create_app(runtime: Runtime, *, api_keys: Sequence[str], stack: Any = None) -> Starlette:
+def create_app(runtime: Runtime, *, api_keys: Sequence[str]) -> Starlette:
     api = IntakeApi(runtime.service, api_keys)
-    routes = [Route("/healthz", healthz(runtime), methods=["GET"]), *api.routes()]
+    routes = [
+        Route("/healthz", healthz(runtime), methods=["GET"]),
+        Route("/metrics", metrics(runtime), methods=["GET"]),
+        *api.routes(),
+    ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: wrong_method})
     app.state.runtime = runtime
-    app.state.stack = stack
     return app

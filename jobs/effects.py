@@ -7,9 +7,9 @@ from jobs.runtime import Handler, ReplyRoute, Runtime
 from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
 from ticketcore.mail import Mailer
 from ticketcore.mail.compose import reply_mail
-from ticketcore.models import Channel
+from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import HISTORY_STORE
-from ticketcore.store import Document, entry_document, to_ticket
+from ticketcore.store import Document, save_entries, to_ticket
 from ticketcore.writes import entry_from_record, is_worth_keeping
 
 
@@ -17,8 +17,7 @@ def store_history(rt: Runtime, ticket: Document, record: Document) -> None:
     """Store the history entry if the request that made it died before it could."""
     entry = entry_from_record(record)
     if is_worth_keeping(entry):
-        doc = entry_document(entry)
-        rt.store.history.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+        save_entries(rt.store, [entry])
     return None
 
 
@@ -50,15 +49,16 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
     route = rt.reply_routes.get(channel)
     if route is None:
         raise NoRoute(f"replies on {channel} are not configured")
-    delivery = route(rt, ticket, record["entry_id"])
+    entry = rt.service.entry(ticket, record["entry_id"])
+    delivery = route(rt, ticket, entry)
     if delivery:
-        rt.store.history.update_one({"_id": record["entry_id"]}, {"$set": {"delivery": delivery}})
+        # Stored together with the entry: its own history record may not have run yet.
+        save_entries(rt.store, [entry], delivery=delivery)
     return None
 
 
 def mail_route(mailer: Mailer, sender: str) -> ReplyRoute:
-    def send(rt: Runtime, ticket: Document, entry_id: str) -> Document:
-        entry = rt.service.entry(ticket, entry_id)
+    def send(rt: Runtime, ticket: Document, entry: HistoryEntry) -> Document:
         mail = reply_mail(to_ticket(ticket), entry, sender=sender)
         provider_id = mailer.send(mail)
         return {"channel": "email", "message_id": mail.message_id, "provider_id": provider_id}

@@ -9,7 +9,7 @@ from datetime import timedelta
 from rq import Queue
 
 from ticketcore.clock import Clock
-from ticketcore.models import Channel
+from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import Outbox
 from ticketcore.service import TicketService
 from ticketcore.store import Document, Store
@@ -19,7 +19,7 @@ QUEUE_NAME = "helpdesk"
 # A handler carries out one effect and returns fields to record on the ticket (or None).
 Handler = Callable[["Runtime", Document, Document], Document | None]
 # A reply route carries one agent reply to the player over one channel.
-ReplyRoute = Callable[["Runtime", Document, str], Document | None]
+ReplyRoute = Callable[["Runtime", Document, HistoryEntry], Document | None]
 
 
 @dataclass

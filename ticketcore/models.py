@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -153,6 +153,3 @@ class MessagePage(Model):
 
     items: tuple[HistoryEntry, ...]
     before: int | None
-
-
-EffectState = Literal["pending", "dead"]

@@ -6,12 +6,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
-from pymongo.errors import BulkWriteError
 
 from ticketcore.clock import Clock
 from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subscriptions
@@ -33,7 +31,7 @@ from ticketcore.models import (
     Ticket,
 )
 from ticketcore.outbox import HISTORY_STORE, Outbox
-from ticketcore.store import Document, Store, entry_document, to_entry, to_ticket
+from ticketcore.store import Document, Store, save_entries, to_entry, to_ticket
 from ticketcore.writes import (
     Action,
     entry_from_record,
@@ -235,7 +233,9 @@ class TicketService:
             message_count=1,
             version=1,
         )
-        player_key = player.key()  # refuses an anonymous player before a number is taken
+        # The ticket is validated above and the player checked here before a number is
+        # taken: a refused ticket must not burn a number.
+        player_key = player.key()
         ticket = ticket.model_copy(update={"number": self.store.next_number()})
         entry = HistoryEntry(
             id=new_entry_id(),
@@ -361,8 +361,7 @@ class TicketService:
     def add_note(self, number: int, *, actor: Actor, text: str) -> Ticket:
         """An internal note: the team sees it, the player never does."""
         note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
-        action = Action("note.added", actor, self.clock(), {}, note)
-        return self._required(number, self._change({"number": number}, lambda _: action))
+        return self._record(number, Action("note.added", actor, self.clock(), {}, note))
 
     def take(self, number: int, *, actor: Actor) -> Ticket:
         """Assign to whoever took it; a new ticket moves to inprogress."""
@@ -441,7 +440,7 @@ class TicketService:
             channel=Channel.SLACK,
             text=f"Ticket #{number} ({source.subject}) was merged into this one.",
         )
-        self.add_note_event(into, actor=actor, message=note, event="ticket.merge_received")
+        self._record(into, Action("ticket.merge_received", actor, self.clock(), {}, note))
 
         def decide(current: Ticket) -> Action:
             if current.merged_into is not None:
@@ -452,8 +451,8 @@ class TicketService:
 
         return self._required(number, self._change({"number": number}, decide))
 
-    def add_note_event(self, number: int, *, actor: Actor, message: Message, event: str) -> Ticket:
-        action = Action(event, actor, self.clock(), {}, message)
+    def _record(self, number: int, action: Action) -> Ticket:
+        """Write an action that does not depend on the ticket's state (a note)."""
         return self._required(number, self._change({"number": number}, lambda _: action))
 
     # ----------------------------------------------------------------- writing
@@ -510,10 +509,7 @@ class TicketService:
             doc["number"],
             len(records),
         )
-        entries = [entry_document(e) for e in carried_entries(doc)]
-        if entries:
-            with suppress(BulkWriteError):  # some were stored meanwhile: duplicates
-                self.store.history.insert_many(entries, ordered=False)
+        save_entries(self.store, carried_entries(doc))
         self.outbox.complete_many(str(ticket_id), [r["key"] for r in records])
 
     def _dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -90,6 +90,19 @@ class Store:
             if doc is not None:
                 return int(doc["value"])
         raise RuntimeError("could not take a ticket number")
+
+
+def save_entries(store: Store, entries: list[HistoryEntry], **extra: Any) -> None:
+    """Store history entries idempotently; fields a delivery added (`extra`) are kept."""
+    if not entries:
+        return
+    store.history.bulk_write(
+        [
+            UpdateOne({"_id": e.id}, {"$set": {**entry_document(e), **extra}}, upsert=True)
+            for e in entries
+        ],
+        ordered=False,
+    )
 
 
 def to_ticket(doc: Document) -> Ticket:

@@ -330,6 +330,17 @@ def test_healthz_reports_store_and_queue(client: TestClient) -> None:
     assert body["checks"]["queue"]["state"] == "ok"
 
 
+def test_metrics_count_tickets_by_status_and_owed_effects(client: TestClient) -> None:
+    create(client)
+    create(client, player_id="p2")
+    client.patch("/api/v1/tickets/2", json={"status": "pending"}, headers=AUTH)
+    text = client.get("/metrics").text
+    assert 'helpdesk_tickets{status="new"} 1' in text
+    assert 'helpdesk_tickets{status="pending"} 1' in text
+    assert 'helpdesk_outbox_effects{state="dead"} 0' in text
+    assert "helpdesk_queue_jobs " in text
+
+
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     assert client.get("/nope").json()["error"] == "no route for GET /nope"
     assert client.delete("/api/v1/tickets/1", headers=AUTH).status_code == 405

@@ -38,6 +38,7 @@ def test_a_reply_is_mailed_once_and_the_outbox_drains(
     reply = service.messages(service.get(number)).items[-1]
     stored = service.store.history.find_one({"_id": reply.id})
     assert stored["delivery"]["message_id"] == mail["Message-ID"]
+    assert stored["message"]["text"] == "Here is your answer"
 
 
 def test_the_player_directory_follows_tickets(runtime: Runtime, queue: Queue) -> None:
@@ -116,7 +117,7 @@ def test_a_failing_effect_backs_off_and_is_retried(
     assert record["due_at"] > clock()
     # The channel gets configured; the next retry after the backoff delivers it.
     sent: list[str] = []
-    runtime.reply_routes[Channel.TELEGRAM] = lambda rt, t, entry_id: sent.append(entry_id) or None
+    runtime.reply_routes[Channel.TELEGRAM] = lambda rt, t, entry: sent.append(entry.id) or None
     clock.advance(minutes=2)
     sweep()
     run_jobs(queue)
@@ -153,3 +154,18 @@ def test_dead_effects_are_counted(runtime: Runtime, queue: Queue, clock: FakeClo
         sweep()
         run_jobs(queue)
     assert runtime.outbox.counts() == {"pending": 0, "dead": 1}
+
+
+def test_a_reply_delivered_before_its_history_is_stored_keeps_both(
+    runtime: Runtime, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    ticket = service.reply(number, actor=AGENT, text="answer")
+    records = service.store.tickets.find_one({"number": number})["outbox"]
+    by_kind = {r["kind"]: r["key"] for r in records if r["entry_id"] == records[-1]["entry_id"]}
+    assert deliver(ticket.id, [by_kind["reply.deliver"]]) == {by_kind["reply.deliver"]: "done"}
+    assert deliver(ticket.id, [by_kind["history.store"]]) == {by_kind["history.store"]: "done"}
+    stored = service.store.history.find_one({"message.kind": "reply"})
+    assert stored["message"]["text"] == "answer"
+    assert stored["delivery"]["channel"] == "email"
