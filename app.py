@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     slack_leads_channel: str | None = None
     slack_agents: str | None = None
     slack_leads: str | None = None
+    # Optional: a triage channel per queue, "queue=channel" pairs ("ru=C0RU,dragons=C0DRG").
+    slack_queue_channels: str | None = None
+    slack_post_rate: int = 1  # chat.postMessage per channel per second
+    slack_update_rate: int = 1  # chat.update per second for the workspace
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -84,6 +88,13 @@ class Settings(BaseSettings):
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_triage_channel)
+
+    def queue_channels(self) -> dict[str, str]:
+        pairs = (p.split("=", 1) for p in (self.slack_queue_channels or "").split(",") if "=" in p)
+        return {queue.strip(): channel.strip() for queue, channel in pairs}
 
 
 def utc_now() -> datetime:
@@ -258,15 +269,26 @@ def build_runtime(stack: Stack) -> Any:
 
     settings = stack.settings
     store = Store.connect(stack.mongo, settings.mongodb_db)
-    store.ensure_indexes()
     queue = Queue(QUEUE_NAME, connection=stack.redis)
-    outbox = Outbox(store, lease=timedelta(seconds=settings.outbox_lease))
+    handlers = dict(CORE_HANDLERS)
+    subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
+    delays: dict[str, float] = {}
+    refs: tuple[str, ...] = ()
+    slack = slack_delivery(stack)
+    if slack is not None:
+        from jobs import slack as slack_jobs
+
+        handlers.update(slack.handlers())
+        subscriptions.update(slack_jobs.SUBSCRIPTIONS)
+        delays[slack_jobs.SLACK_CARD] = slack_jobs.CARD_DEBOUNCE
+        refs += (slack_jobs.CARD_REF,)
+    store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
         utc_now,
-        dispatcher=QueueDispatcher(queue),
-        subscriptions=Subscriptions(CORE_SUBSCRIPTIONS),
-        outbox=outbox,
+        dispatcher=QueueDispatcher(queue, delays),
+        subscriptions=Subscriptions(subscriptions),
+        outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
     )
     mailer = FileMailer(stack.data_dir / "outbox", utc_now)
     return Runtime(
@@ -275,9 +297,73 @@ def build_runtime(stack: Stack) -> Any:
         queue=queue,
         clock=utc_now,
         sweep_grace=timedelta(seconds=settings.outbox_grace),
-        handlers=dict(CORE_HANDLERS),
+        handlers=handlers,
         reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email)},
     )
+
+
+def slack_delivery(stack: Stack) -> Any:
+    """Cards and threads in Slack, when a bot token and a triage channel are set."""
+    settings = stack.settings
+    if not settings.slack_enabled():
+        return None
+    from bot.slack.cards import CardStyle
+    from bot.slack.client import web_client
+    from jobs.slack import SlackDelivery
+
+    assert settings.slack_bot_token and settings.slack_triage_channel
+    return SlackDelivery(
+        client=web_client(settings.slack_bot_token, settings.slack_api_url),
+        redis=stack.redis,
+        triage_channel=settings.slack_triage_channel,
+        leads_channel=settings.slack_leads_channel,
+        queue_channels=settings.queue_channels(),
+        style=CardStyle(admin_url=settings.account_admin_url),
+        post_rate=settings.slack_post_rate,
+        update_rate=settings.slack_update_rate,
+    )
+
+
+def slack_app(stack: Stack, runtime: Any) -> Any:
+    """The Bolt app answering buttons, modals, commands and events, or None (disabled)."""
+    settings = stack.settings
+    if not settings.slack_enabled() or not (
+        settings.slack_signing_secret or settings.slack_app_token
+    ):
+        log.info(
+            "Slack is disabled: set SLACK_BOT_TOKEN, SLACK_TRIAGE_CHANNEL and "
+            "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)"
+        )
+        return None
+    from slack_bolt import App
+
+    from bot.slack.access import Access
+    from bot.slack.cards import CardStyle
+    from bot.slack.client import web_client
+    from handlers.slack import SlackWorkspace
+    from ticketcore.agents import Roster
+    from ticketcore.macros import Macros
+
+    assert settings.slack_bot_token
+    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "socket-mode-only",
+        token_verification_enabled=False,  # start without reaching Slack; auth.test runs lazily
+    )
+    if settings.slack_agents is None:
+        log.warning("SLACK_AGENTS is not set: everyone in the workspace may act on tickets")
+    SlackWorkspace(
+        service=runtime.service,
+        access=Access(
+            client, stack.redis, agents=settings.slack_agents, leads=settings.slack_leads
+        ),
+        roster=Roster(runtime.store),
+        macros=Macros.load(settings.macros_file),
+        style=CardStyle(admin_url=settings.account_admin_url),
+        seen=stack.redis,
+    ).register(app)
+    return app
 
 
 def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[str]:
@@ -308,7 +394,14 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
     try:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
-        app = create_app(runtime, api_keys=keys)
+        bolt = slack_app(stack, runtime)
+        app = create_app(runtime, api_keys=keys, slack=bolt)
+        if bolt is not None and settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            socket_mode = SocketModeHandler(bolt, settings.slack_app_token)
+            socket_mode.connect()  # no public URL needed: Slack sends events over a socket
+            stack.closers.append(socket_mode.close)
         if with_worker is None:
             with_worker = settings.redis_url is None  # embedded: the whole system in one command
         supervisor = WorkerSupervisor(stack.data_dir) if with_worker else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from slack_bolt import App
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,6 +12,7 @@ from starlette.routing import Route
 
 from handlers.api import IntakeApi
 from handlers.health import healthz, metrics
+from handlers.slack import SlackEndpoint
 from jobs.runtime import Runtime
 
 
@@ -22,13 +24,15 @@ async def wrong_method(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"{request.method} is not allowed here"}, 405)
 
 
-def create_app(runtime: Runtime, *, api_keys: Sequence[str]) -> Starlette:
+def create_app(runtime: Runtime, *, api_keys: Sequence[str], slack: App | None = None) -> Starlette:
     api = IntakeApi(runtime.service, api_keys)
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),
         *api.routes(),
     ]
+    if slack is not None:
+        routes.append(Route("/slack/events", SlackEndpoint(slack), methods=["POST"]))
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: wrong_method})
     app.state.runtime = runtime
     return app

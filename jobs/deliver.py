@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from jobs import runtime
+from jobs.dispatch import RESULT_TTL
 from jobs.runtime import Runtime
 from ticketcore.outbox import Owed
 
@@ -41,7 +42,16 @@ def deliver_one(rt: Runtime, owed: Owed) -> str:
             raise NoRoute(f"no handler for {record['kind']}")
         result = handler(rt, ticket, record)
     except RetryLater as exc:
+        # Come back exactly when asked, without holding the worker: other tickets and
+        # channels go on meanwhile. The outbox keeps the effect owed if Redis loses this.
         rt.outbox.postpone(owed, rt.clock() + timedelta(seconds=exc.seconds), str(exc))
+        rt.queue.enqueue_in(
+            timedelta(seconds=exc.seconds),
+            deliver,
+            owed.ticket_id,
+            [owed.key],
+            result_ttl=RESULT_TTL,
+        )
         return "postponed"
     except Exception as exc:
         dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())

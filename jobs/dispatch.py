@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from rq import Queue
 
@@ -11,15 +12,21 @@ FAILURE_TTL = 7 * 24 * 3600
 
 
 class QueueDispatcher:
-    def __init__(self, queue: Queue) -> None:
+    """Enqueue a delivery job per change; kinds in `delays` wait that many seconds first,
+    so a burst of changes to one ticket folds into one delivery."""
+
+    def __init__(self, queue: Queue, delays: Mapping[str, float] | None = None) -> None:
         self.queue = queue
+        self.delays = dict(delays or {})
 
     def dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
-        if keys:
-            self.queue.enqueue(
-                "jobs.deliver.deliver",
-                ticket_id,
-                list(keys),
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
-            )
+        by_delay: dict[float, list[str]] = {}
+        for key in keys:
+            by_delay.setdefault(self.delays.get(key.split(":", 1)[0], 0.0), []).append(key)
+        for delay, group in sorted(by_delay.items()):
+            args = ("jobs.deliver.deliver", ticket_id, group)
+            options = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
+            if delay:
+                self.queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+            else:
+                self.queue.enqueue(*args, **options)

@@ -57,6 +57,8 @@ def run_worker(
     queue = Queue(QUEUE_NAME, connection=connection)
     worker = SimpleWorker([queue], connection=connection)
     try:
-        worker.work(burst=burst, logging_level="WARNING")
+        # The scheduler runs jobs enqueued for later: debounced card updates and retries
+        # at the moment a platform asked for (Retry-After).
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=True)
     finally:
         stop.set()

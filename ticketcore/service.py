@@ -55,6 +55,8 @@ Decide = Callable[[Ticket], Action | None]
 MAX_CARRIED_HISTORY = 50
 MAX_ATTEMPTS = 50  # compare-and-set retries before giving up on a very hot ticket
 MAX_REDIRECTS = 5
+ESCALATED_TAG = "escalated"
+PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 # A read skips the carried entries' bodies: the writer needs their number, not their text.
 WITHOUT_BODIES = {"outbox.payload": 0}
 
@@ -139,6 +141,28 @@ class TicketService:
             query["number"] = {"$lt": before_number}
         cursor = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
         return [to_ticket(doc) for doc in cursor.limit(limit)]
+
+    def find_by_ref(self, name: str, value: str) -> Ticket | None:
+        """The ticket an outside system knows by `value` (a Slack card, a mail thread)."""
+        doc = self.store.tickets.find_one({f"refs.{name}": value}, {"outbox": 0})
+        return to_ticket(doc) if doc else None
+
+    def open_tickets(self, *, assignee: str, limit: int = 50) -> list[Ticket]:
+        """An agent's open tickets, most urgent first, then oldest first."""
+        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+        docs = self.store.tickets.find(query, {"outbox": 0}).limit(500)
+        tickets = [to_ticket(doc) for doc in docs]
+        tickets.sort(key=lambda t: (-PRIORITY_ORDER.index(t.priority), t.created_at))
+        return tickets[:limit]
+
+    def count_by_status(self, *, queue: str | None = None) -> dict[Status, int]:
+        base: Document = {} if queue is None else {"queue": queue}
+        return {s: self.store.tickets.count_documents({**base, "status": s.value}) for s in Status}
+
+    def first_message(self, ticket: Ticket) -> HistoryEntry | None:
+        """The message the ticket was opened with."""
+        page = self._entries(ticket.number, 2, 1, messages_only=True)
+        return page.items[0] if page.items else None
 
     def messages(
         self, ticket: Ticket, *, before: int | None = None, limit: int = 100
@@ -421,6 +445,22 @@ class TicketService:
             elif added or removed:
                 updates["tags"] = tuple(sorted((set(current.tags) | set(added)) - set(removed)))
             return Action(event_for(updates), actor, now, updates)
+
+        return self._required(number, self._change({"number": number}, decide))
+
+    def escalate(self, number: int, *, actor: Actor, reason: str | None = None) -> Ticket:
+        """Hand a ticket to the leads: at least high priority, tagged, and leads alerted."""
+
+        def decide(current: Ticket) -> Action:
+            if current.status is Status.CLOSED:
+                raise TicketClosed(number)
+            updates: dict[str, Any] = {"tags": tuple(sorted({*current.tags, ESCALATED_TAG}))}
+            if PRIORITY_ORDER.index(current.priority) < PRIORITY_ORDER.index(Priority.HIGH):
+                updates["priority"] = Priority.HIGH
+            note = None
+            if reason:
+                note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=reason)
+            return Action("ticket.escalated", actor, self.clock(), updates, note)
 
         return self._required(number, self._change({"number": number}, decide))
 

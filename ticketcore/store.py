@@ -41,11 +41,18 @@ class Store:
         return self.db["players"]
 
     @property
+    def agents(self) -> Collection[Document]:
+        return self.db["agents"]
+
+    @property
     def counters(self) -> Collection[Document]:
         return self.db["counters"]
 
-    def ensure_indexes(self) -> None:
-        """Create every index the queries rely on; safe to run at every start."""
+    def ensure_indexes(self, refs: tuple[str, ...] = ()) -> None:
+        """Create every index the queries rely on; safe to run at every start. `refs` are
+        the names outside systems know tickets by (see TicketService.find_by_ref)."""
+        for name in refs:
+            self.tickets.create_index([(f"refs.{name}", ASCENDING)], sparse=True)
         self.tickets.create_index([("number", ASCENDING)], unique=True)
         # The player's current ticket on a channel: the hot path of intake.
         self.tickets.create_index(
@@ -70,6 +77,7 @@ class Store:
         self.players.create_index("player_id", unique=True, sparse=True)
         self.players.create_index("email", sparse=True)
         self.players.create_index("telegram_user_id", sparse=True)
+        self.tickets.create_index([("queue", ASCENDING), ("status", ASCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(
             {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True

@@ -1,0 +1,1 @@
+"""Slack: pure Block Kit renderers, the Bolt app's listeners, and delivery of cards."""

@@ -1,0 +1,373 @@
+"""Slack's inbound side: buttons, modals, slash commands and events become TicketService
+calls. Every listener acknowledges first, checks who is asking, then makes one call."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk import WebClient
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot.slack import cards, views
+from bot.slack.access import Access
+from bot.slack.cards import CardStyle, ticket_card
+from bot.slack.text import cut_escaped, escape
+from jobs.slack import CARD_REF, THREAD_NOTE_VIA
+from ticketcore.agents import Roster
+from ticketcore.errors import TicketError
+from ticketcore.lifecycle import Status
+from ticketcore.macros import Macros
+from ticketcore.models import Actor, ActorKind, Priority, Ticket
+from ticketcore.service import TicketService
+
+log = logging.getLogger(__name__)
+
+EVENT_SEEN_SECONDS = 24 * 3600
+USAGE = (
+    "*/ticket* commands:\n"
+    "• `/ticket 1234`: show ticket #1234\n"
+    "• `/ticket mine`: your open tickets\n"
+    "• `/ticket queue [name]`: tickets per status, for one queue or all\n"
+    "• `/ticket merge 12 34`: merge #12 into #34 (leads)\n"
+    "• `/ticket help`: this message"
+)
+NOT_AGENT = "Only support agents can act on tickets."
+NOT_LEAD = "Only leads can do that."
+
+
+def actor_of(user: dict[str, Any]) -> Actor:
+    name = user.get("name") or user.get("username")
+    return Actor(kind=ActorKind.AGENT, id=user["id"], name=name, via="slack")
+
+
+@dataclass
+class SlackWorkspace:
+    """The listeners of the Bolt app, with what they need to answer."""
+
+    service: TicketService
+    access: Access
+    roster: Roster
+    macros: Macros
+    style: CardStyle
+    seen: Redis
+
+    def register(self, app: App) -> None:
+        app.middleware(self.drop_repeated_events)
+        for action_id, listener in {
+            cards.TAKE: self.take,
+            cards.RESOLVE: self.resolve,
+            cards.ESCALATE: self.escalate,
+            cards.SET_STATUS: self.set_status,
+            cards.SET_PRIORITY: self.set_priority,
+            cards.REPLY: self.open_reply,
+            cards.NOTE: self.open_note,
+            views.MACRO_PICKED: self.pick_macro,
+            views.SHIFT_TOGGLE: self.toggle_shift,
+        }.items():
+            app.action(action_id)(listener)
+        app.action({"action_id": r"^home\.open\."})(lambda ack: ack())
+        app.view(views.REPLY_VIEW)(self.submit_reply)
+        app.view(views.NOTE_VIEW)(self.submit_note)
+        app.command("/ticket")(self.command)
+        app.event("message")(self.thread_message)
+        app.event("app_home_opened")(self.publish_home)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def drop_repeated_events(self, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
+        """Slack retries an event it thinks we missed; act on each event id once."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not self.seen.set(
+            f"slack:event:{event_id}", 1, nx=True, ex=EVENT_SEEN_SECONDS
+        ):
+            return BoltResponse(status=200, body="")
+        return next()
+
+    def act(
+        self,
+        body: dict[str, Any],
+        respond: Respond,
+        change: Callable[[Actor], Ticket],
+        *,
+        lead: bool = False,
+    ) -> None:
+        """Check the clicker may act, make the change, and explain any refusal privately."""
+        actor = actor_of(body["user"])
+        allowed = self.access.is_lead(actor.id) if lead else self.access.is_agent(actor.id)
+        if not allowed:
+            respond(
+                text=NOT_LEAD if lead else NOT_AGENT,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        try:
+            change(actor)
+        except (TicketError, ValueError) as exc:
+            respond(text=f":warning: {exc}", response_type="ephemeral", replace_original=False)
+
+    @staticmethod
+    def number_of(body: dict[str, Any]) -> int:
+        action = body["actions"][0]
+        raw = action.get("value") or action["selected_option"]["value"]
+        return int(str(raw).split(":", 1)[0])
+
+    @staticmethod
+    def selected(body: dict[str, Any]) -> str:
+        return str(body["actions"][0]["selected_option"]["value"]).split(":", 1)[1]
+
+    # ------------------------------------------------------------------ card buttons
+
+    def take(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number = self.number_of(body)
+        ticket = self.service.get(number)
+        # Taking a ticket someone else holds is a reassignment: leads only.
+        lead = ticket.assignee not in (None, body["user"]["id"])
+        self.act(body, respond, lambda actor: self.service.take(number, actor=actor), lead=lead)
+
+    def resolve(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number = self.number_of(body)
+        self.act(body, respond, lambda a: self.service.set_status(number, Status.RESOLVED, actor=a))
+
+    def escalate(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number = self.number_of(body)
+        self.act(body, respond, lambda actor: self.service.escalate(number, actor=actor))
+
+    def set_status(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number, status = self.number_of(body), Status(self.selected(body))
+        self.act(body, respond, lambda a: self.service.set_status(number, status, actor=a))
+
+    def set_priority(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number, priority = self.number_of(body), Priority(self.selected(body))
+        self.act(body, respond, lambda a: self.service.set_priority(number, priority, actor=a))
+
+    # ------------------------------------------------------------------ modals
+
+    def open_reply(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        ack()
+        if not self.access.is_agent(body["user"]["id"]):
+            respond(text=NOT_AGENT, response_type="ephemeral", replace_original=False)
+            return
+        ticket = self.service.get(self.number_of(body))
+        last = self.last_player_text(ticket)
+        macros = self.macros.all()
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=views.reply_modal(ticket, last_player_text=last, macros=macros),
+        )
+
+    def open_note(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        ack()
+        if not self.access.is_agent(body["user"]["id"]):
+            respond(text=NOT_AGENT, response_type="ephemeral", replace_original=False)
+            return
+        ticket = self.service.get(self.number_of(body))
+        client.views_open(trigger_id=body["trigger_id"], view=views.note_modal(ticket))
+
+    def last_player_text(self, ticket: Ticket) -> str | None:
+        page = self.service.messages(ticket, limit=20)
+        texts = [e.message.text for e in page.items if e.message and e.message.kind == "player"]
+        return texts[-1] if texts else None
+
+    def pick_macro(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        view = body["view"]
+        meta = json.loads(view["private_metadata"])
+        macro = self.macros.get(body["actions"][0]["selected_option"]["value"])
+        if macro is None:
+            return
+        ticket = self.service.get(meta["number"])
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=views.reply_modal(
+                ticket,
+                last_player_text=self.last_player_text(ticket),
+                macros=self.macros.all(),
+                prefill=macro.text_for(ticket.player.language),
+                revision=meta.get("revision", 0) + 1,
+            ),
+        )
+
+    def submit_reply(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view["private_metadata"])
+        block_id = views.reply_text_block_id(meta.get("revision", 0))
+        values = view["state"]["values"]
+        text = (values.get(block_id, {}).get(views.TEXT_INPUT, {}).get("value") or "").strip()
+        status_value = values[views.STATUS_INPUT][views.STATUS_INPUT]["selected_option"]["value"]
+        self.submit(
+            ack,
+            body,
+            block_id,
+            text,
+            lambda actor: self.service.reply(
+                meta["number"], actor=actor, text=text, status=Status(status_value)
+            ),
+        )
+
+    def submit_note(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view["private_metadata"])
+        text = (view["state"]["values"]["note.text"][views.TEXT_INPUT].get("value") or "").strip()
+        self.submit(
+            ack,
+            body,
+            "note.text",
+            text,
+            lambda actor: self.service.add_note(meta["number"], actor=actor, text=text),
+        )
+
+    def submit(
+        self,
+        ack: Ack,
+        body: dict[str, Any],
+        block_id: str,
+        text: str,
+        change: Callable[[Actor], Ticket],
+    ) -> None:
+        """A modal is answered by its ack: errors show beside the input, in the modal."""
+        actor = actor_of(body["user"])
+        if not self.access.is_agent(actor.id):
+            ack(response_action="errors", errors={block_id: NOT_AGENT})
+            return
+        if not text:
+            ack(response_action="errors", errors={block_id: "Write something first."})
+            return
+        try:
+            change(actor)
+        except (TicketError, ValueError) as exc:
+            ack(response_action="errors", errors={block_id: str(exc)[:150]})
+            return
+        ack()
+
+    # ------------------------------------------------------------------ slash command
+
+    def command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        words = (command.get("text") or "").split()
+        user = command["user_id"]
+        try:
+            answer = self.answer_command(words, user)
+        except (TicketError, ValueError) as exc:
+            answer = {"text": f":warning: {exc}"}
+        respond(response_type="ephemeral", **answer)
+
+    def answer_command(self, words: list[str], user: str) -> dict[str, Any]:
+        if not words or words[0] == "help":
+            return {"text": USAGE}
+        head = words[0].lstrip("#")
+        if head.isdigit() and len(words) == 1:
+            ticket = self.service.get(int(head))
+            first = self.service.first_message(ticket)
+            text = first.message.text if first and first.message else ""
+            blocks = ticket_card(
+                ticket, first_message=text, now=self.service.clock(), style=self.style
+            )
+            return {"text": cards.card_text(ticket), "blocks": [b.to_dict() for b in blocks]}
+        if head == "mine" and len(words) == 1:
+            mine = self.service.open_tickets(assignee=user)
+            lines = [
+                f"• *#{t.number}* {cut_escaped(t.subject, 120)[0]} · {t.status} · {t.priority}"
+                for t in mine
+            ]
+            return {
+                "text": "\n".join(["*Your open tickets*", *lines])
+                if lines
+                else "You have no open tickets."
+            }
+        if head == "queue" and len(words) <= 2:
+            name = words[1] if len(words) == 2 else None
+            counts = self.service.count_by_status(queue=name)
+            parts = [f"{cards.STATUS_ICON[s]} {s}: *{n}*" for s, n in counts.items()]
+            label = f"queue {escape(name)}" if name else "all queues"
+            return {"text": f"*Tickets in {label}*\n" + " · ".join(parts)}
+        if head == "merge" and len(words) == 3 and all(w.lstrip("#").isdigit() for w in words[1:]):
+            if not self.access.is_lead(user):
+                return {"text": NOT_LEAD}
+            source, target = (int(w.lstrip("#")) for w in words[1:])
+            actor = Actor(kind=ActorKind.AGENT, id=user, via="slack")
+            self.service.merge(source, target, actor=actor)
+            return {"text": f"Merged #{source} into #{target}."}
+        return {"text": f"I did not understand that.\n{USAGE}"}
+
+    # ------------------------------------------------------------------ events
+
+    def thread_message(self, event: dict[str, Any]) -> None:
+        """What an agent types under a card is an internal note, never a reply."""
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts"):
+            return
+        ticket = self.service.find_by_ref(CARD_REF, f"{event['channel']}:{thread_ts}")
+        if ticket is None or not self.access.is_agent(event["user"]):
+            return
+        actor = Actor(kind=ActorKind.AGENT, id=event["user"], via=THREAD_NOTE_VIA)
+        text = (event.get("text") or "").strip()
+        if text:
+            self.service.add_note(ticket.number, actor=actor, text=text[:20_000])
+
+    def publish_home(self, event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        self.refresh_home(event["user"], client)
+
+    def refresh_home(self, user: str, client: WebClient) -> None:
+        mine = self.service.open_tickets(assignee=user)
+        refs = {t.number: self.card_ref(t) for t in mine}
+        view = views.home_view(
+            user_id=user,
+            mine=[(t, refs[t.number]) for t in mine],
+            counts=self.service.count_by_status(),
+            on_shift=self.roster.is_on_shift(user),
+            now=self.service.clock(),
+        )
+        client.views_publish(user_id=user, view=view)
+
+    def card_ref(self, ticket: Ticket) -> str | None:
+        doc = self.service.store.tickets.find_one(
+            {"number": ticket.number}, {f"refs.{CARD_REF}": 1}
+        )
+        return ((doc or {}).get("refs") or {}).get(CARD_REF)
+
+    def toggle_shift(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        if not self.access.is_agent(user):
+            return
+        self.roster.set_on_shift(user, body["actions"][0]["value"] == "on", self.service.clock())
+        self.refresh_home(user, client)
+
+
+class SlackEndpoint:
+    """POST /slack/events: hands Slack's signed requests to Bolt without blocking the loop."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await run_in_threadpool(self.app.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)

@@ -1,0 +1,185 @@
+"""Deliver tickets to Slack: post or update the card, mirror the conversation in its
+thread, alert the leads. Each effect is idempotent and paced to Slack's limits."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.cards import CardStyle, card_text, thread_message, ticket_card
+from bot.slack.text import SECTION_TEXT, cut_escaped, escape
+from bot.slack.views import card_link
+from jobs.deliver import RetryLater
+from jobs.runtime import Handler, Runtime
+from ticketcore.models import ActorKind, Ticket
+from ticketcore.store import Document, save_entries, to_ticket
+
+SLACK_CARD = "slack.card"
+SLACK_THREAD = "slack.thread"
+SLACK_ESCALATION = "slack.escalation"
+CARD_REF = "slack_card"  # refs.slack_card = "<channel>:<ts>" of the ticket's card
+THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
+
+SUBSCRIPTIONS = {
+    SLACK_CARD: {"*"},
+    SLACK_THREAD: {"ticket.created", "message.received", "reply.sent", "note.added"},
+    SLACK_ESCALATION: {"ticket.escalated"},
+}
+CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
+CARD_LOCK_SECONDS = 30
+
+
+@dataclass
+class Pacer:
+    """A per-key budget of calls per second, shared by every worker through Redis."""
+
+    redis: Redis
+    per_second: int
+
+    def wait_for(self, key: str) -> float:
+        """0 if a call may go now (and counts it), else seconds until the next window."""
+        now = time.time()
+        window = int(now)
+        name = f"slack:pace:{key}:{window}"
+        used = int(self.redis.incr(name))
+        if used == 1:
+            self.redis.expire(name, 3)
+        if used <= self.per_second:
+            return 0.0
+        return (window + 1 - now) + random.uniform(0.0, 0.25)
+
+
+@dataclass
+class SlackDelivery:
+    client: WebClient
+    redis: Redis
+    triage_channel: str
+    leads_channel: str | None = None
+    queue_channels: dict[str, str] = field(default_factory=dict)
+    style: CardStyle = field(default_factory=CardStyle)
+    post_rate: int = 1  # chat.postMessage per channel per second (Slack allows about 1)
+    update_rate: int = 1  # chat.update per second for the workspace (Tier 3: 50+/min)
+
+    def channel_for(self, ticket: Ticket) -> str:
+        return self.queue_channels.get(ticket.queue or "", self.triage_channel)
+
+    def call(self, budget: str, rate: int, method: Callable[..., Any], **args: Any) -> Any:
+        """Call Slack within our own pace; a 429 becomes a precise retry, never a sleep."""
+        wait = Pacer(self.redis, rate).wait_for(budget)
+        if wait:
+            raise RetryLater(wait, f"pacing {budget}")
+        try:
+            return method(**args)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                retry_after = float(exc.response.headers.get("Retry-After", 1))
+                raise RetryLater(retry_after + random.uniform(0, 0.5), "Slack rate limit") from exc
+            raise
+
+    def post(self, channel: str, **args: Any) -> Any:
+        return self.call(
+            f"post:{channel}", self.post_rate, self.client.chat_postMessage, channel=channel, **args
+        )
+
+    def update(self, channel: str, ts: str, **args: Any) -> Any:
+        return self.call(
+            "update", self.update_rate, self.client.chat_update, channel=channel, ts=ts, **args
+        )
+
+    # ------------------------------------------------------------------ effects
+
+    def sync_card(self, rt: Runtime, claimed: Document, record: Document) -> Document | None:
+        """Post the card once, then keep it in step with the ticket."""
+        lock = self.redis.lock(f"slack:card:{claimed['_id']}", timeout=CARD_LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            raise RetryLater(CARD_DEBOUNCE, "another worker is updating this card")
+        try:
+            # Render the latest state, read under the lock, so a slower worker can never
+            # overwrite the card with an older one.
+            doc = rt.store.tickets.find_one({"_id": claimed["_id"]})
+            assert doc is not None
+            ticket = to_ticket(doc)
+            first = rt.service.first_message(ticket)
+            blocks = ticket_card(
+                ticket,
+                first_message=first.message.text if first and first.message else "",
+                now=rt.clock(),
+                style=self.style,
+            )
+            ref = (doc.get("refs") or {}).get(CARD_REF)
+            result = None
+            if ref is None:
+                answer = self.post(
+                    self.channel_for(ticket),
+                    text=card_text(ticket),
+                    blocks=blocks,
+                    metadata={
+                        "event_type": "helpdesk_ticket",
+                        "event_payload": {"number": ticket.number},
+                    },
+                )
+                result = {f"refs.{CARD_REF}": f"{answer['channel']}:{answer['ts']}"}
+            else:
+                channel, _, ts = ref.partition(":")
+                self.update(channel, ts, text=card_text(ticket), blocks=blocks)
+            # Every card change this rendering covers is done, not just the claimed one.
+            covered = [r["key"] for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD]
+            others = [key for key in covered if key != record["key"]]
+            if others:
+                rt.outbox.complete_many(str(doc["_id"]), others)
+            return result
+        finally:
+            lock.release()
+
+    def post_to_thread(self, rt: Runtime, doc: Document, record: Document) -> None:
+        """Mirror one message of the conversation under the ticket's card."""
+        entry = rt.service.entry(doc, record["entry_id"])
+        if entry.message is None or entry.actor.via == THREAD_NOTE_VIA:
+            return None
+        if entry.event == "ticket.created" and len(entry.message.text) <= SECTION_TEXT:
+            return None  # the card shows it whole
+        ref = (doc.get("refs") or {}).get(CARD_REF)
+        if ref is None:
+            raise RetryLater(2.0, "the card is not posted yet")
+        stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1})
+        if stored and stored.get("slack_ts"):
+            return None  # posted before; the record of it survived
+        channel, _, ts = ref.partition(":")
+        text, blocks = thread_message(entry)
+        answer = self.post(channel, thread_ts=ts, text=text, blocks=blocks)
+        save_entries(rt.store, [entry], slack_ts=answer["ts"])
+        return None
+
+    def alert_leads(self, rt: Runtime, doc: Document, record: Document) -> None:
+        if self.leads_channel is None:
+            return None
+        entry = rt.service.entry(doc, record["entry_id"])
+        ticket = to_ticket(doc)
+        who = (
+            f"<@{entry.actor.id}>"
+            if entry.actor.kind is ActorKind.AGENT
+            else escape(entry.actor.id)
+        )
+        subject = cut_escaped(ticket.subject, 200)[0]
+        link = card_link(ticket, (doc.get("refs") or {}).get(CARD_REF))
+        where = f" · <{link}|open the card>" if link else ""
+        text = (
+            f":rotating_light: *#{ticket.number}* · {subject} escalated by {who}"
+            f" ({ticket.priority}){where}"
+        )
+        self.post(self.leads_channel, text=text)
+        return None
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            SLACK_CARD: self.sync_card,
+            SLACK_THREAD: self.post_to_thread,
+            SLACK_ESCALATION: self.alert_leads,
+        }
