@@ -362,7 +362,7 @@ class SlackEndpoint:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         body = await request.body()
         try:
             body.decode("utf-8")

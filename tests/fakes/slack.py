@@ -529,6 +529,7 @@ class FakeSlack(SlackWorkspace):
         super().__init__()
         self._calls: list[Call] = []
         self._faults = _Faults()
+        self.delays: dict[str, float] = {}
         self.response_catcher = ResponseUrlCatcher()
         self._server: _FakeSlackServer | None = None
         self._thread: threading.Thread | None = None
@@ -625,6 +626,13 @@ class FakeSlack(SlackWorkspace):
         with self._lock:
             self._faults.schedule(method, answer, times)
 
+    def slow(self, method: str, seconds: float | None) -> None:
+        """Answer `method` only after `seconds` (None: at once again)."""
+        if seconds is None:
+            self.delays.pop(method, None)
+        else:
+            self.delays[method] = seconds
+
     def down(self, seconds: float | None) -> None:
         """Answer every call with 500 for `seconds`; None ends the outage."""
         until = None if seconds is None else time.monotonic() + seconds
@@ -677,6 +685,9 @@ class FakeSlack(SlackWorkspace):
         except ValueError:
             return _json_reply(Answer(200, _error("invalid_json")))
         token = _bearer_token(headers.get("Authorization", "")) or str(args.get("token", ""))
+        delay = self.delays.get(method, 0.0)
+        if delay:
+            time.sleep(delay)  # outside the lock: other calls go on meanwhile
         return _json_reply(self.handle_api(method, args, token))
 
     def _serve_upload(self, file_id: str, body: bytes) -> _Reply:
