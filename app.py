@@ -400,8 +400,12 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             socket_mode = SocketModeHandler(bolt, settings.slack_app_token)
-            socket_mode.connect()  # no public URL needed: Slack sends events over a socket
-            stack.closers.append(socket_mode.close)
+            try:
+                socket_mode.connect()  # no public URL needed: Slack sends events over a socket
+            except Exception as exc:  # the web app and the API still serve
+                log.error("Slack Socket Mode could not connect (%s); check SLACK_APP_TOKEN", exc)
+            else:
+                stack.closers.append(socket_mode.close)
         if with_worker is None:
             with_worker = settings.redis_url is None  # embedded: the whole system in one command
         supervisor = WorkerSupervisor(stack.data_dir) if with_worker else None

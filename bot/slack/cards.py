@@ -20,7 +20,15 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.slack.text import FALLBACK_TEXT, HEADER_TEXT, SECTION_TEXT, cut, cut_escaped, escape
+from bot.slack.text import (
+    FALLBACK_TEXT,
+    HEADER_TEXT,
+    SECTION_TEXT,
+    cut,
+    cut_escaped,
+    escape,
+    label,
+)
 from ticketcore.lifecycle import Status
 from ticketcore.models import HistoryEntry, MessageKind, Priority, Ticket
 
@@ -78,15 +86,13 @@ def mention(user_id: str | None) -> str:
 def player_label(ticket: Ticket, style: CardStyle) -> str:
     player = ticket.player
     if player.player_id is None:
-        known = player.email or (
-            f"telegram {player.telegram_user_id}" if player.telegram_user_id else ""
-        )
-        return escape(known) or "unknown"
-    label = escape(player.player_id)
+        telegram = f"telegram {player.telegram_user_id}" if player.telegram_user_id else ""
+        return label(player.email or telegram) or "unknown"
+    name = label(player.player_id)
     if style.admin_url:
         url = style.admin_url.replace("{player_id}", quote(player.player_id, safe=""))
-        return f"<{escape(url)}|{label}>"
-    return label
+        return f"<{escape(url)}|{name}>"
+    return name
 
 
 def title(ticket: Ticket) -> str:
@@ -110,7 +116,7 @@ def ticket_card(
         f"*Priority*\n{PRIORITY_ICON[ticket.priority]} {ticket.priority}",
         f"*Channel*\n{ticket.channel}",
         f"*Player*\n{player_label(ticket, style)}",
-        f"*Language*\n{escape(ticket.player.language or '—')}",
+        f"*Language*\n{label(ticket.player.language or '—')}",
         f"*Assignee*\n{mention(ticket.assignee)}",
         f"*Tags*\n{tags}",
         f"*Age*\n{age(ticket.created_at, now)}",
@@ -192,7 +198,7 @@ def thread_message(entry: HistoryEntry) -> tuple[str, list[Block]]:
     assert entry.message is not None
     kind = entry.message.kind
     author = entry.actor.name or entry.actor.id
-    who = mention(entry.actor.id) if entry.actor.kind == "agent" else escape(author)
+    who = mention(entry.actor.id) if entry.actor.kind == "agent" else label(author)
     fallback_date = f"{entry.at:%Y-%m-%d %H:%M} UTC"
     when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback_date}>"
     heading = f"{ICON[kind]} *{WHO[kind]}* · {who} · {when}"

@@ -43,3 +43,11 @@ def cut_escaped(text: str, limit: int, note: str = "…") -> tuple[str, int]:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+_FORMATTING = str.maketrans("", "", "*_~`")
+
+
+def label(text: str) -> str:
+    """A short untrusted name for mrkdwn: escaped, on one line, with no formatting marks."""
+    return escape(one_line(text)).translate(_FORMATTING)

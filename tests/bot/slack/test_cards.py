@@ -142,6 +142,8 @@ def test_hostile_player_text_cannot_ping_or_link() -> None:
         assert "<!" not in text and "<@U0BOSS" not in text and "<http://evil" not in text
         assert "<#C0GENERAL" not in text
     assert "&lt;!channel&gt;" in all_text(payload)
+    player_field = next(t for t in mrkdwn_texts(dicts) if t.startswith("*Player*"))
+    assert "*bold*" not in player_field and "`code`" not in player_field
     # Where player text is shown as plain text, Slack parses nothing in it at all.
     assert dicts[2]["text"]["type"] == "plain_text"
 
