@@ -98,7 +98,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
 def ticket_json(
     ticket: Ticket, messages: Sequence[HistoryEntry] = (), before: int | None = None
 ) -> dict[str, Any]:
-    body = ticket.model_dump(mode="json", exclude={"id", "version"})
+    body = ticket.model_dump(mode="json", exclude={"id", "version", "refs"})
     body["messages"] = [entry_json(m) for m in messages]
     body["messages_before"] = encode_cursor(before) if before is not None else None
     return body

@@ -331,21 +331,14 @@ class SlackWorkspace:
 
     def refresh_home(self, user: str, client: WebClient) -> None:
         mine = self.service.open_tickets(assignee=user)
-        refs = {t.number: self.card_ref(t) for t in mine}
         view = views.home_view(
             user_id=user,
-            mine=[(t, refs[t.number]) for t in mine],
+            mine=[(t, t.refs.get(CARD_REF)) for t in mine],
             counts=self.service.count_by_status(),
             on_shift=self.roster.is_on_shift(user),
             now=self.service.clock(),
         )
         client.views_publish(user_id=user, view=view)
-
-    def card_ref(self, ticket: Ticket) -> str | None:
-        doc = self.service.store.tickets.find_one(
-            {"number": ticket.number}, {f"refs.{CARD_REF}": 1}
-        )
-        return ((doc or {}).get("refs") or {}).get(CARD_REF)
 
     def toggle_shift(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()

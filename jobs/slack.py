@@ -113,7 +113,7 @@ class SlackDelivery:
                 now=rt.clock(),
                 style=self.style,
             )
-            ref = (doc.get("refs") or {}).get(CARD_REF)
+            ref = ticket.refs.get(CARD_REF)
             result = None
             if ref is None:
                 answer = self.post(
@@ -145,7 +145,7 @@ class SlackDelivery:
             return None
         if entry.event == "ticket.created" and len(entry.message.text) <= SECTION_TEXT:
             return None  # the card shows it whole
-        ref = (doc.get("refs") or {}).get(CARD_REF)
+        ref = to_ticket(doc).refs.get(CARD_REF)
         if ref is None:
             raise RetryLater(2.0, "the card is not posted yet")
         stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1})
@@ -168,7 +168,7 @@ class SlackDelivery:
             else escape(entry.actor.id)
         )
         subject = cut_escaped(ticket.subject, 200)[0]
-        link = card_link(ticket, (doc.get("refs") or {}).get(CARD_REF))
+        link = card_link(ticket.refs.get(CARD_REF))
         where = f" · <{link}|open the card>" if link else ""
         text = (
             f":rotating_light: *#{ticket.number}* · {subject} escalated by {who}"

@@ -146,6 +146,8 @@ class Ticket(Model):
     reopened_from: int | None = None
     message_count: int = 0
     version: int = 0
+    # How outside systems know this ticket (e.g. its Slack card), set by their deliveries.
+    refs: dict[str, str] = Field(default_factory=dict)
 
 
 class MessagePage(Model):

@@ -133,7 +133,7 @@ def note_modal(ticket: Ticket) -> View:
     )
 
 
-def card_link(ticket: Ticket, card_ref: str | None) -> str | None:
+def card_link(card_ref: str | None) -> str | None:
     """A link to the ticket's card, from its `channel:ts` reference."""
     if not card_ref:
         return None
@@ -180,7 +180,7 @@ def home_view(
             f"{cut_escaped(ticket.subject, 150)[0]}\n{STATUS_ICON[ticket.status]} {ticket.status}"
             f" · {ticket.channel} · {age(ticket.created_at, now)} old"
         )
-        link = card_link(ticket, card_ref)
+        link = card_link(card_ref)
         accessory = (
             ButtonElement(text="Open", url=link, action_id=f"home.open.{ticket.number}")
             if link
