@@ -60,7 +60,11 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_url: str | None = None
+    telegram_webhook_url: str | None = None  # public URL for setWebhook; unset: long polling
+    telegram_bot_username: str | None = None  # for links; asked of Telegram when unset
+    telegram_new_tickets_per_hour: int = 5
     player_link_secret: str | None = None
+    support_reply_hours: int = 24  # the answer time the bot promises players
 
     mailgun_api_key: str | None = None
     mailgun_domain: str | None = None
@@ -282,6 +286,16 @@ def build_runtime(stack: Stack) -> Any:
         subscriptions.update(slack_jobs.SUBSCRIPTIONS)
         delays[slack_jobs.SLACK_CARD] = slack_jobs.CARD_DEBOUNCE
         refs += (slack_jobs.CARD_REF,)
+    reply_routes: dict[Any, Any] = {}
+    telegram = telegram_delivery(stack)
+    if telegram is not None:
+        from jobs import telegram as telegram_jobs
+        from ticketcore.models import Channel as ReplyChannel
+
+        handlers.update(telegram.handlers())
+        subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
+        reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
+        stack.closers.append(telegram.loop.close)
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -298,7 +312,78 @@ def build_runtime(stack: Stack) -> Any:
         clock=utc_now,
         sweep_grace=timedelta(seconds=settings.outbox_grace),
         handlers=handlers,
-        reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email)},
+        reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email), **reply_routes},
+    )
+
+
+def telegram_api_urls(settings: Settings) -> tuple[str, str]:
+    root = (settings.telegram_api_url or "https://api.telegram.org").rstrip("/")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+def telegram_delivery(stack: Stack) -> Any:
+    """Replies, notices and CSAT questions to players on Telegram, when a token is set."""
+    settings = stack.settings
+    if not settings.telegram_bot_token:
+        return None
+    from telegram import Bot
+
+    from bot.telegram.texts import Texts
+    from jobs.telegram import TelegramDelivery
+
+    base_url, base_file_url = telegram_api_urls(settings)
+    return TelegramDelivery(
+        bot=Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=base_file_url),
+        redis=stack.redis,
+        texts=Texts(),
+        reply_hours=settings.support_reply_hours,
+    )
+
+
+def telegram_channel(stack: Stack, runtime: Any) -> Any:
+    """The players' bot: webhook with TELEGRAM_WEBHOOK_URL, else long polling; or None."""
+    settings = stack.settings
+    if not settings.telegram_bot_token:
+        log.info("Telegram is disabled: set TELEGRAM_BOT_TOKEN")
+        return None
+    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
+        raise StartupError(
+            "TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)"
+        )
+    from telegram.ext import AIORateLimiter, Application
+
+    from bot.telegram.texts import Texts
+    from handlers.telegram import SupportBot, TelegramChannel
+    from ticketcore.players import Directory
+
+    base_url, base_file_url = telegram_api_urls(settings)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token)
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .rate_limiter(AIORateLimiter())
+    )
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)
+    application = builder.build()
+    if not settings.player_link_secret:
+        log.warning("PLAYER_LINK_SECRET is not set: deep links from the game are refused")
+    support_bot = SupportBot(
+        service=runtime.service,
+        directory=Directory(runtime.store),
+        texts=Texts(),
+        redis=stack.redis,
+        clock=utc_now,
+        link_secret=settings.player_link_secret,
+        new_tickets_per_hour=settings.telegram_new_tickets_per_hour,
+    )
+    support_bot.register(application)
+    return TelegramChannel(
+        application=application,
+        bot=support_bot,
+        webhook_url=settings.telegram_webhook_url,
+        secret=settings.telegram_webhook_secret,
     )
 
 
@@ -395,7 +480,9 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
         bolt = slack_app(stack, runtime)
-        app = create_app(runtime, api_keys=keys, slack=bolt)
+        app = create_app(
+            runtime, api_keys=keys, slack=bolt, telegram=telegram_channel(stack, runtime)
+        )
         if bolt is not None and settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -476,6 +563,38 @@ def worker(settings: Settings, *, with_cron: bool, burst: bool) -> None:
         stack.close()
 
 
+def link_token(settings: Settings, player_id: str, days: int) -> None:
+    """Print the deep link that opens the support bot as `player_id`."""
+    from ticketcore.links import deep_link, make_token
+
+    if not settings.player_link_secret:
+        raise StartupError("PLAYER_LINK_SECRET is not set: player links cannot be signed")
+    username = settings.telegram_bot_username or telegram_username(settings)
+    try:
+        token = make_token(
+            player_id, secret=settings.player_link_secret, now=utc_now(), ttl=timedelta(days=days)
+        )
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
+    print(deep_link(username, token))
+
+
+def telegram_username(settings: Settings) -> str:
+    if not settings.telegram_bot_token:
+        raise StartupError("set TELEGRAM_BOT_USERNAME (or TELEGRAM_BOT_TOKEN to ask Telegram)")
+    import asyncio
+
+    from telegram import Bot
+
+    base_url, _ = telegram_api_urls(settings)
+
+    async def ask() -> str:
+        async with Bot(settings.telegram_bot_token or "", base_url=base_url) as bot:
+            return str(bot.username)
+
+    return asyncio.run(ask())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="helpdesk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
@@ -492,6 +611,9 @@ def main(argv: list[str] | None = None) -> None:
     worker_cmd = commands.add_parser("worker", help="run an RQ worker and the cron")
     worker_cmd.add_argument("--no-cron", dest="with_cron", action="store_false")
     worker_cmd.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    link_cmd = commands.add_parser("link-token", help="print a Telegram deep link for a player")
+    link_cmd.add_argument("player_id")
+    link_cmd.add_argument("--days", type=int, default=7, help="how long the link is valid")
     args = parser.parse_args(argv)
 
     overrides = {
@@ -509,6 +631,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "worker":
             worker(settings, with_cron=args.with_cron, burst=args.burst)
+        elif args.command == "link-token":
+            link_token(settings, args.player_id, args.days)
         else:
             serve(settings, with_worker=getattr(args, "with_worker", None))
     except StartupError as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from slack_bolt import App
 from starlette.applications import Starlette
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from handlers.api import IntakeApi
 from handlers.health import healthz, metrics
 from handlers.slack import SlackEndpoint
+from handlers.telegram import TelegramChannel
 from jobs.runtime import Runtime
 
 
@@ -24,7 +26,13 @@ async def wrong_method(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"{request.method} is not allowed here"}, 405)
 
 
-def create_app(runtime: Runtime, *, api_keys: Sequence[str], slack: App | None = None) -> Starlette:
+def create_app(
+    runtime: Runtime,
+    *,
+    api_keys: Sequence[str],
+    slack: App | None = None,
+    telegram: TelegramChannel | None = None,
+) -> Starlette:
     api = IntakeApi(runtime.service, api_keys)
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
@@ -33,6 +41,23 @@ def create_app(runtime: Runtime, *, api_keys: Sequence[str], slack: App | None =
     ]
     if slack is not None:
         routes.append(Route("/slack/events", SlackEndpoint(slack).handle, methods=["POST"]))
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: wrong_method})
+    if telegram is not None:
+        routes += telegram.routes()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if telegram is not None:
+            await telegram.startup()
+        try:
+            yield
+        finally:
+            if telegram is not None:
+                await telegram.shutdown()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: wrong_method},
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     return app

@@ -4,7 +4,6 @@ thread, alert the leads. Each effect is idempotent and paced to Slack's limits."
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from bot.slack.cards import CardStyle, card_text, thread_message, ticket_card
 from bot.slack.text import SECTION_TEXT, cut_escaped, escape
 from bot.slack.views import card_link
 from jobs.deliver import RetryLater
+from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.models import ActorKind, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
@@ -34,26 +34,6 @@ SUBSCRIPTIONS = {
 }
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
 CARD_LOCK_SECONDS = 30
-
-
-@dataclass
-class Pacer:
-    """A per-key budget of calls per second, shared by every worker through Redis."""
-
-    redis: Redis
-    per_second: int
-
-    def wait_for(self, key: str) -> float:
-        """0 if a call may go now (and counts it), else seconds until the next window."""
-        now = time.time()
-        window = int(now)
-        name = f"slack:pace:{key}:{window}"
-        used = int(self.redis.incr(name))
-        if used == 1:
-            self.redis.expire(name, 3)
-        if used <= self.per_second:
-            return 0.0
-        return (window + 1 - now) + random.uniform(0.0, 0.25)
 
 
 @dataclass

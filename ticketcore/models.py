@@ -93,6 +93,7 @@ class Attachment(Model):
     content_type: str = Field(max_length=255)
     size: int = Field(ge=0)
     ref: str | None = Field(default=None, max_length=1000)  # where the bytes live
+    kind: str = Field(default="file", max_length=20)  # photo, document, video, voice, file
 
 
 class Message(Model):
@@ -101,6 +102,8 @@ class Message(Model):
     text: str = Field(max_length=MAX_TEXT)
     html: str | None = Field(default=None, max_length=4 * MAX_TEXT)
     attachments: tuple[Attachment, ...] = ()
+    # The channel's own id of the message (a Telegram chat:message pair, a Message-Id).
+    external_id: str | None = Field(default=None, max_length=1000)
 
 
 class Change(Model):
@@ -121,6 +124,15 @@ class HistoryEntry(Model):
     at: datetime
     message: Message | None = None
     changes: tuple[Change, ...] = ()
+    edit_of: str | None = None  # the entry this one is a new version of
+
+
+class Csat(Model):
+    score: int = Field(ge=1, le=5)
+    at: datetime
+
+
+LOW_CSAT = 2  # a score at or below this raises csat.low
 
 
 class Ticket(Model):
@@ -145,6 +157,7 @@ class Ticket(Model):
     merged_into: int | None = None
     reopened_from: int | None = None
     message_count: int = 0
+    csat: Csat | None = None
     version: int = 0
     # How outside systems know this ticket (e.g. its Slack card), set by their deliveries.
     refs: dict[str, str] = Field(default_factory=dict)

@@ -16,12 +16,14 @@ from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subsc
 from ticketcore.errors import CannotMerge, ConcurrentUpdate, TicketClosed, TicketNotFound
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
+    LOW_CSAT,
     MAX_SUBJECT,
     MAX_TAG,
     Actor,
     ActorKind,
     Attachment,
     Channel,
+    Csat,
     HistoryEntry,
     Message,
     MessageKind,
@@ -31,6 +33,7 @@ from ticketcore.models import (
     Ticket,
 )
 from ticketcore.outbox import HISTORY_STORE, Outbox
+from ticketcore.players import Directory
 from ticketcore.store import Document, Store, save_entries, to_entry, to_ticket
 from ticketcore.writes import (
     Action,
@@ -86,7 +89,11 @@ def player_actor(player: Player, channel: Channel) -> Actor:
 
 
 def player_message(
-    channel: Channel, text: str, html: str | None, attachments: Sequence[Attachment]
+    channel: Channel,
+    text: str,
+    html: str | None,
+    attachments: Sequence[Attachment],
+    external_id: str | None = None,
 ) -> Message:
     return Message(
         kind=MessageKind.PLAYER,
@@ -94,6 +101,7 @@ def player_message(
         text=text,
         html=html,
         attachments=tuple(attachments),
+        external_id=external_id,
     )
 
 
@@ -154,6 +162,21 @@ class TicketService:
         tickets = [to_ticket(doc) for doc in docs]
         tickets.sort(key=lambda t: (-PRIORITY_ORDER.index(t.priority), t.created_at))
         return tickets[:limit]
+
+    def current_ticket(self, player: Player, channel: Channel) -> Ticket | None:
+        """The ticket a new message from this player on this channel would join."""
+        query = {"player_key": player.key(), "channel": channel.value, "active": True}
+        doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
+        return to_ticket(doc) if doc else None
+
+    def open_for_telegram(self, telegram_user_id: int) -> list[Ticket]:
+        """A Telegram user's tickets that are not resolved or closed, newest first."""
+        query = {
+            "player.telegram_user_id": telegram_user_id,
+            "status": {"$nin": [Status.RESOLVED, Status.CLOSED]},
+        }
+        docs = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
+        return [to_ticket(d) for d in docs.limit(20)]
 
     def count_by_status(self, *, queue: str | None = None) -> dict[Status, int]:
         base: Document = {} if queue is None else {"queue": queue}
@@ -232,9 +255,10 @@ class TicketService:
         tags: Iterable[str] = (),
         context: Document | None = None,
         reopened_from: int | None = None,
+        external_id: str | None = None,
     ) -> Ticket:
         """Open a new ticket with the player's first message."""
-        message = player_message(channel, text, html, attachments)
+        message = player_message(channel, text, html, attachments, external_id)
         actor = actor or player_actor(player, channel)
         title = subject.strip() if subject and subject.strip() else subject_from(text)
         clean_tags = normalise_tags(tags)
@@ -292,20 +316,25 @@ class TicketService:
         attachments: Sequence[Attachment] = (),
         subject: str | None = None,
         context: Document | None = None,
+        external_id: str | None = None,
+        new: bool = False,
     ) -> Ticket:
-        """Add to the player's current ticket on this channel, or open one."""
-        message = player_message(channel, text, html, attachments)
+        """Add to the player's current ticket on this channel, or open one (always, with
+        `new`)."""
+        message = player_message(channel, text, html, attachments, external_id)
         actor = player_actor(player, channel)
-        ticket = self._change(
-            {"player_key": player.key(), "channel": channel.value, "active": True},
-            lambda current: Action(
-                "message.received",
-                actor,
-                self.clock(),
-                player_message_updates(current, self.clock()),
-                message,
-            ),
-        )
+        ticket = None
+        if not new:
+            ticket = self._change(
+                {"player_key": player.key(), "channel": channel.value, "active": True},
+                lambda current: Action(
+                    "message.received",
+                    actor,
+                    self.clock(),
+                    player_message_updates(current, self.clock()),
+                    message,
+                ),
+            )
         if ticket is not None:
             return ticket
         return self.open_ticket(
@@ -317,6 +346,7 @@ class TicketService:
             html=html,
             attachments=attachments,
             context=context,
+            external_id=external_id,
         )
 
     def add_player_message_to(
@@ -461,6 +491,83 @@ class TicketService:
             if reason:
                 note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=reason)
             return Action("ticket.escalated", actor, self.clock(), updates, note)
+
+        return self._required(number, self._change({"number": number}, decide))
+
+    def edit_player_message(
+        self,
+        *,
+        player: Player,
+        channel: Channel,
+        external_id: str,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+    ) -> Ticket:
+        """A player edited a message: keep both versions, the new one pointing at the old.
+        An edit of a message we never saw is taken as a new message, so nothing is lost."""
+        message = player_message(channel, text, None, attachments, external_id)
+        original = self._entry_by_external_id(external_id, player, channel)
+        if original is None:
+            return self.add_player_message(
+                player=player,
+                channel=channel,
+                text=text,
+                attachments=attachments,
+                external_id=external_id,
+            )
+        action = Action(
+            "message.edited",
+            player_actor(player, channel),
+            self.clock(),
+            {},
+            message,
+            edit_of=original.id,
+        )
+        return self._record(original.number, action)
+
+    def _entry_by_external_id(
+        self, external_id: str, player: Player, channel: Channel
+    ) -> HistoryEntry | None:
+        doc = self.store.history.find_one({"message.external_id": external_id})
+        if doc is not None:
+            return to_entry(doc)
+        # Not stored yet: look among what the player's current ticket still carries.
+        query = {"player_key": player.key(), "channel": channel.value, "active": True}
+        ticket = self.store.tickets.find_one(query, {"number": 1, "outbox": 1})
+        for entry in carried_entries(ticket or {}):
+            if entry.message is not None and entry.message.external_id == external_id:
+                return entry
+        return None
+
+    def set_player(self, number: int, player: Player, *, actor: Actor) -> Ticket:
+        """Correct who the ticket's player is (an agent learned the player id)."""
+        action = Action("ticket.player_changed", actor, self.clock(), {"player": player})
+        return self._record(number, action)
+
+    def bind_player_id(self, telegram_user_id: int, player_id: str, *, actor: Actor) -> int:
+        """The game vouched that this Telegram user is `player_id`: remember it, and put it
+        on the user's open tickets. Returns how many tickets changed."""
+        Directory(self.store).link_telegram(telegram_user_id, player_id, self.clock())
+        query = {"player.telegram_user_id": telegram_user_id, "active": True}
+        numbers = [d["number"] for d in self.store.tickets.find(query, {"number": 1})]
+        for number in numbers:
+
+            def decide(current: Ticket) -> Action:
+                player = current.player.model_copy(update={"player_id": player_id})
+                return Action("ticket.player_changed", actor, self.clock(), {"player": player})
+
+            self._change({"number": number}, decide)
+        return len(numbers)
+
+    def rate(self, number: int, score: int, *, actor: Actor) -> Ticket:
+        """The player's satisfaction with how a resolved ticket went (1 to 5)."""
+
+        def decide(current: Ticket) -> Action:
+            if current.status not in (Status.RESOLVED, Status.CLOSED):
+                raise ValueError(f"ticket #{number} is not resolved; nothing to rate")
+            csat = Csat(score=score, at=self.clock())
+            event = "csat.low" if score <= LOW_CSAT else "csat.received"
+            return Action(event, actor, csat.at, {"csat": csat})
 
         return self._required(number, self._change({"number": number}, decide))
 

@@ -74,10 +74,12 @@ class Store:
             [("ticket_id", ASCENDING), ("is_message", ASCENDING), ("seq", ASCENDING)]
         )
         self.history.create_index([("ticket_id", ASCENDING), ("seq", ASCENDING)])
+        self.history.create_index([("message.external_id", ASCENDING)], sparse=True)
         self.players.create_index("player_id", unique=True, sparse=True)
         self.players.create_index("email", sparse=True)
         self.players.create_index("telegram_user_id", sparse=True)
         self.tickets.create_index([("queue", ASCENDING), ("status", ASCENDING)])
+        self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(
             {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True

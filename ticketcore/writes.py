@@ -34,6 +34,7 @@ class Action:
     at: datetime
     updates: Mapping[str, Any] = field(default_factory=dict)
     message: Message | None = None
+    edit_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,13 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
         at=action.at,
         message=action.message,
         changes=diff(current, after),
+        edit_of=action.edit_of,
     )
     fields = {name: stored(getattr(after, name)) for name in (*action.updates, *counters)}
     if "status" in action.updates:
         fields["active"] = after.status is not Status.CLOSED
+    if "player" in action.updates:
+        fields["player_key"] = after.player.key()
     records = entry_record(entry, effects)
     update = {
         "$set": {**fields, "updated_at": action.at, "version": after.version},

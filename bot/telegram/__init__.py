@@ -1,0 +1,1 @@
+"""Telegram: the players' texts and keyboards, in their language."""

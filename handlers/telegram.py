@@ -1,0 +1,383 @@
+"""Players' side: Telegram updates become tickets and messages. The webhook answers 200
+only once the player's message is stored; a repeated update_id is processed once."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from redis import Redis
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from telegram import Message as TelegramMessage
+from telegram import Update, User
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.telegram.texts import Texts, language_keyboard
+from jobs.telegram import resolution_of
+from ticketcore.clock import Clock
+from ticketcore.links import InvalidLink, player_from_token
+from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player
+from ticketcore.players import Directory
+from ticketcore.service import TicketService
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+T = TypeVar("T")
+MAX_UPDATE_BYTES = 1_000_000
+UPDATE_SEEN_SECONDS = 7 * 24 * 3600
+PRIVATE = filters.ChatType.PRIVATE
+MEDIA = filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.VOICE | filters.VIDEO_NOTE
+OPEN = ("new", "inprogress", "waiting", "pending", "answered")
+
+
+def attachments_of(message: TelegramMessage) -> tuple[list[Attachment], str]:
+    """Telegram's file references kept on the message, and a subject for media alone."""
+    if message.photo:
+        photo = message.photo[-1]  # the largest size
+        item = Attachment(
+            name="photo.jpg",
+            content_type="image/jpeg",
+            size=photo.file_size or 0,
+            ref=f"telegram:{photo.file_id}:{photo.file_unique_id}",
+            kind="photo",
+        )
+        return [item], "Photo"
+    for kind, media, default_type in (
+        ("document", message.document, "application/octet-stream"),
+        ("video", message.video, "video/mp4"),
+        ("voice", message.voice, "audio/ogg"),
+        ("video_note", message.video_note, "video/mp4"),
+    ):
+        if media is not None:
+            name = getattr(media, "file_name", None) or f"{kind}"
+            mime = getattr(media, "mime_type", None) or default_type
+            item = Attachment(
+                name=name[:255],
+                content_type=mime[:255],
+                size=media.file_size or 0,
+                ref=f"telegram:{media.file_id}:{media.file_unique_id}",
+                kind=kind,
+            )
+            return [item], name[:200]
+    return [], ""
+
+
+@dataclass
+class SupportBot:
+    """The conversation with players, in their language."""
+
+    service: TicketService
+    directory: Directory
+    texts: Texts
+    redis: Redis
+    clock: Clock
+    link_secret: str | None = None
+    new_tickets_per_hour: int = 5
+    failures: dict[int, BaseException] = field(default_factory=dict)
+
+    def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        application.add_handler(CommandHandler("start", self.start, filters=PRIVATE))
+        application.add_handler(CommandHandler("new", self.new, filters=PRIVATE))
+        application.add_handler(CommandHandler("status", self.status, filters=PRIVATE))
+        application.add_handler(CommandHandler("help", self.help, filters=PRIVATE))
+        application.add_handler(CommandHandler("language", self.language, filters=PRIVATE))
+        application.add_handler(CallbackQueryHandler(self.language_chosen, pattern=r"^lang:"))
+        application.add_handler(CallbackQueryHandler(self.rated, pattern=r"^csat:"))
+        application.add_handler(
+            MessageHandler(PRIVATE & filters.UpdateType.EDITED_MESSAGE, self.edited)
+        )
+        application.add_handler(
+            MessageHandler(
+                PRIVATE & filters.UpdateType.MESSAGE & ((filters.TEXT & ~filters.COMMAND) | MEDIA),
+                self.message,
+            )
+        )
+        application.add_handler(
+            MessageHandler(
+                PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, self.unsupported
+            )
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def store(self, update: Update, work: Callable[[], T]) -> T | None:
+        """Run a storing call off the event loop; a failure is remembered so the webhook
+        answers 503 and Telegram sends the update again."""
+        try:
+            return await asyncio.to_thread(work)
+        except Exception as exc:
+            log.exception("could not store Telegram update %s", update.update_id)
+            self.failures[update.update_id] = exc
+            return None
+
+    def player_of(self, user: User, chat_id: int) -> Player:
+        known = self.directory.by_telegram(user.id) or {}
+        name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+        return Player(
+            player_id=known.get("player_id"),
+            telegram_user_id=user.id,
+            telegram_chat_id=chat_id,
+            language=known.get("language") or self.texts.language_for(user.language_code),
+            display_name=(name or None) and name[:200],
+        )
+
+    def language_of(self, user: User) -> str:
+        known = self.directory.by_telegram(user.id) or {}
+        return known.get("language") or self.texts.language_for(user.language_code)
+
+    def may_open_ticket(self, user_id: int) -> bool:
+        hour = int(self.clock().timestamp() // 3600)
+        key = f"tg:opened:{user_id}:{hour}"
+        opened = int(self.redis.incr(key))
+        self.redis.expire(key, 3600)
+        return opened <= self.new_tickets_per_hour
+
+    async def say(self, update: Update, key: str, **values: object) -> None:
+        user = update.effective_user
+        assert user is not None and update.effective_chat is not None
+        language = await asyncio.to_thread(self.language_of, user)
+        await update.effective_chat.send_message(self.texts.get(language, key, **values))
+
+    # ------------------------------------------------------------------ commands
+
+    async def start(self, update: Update, context: Context) -> None:
+        user = update.effective_user
+        assert user is not None
+        token = context.args[0] if context.args else None
+        if token is None:
+            await self.say(
+                update, "greeting", name=f", {user.first_name}" if user.first_name else ""
+            )
+            return
+        try:
+            if not self.link_secret:
+                raise InvalidLink("player links are not configured")
+            player_id = player_from_token(token, secret=self.link_secret, now=self.clock())
+        except InvalidLink as exc:
+            log.info("refused a player link from Telegram user %s: %s", user.id, exc)
+            await self.say(update, "link_invalid")
+            return
+        actor = Actor(kind=ActorKind.PLAYER, id=f"tg:{user.id}", via="telegram")
+        await self.store(
+            update, lambda: self.service.bind_player_id(user.id, player_id, actor=actor)
+        )
+        await self.say(update, "link_ok")
+
+    async def new(self, update: Update, context: Context) -> None:
+        assert update.effective_user is not None
+        self.redis.set(f"tg:start-new:{update.effective_user.id}", 1, ex=3600)
+        await self.say(update, "new_prompt")
+
+    async def status(self, update: Update, context: Context) -> None:
+        user = update.effective_user
+        assert user is not None and update.effective_chat is not None
+        tickets = await asyncio.to_thread(self.service.open_for_telegram, user.id)
+        language = await asyncio.to_thread(self.language_of, user)
+        if not tickets:
+            await update.effective_chat.send_message(self.texts.get(language, "status_none"))
+            return
+        lines = [self.texts.get(language, "status_header")] + [
+            self.texts.get(
+                language,
+                "status_line",
+                number=t.number,
+                subject=t.subject,
+                status=self.texts.get(language, f"status.{t.status}"),
+            )
+            for t in tickets
+        ]
+        await update.effective_chat.send_message("\n".join(lines)[:4096])
+
+    async def help(self, update: Update, context: Context) -> None:
+        await self.say(update, "help")
+
+    async def language(self, update: Update, context: Context) -> None:
+        await self.say_with_keyboard(update)
+
+    async def say_with_keyboard(self, update: Update) -> None:
+        user = update.effective_user
+        assert user is not None and update.effective_chat is not None
+        language = await asyncio.to_thread(self.language_of, user)
+        await update.effective_chat.send_message(
+            self.texts.get(language, "choose_language"), reply_markup=language_keyboard(self.texts)
+        )
+
+    async def language_chosen(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        language = self.texts.language_for(query.data.split(":", 1)[1])
+        await asyncio.to_thread(
+            self.directory.set_language, query.from_user.id, language, self.clock()
+        )
+        await query.answer()
+        await query.edit_message_text(self.texts.get(language, "language_set"))
+
+    async def rated(self, update: Update, context: Context) -> None:
+        """A CSAT answer counts only from the ticket's player, for its current resolution."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        language = await asyncio.to_thread(self.language_of, query.from_user)
+        try:
+            _, number, resolution, score = query.data.split(":")
+            ticket = await asyncio.to_thread(self.service.get, int(number))
+            valid = (
+                ticket.player.telegram_user_id == query.from_user.id
+                and ticket.status == "resolved"
+                and ticket.csat is None
+                and str(resolution_of(ticket)) == resolution
+            )
+        except (ValueError, LookupError, AssertionError):
+            valid = False
+        if not valid:
+            await query.answer(self.texts.get(language, "csat_closed"))
+            return
+        actor = Actor(kind=ActorKind.PLAYER, id=f"tg:{query.from_user.id}", via="telegram")
+        await self.store(update, lambda: self.service.rate(int(number), int(score), actor=actor))
+        await query.answer(self.texts.get(language, "csat_thanks"))
+        await query.edit_message_reply_markup(reply_markup=None)
+
+    # ------------------------------------------------------------------ messages
+
+    async def message(self, update: Update, context: Context) -> None:
+        message, user = update.message, update.effective_user
+        assert message is not None and user is not None
+        attachments, media_subject = attachments_of(message)
+        text = (message.text or message.caption or "")[:20_000]
+        external_id = f"{message.chat_id}:{message.message_id}"
+
+        def store() -> str | None:
+            player = self.player_of(user, message.chat_id)
+            start_new = bool(self.redis.getdel(f"tg:start-new:{user.id}"))
+            opens = start_new or self.service.current_ticket(player, Channel.TELEGRAM) is None
+            if opens and not self.may_open_ticket(user.id):
+                return "too_many_tickets"
+            self.service.add_player_message(
+                player=player,
+                channel=Channel.TELEGRAM,
+                text=text,
+                attachments=attachments,
+                subject=None if text.strip() else media_subject,
+                external_id=external_id,
+                new=start_new,
+            )
+            return None
+
+        refusal = await self.store(update, store)
+        if refusal:
+            await self.say(update, refusal)
+
+    async def edited(self, update: Update, context: Context) -> None:
+        message, user = update.edited_message, update.effective_user
+        assert message is not None and user is not None
+        attachments, _ = attachments_of(message)
+        text = (message.text or message.caption or "")[:20_000]
+        external_id = f"{message.chat_id}:{message.message_id}"
+        await self.store(
+            update,
+            lambda: self.service.edit_player_message(
+                player=self.player_of(user, message.chat_id),
+                channel=Channel.TELEGRAM,
+                external_id=external_id,
+                text=text,
+                attachments=attachments,
+            ),
+        )
+
+    async def unsupported(self, update: Update, context: Context) -> None:
+        await self.say(update, "unsupported")
+
+
+class TelegramWebhook:
+    """POST /telegram/webhook, as set with setWebhook and its secret token."""
+
+    def __init__(
+        self, application: Application[Any, Any, Any, Any, Any, Any], bot: SupportBot, secret: str
+    ) -> None:
+        self.application = application
+        self.bot = bot
+        self.secret = secret
+
+    async def handle(self, request: Request) -> Response:
+        given = request.headers.get("x-telegram-bot-api-secret-token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return JSONResponse({"error": "wrong or missing secret token"}, status_code=401)
+        raw = await request.body()
+        if len(raw) > MAX_UPDATE_BYTES:
+            return JSONResponse({"error": "update too large"}, status_code=413)
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return JSONResponse({"error": "update_id: an integer is required"}, status_code=400)
+        seen = f"tg:update:{update_id}"
+        if not self.bot.redis.set(seen, 1, nx=True, ex=UPDATE_SEEN_SECONDS):
+            return JSONResponse({"ok": True, "duplicate": True})
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as exc:
+            self.bot.redis.delete(seen)
+            return JSONResponse({"error": f"not a Telegram update: {exc}"[:200]}, status_code=400)
+        await self.application.process_update(update)
+        if self.bot.failures.pop(update_id, None) is not None:
+            self.bot.redis.delete(seen)  # let Telegram's retry through
+            return JSONResponse({"error": "not stored; send it again"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+
+
+@dataclass
+class TelegramChannel:
+    """The bot's connection: a webhook when there is a public URL, else long polling."""
+
+    application: Application[Any, Any, Any, Any, Any, Any]
+    bot: SupportBot
+    webhook_url: str | None
+    secret: str | None
+
+    def routes(self) -> list[Any]:
+        from starlette.routing import Route
+
+        if self.webhook_url is None or self.secret is None:
+            return []
+        webhook = TelegramWebhook(self.application, self.bot, self.secret)
+        return [Route("/telegram/webhook", webhook.handle, methods=["POST"])]
+
+    async def startup(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        bot = self.application.bot
+        if self.webhook_url and self.secret:
+            await bot.set_webhook(
+                self.webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("Telegram webhook set to %s", self.webhook_url)
+        else:
+            await bot.delete_webhook()
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            log.info("Telegram long polling started (no TELEGRAM_WEBHOOK_URL)")
+
+    async def shutdown(self) -> None:
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()

@@ -1,0 +1,156 @@
+"""Deliver to players on Telegram: agents' replies, the 'ticket opened' notice, and the
+satisfaction question. Paced to the Bot API's limits; a 429 reschedules, a block is noted."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import warnings
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from redis import Redis
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import Forbidden, RetryAfter
+
+from bot.telegram.texts import Texts, csat_keyboard, split_message
+from jobs.deliver import RetryLater
+from jobs.pacing import Pacer
+from jobs.runtime import Handler, Runtime
+from ticketcore.lifecycle import Status
+from ticketcore.models import Channel, HistoryEntry, Ticket
+from ticketcore.store import Document, save_entries, to_ticket
+
+TELEGRAM_OPENED = "telegram.opened"
+TELEGRAM_CSAT = "telegram.csat"
+BLOCKED_REF = "telegram_blocked"  # set when the player blocked the bot
+CSAT_ASKED_REF = "telegram_csat_asked"  # the resolution the question was sent for
+
+SUBSCRIPTIONS = {
+    TELEGRAM_OPENED: {"ticket.created"},
+    TELEGRAM_CSAT: {"ticket.status_changed", "ticket.updated", "reply.sent"},
+}
+CHAT_RATE = 1  # messages per second to one chat
+OVERALL_RATE = 30  # messages per second for the bot
+T = TypeVar("T")
+
+
+class LoopThread:
+    """One event loop in a thread, so synchronous jobs can drive the async Bot API client
+    and keep its connections between jobs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="telegram", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """RetryAfter's wait in seconds (its public attribute warns while it changes type)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def resolution_of(ticket: Ticket) -> int:
+    """Names one resolution of a ticket: a reopened and re-resolved ticket asks anew."""
+    assert ticket.resolved_at is not None
+    return int(ticket.resolved_at.timestamp())
+
+
+@dataclass
+class TelegramDelivery:
+    bot: Bot
+    redis: Redis
+    texts: Texts
+    reply_hours: int = 24
+    chat_rate: int = CHAT_RATE
+    overall_rate: int = OVERALL_RATE
+    loop: LoopThread = field(default_factory=LoopThread)
+
+    def send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
+        """Send one message within the limits; return its message_id."""
+        for key, rate in ((f"tg:chat:{chat_id}", self.chat_rate), ("tg:all", self.overall_rate)):
+            wait = Pacer(self.redis, rate).wait_for(key)
+            if wait:
+                raise RetryLater(wait, f"pacing {key}")
+        try:
+            message = self.loop.run(self.bot.send_message(chat_id, text, reply_markup=markup))
+        except RetryAfter as exc:
+            raise RetryLater(retry_seconds(exc), "Telegram rate limit") from exc
+        return int(message.message_id)
+
+    def chat_of(self, ticket: Ticket) -> int:
+        chat = ticket.player.telegram_chat_id or ticket.player.telegram_user_id
+        if chat is None:
+            raise LookupError(f"ticket #{ticket.number} has no Telegram chat")
+        return chat
+
+    def blocked(self, rt: Runtime, ticket: Ticket) -> Document:
+        """The player blocked the bot: note it on the ticket (the card shows it), stop."""
+        return {f"refs.{BLOCKED_REF}": rt.clock().isoformat()}
+
+    # ------------------------------------------------------------------ effects
+
+    def reply(self, rt: Runtime, doc: Document, entry: HistoryEntry) -> Document | None:
+        """A reply route: the agent's text, split at Telegram's limit, each piece once."""
+        ticket = to_ticket(doc)
+        assert entry.message is not None
+        pieces = split_message(entry.message.text)
+        stored = rt.store.history.find_one({"_id": entry.id}, {"delivery": 1}) or {}
+        sent: list[int] = list((stored.get("delivery") or {}).get("message_ids", []))
+        for piece in pieces[len(sent) :]:
+            try:
+                sent.append(self.send(self.chat_of(ticket), piece))
+            except Forbidden:
+                rt.store.tickets.update_one({"_id": doc["_id"]}, {"$set": self.blocked(rt, ticket)})
+                return {"channel": "telegram", "blocked": True, "message_ids": sent}
+            # Progress is kept piece by piece, so a retry resumes instead of repeating.
+            delivery = {"channel": "telegram", "message_ids": sent, "pieces": len(pieces)}
+            save_entries(rt.store, [entry], delivery=delivery)
+        return {"channel": "telegram", "message_ids": sent, "pieces": len(pieces)}
+
+    def notify_opened(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
+        ticket = to_ticket(doc)
+        if ticket.channel is not Channel.TELEGRAM:
+            return None
+        text = self.texts.get(
+            ticket.player.language, "ticket_opened", number=ticket.number, hours=self.reply_hours
+        )
+        try:
+            self.send(self.chat_of(ticket), text)
+        except Forbidden:
+            return self.blocked(rt, ticket)
+        return None
+
+    def ask_satisfaction(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
+        """Once per resolution of a Telegram ticket, ask the player for a score."""
+        current = rt.store.tickets.find_one({"_id": doc["_id"]}, {"outbox": 0})
+        assert current is not None
+        ticket = to_ticket(current)
+        if ticket.channel is not Channel.TELEGRAM or ticket.status is not Status.RESOLVED:
+            return None
+        if ticket.csat is not None or ticket.refs.get(BLOCKED_REF):
+            return None
+        resolution = resolution_of(ticket)
+        if ticket.refs.get(CSAT_ASKED_REF) == str(resolution):
+            return None
+        text = self.texts.get(ticket.player.language, "csat_question", number=ticket.number)
+        try:
+            self.send(self.chat_of(ticket), text, csat_keyboard(ticket.number, resolution))
+        except Forbidden:
+            return self.blocked(rt, ticket)
+        return {f"refs.{CSAT_ASKED_REF}": str(resolution)}
+
+    def handlers(self) -> dict[str, Handler]:
+        return {TELEGRAM_OPENED: self.notify_opened, TELEGRAM_CSAT: self.ask_satisfaction}

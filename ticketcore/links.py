@@ -1,0 +1,67 @@
+"""Signed, expiring player references: how the game tells the support bot who a player is.
+
+A token fits Telegram's deep-link parameter (at most 64 characters of [A-Za-z0-9_-]):
+base64url of one version byte, the expiry as 5 bytes of Unix seconds, 12 bytes of
+HMAC-SHA256 and the player id itself. The game backend makes tokens with the shared
+secret, offline; the bot checks them without a lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+VERSION = 1
+MAC_BYTES = 12
+EXPIRY_BYTES = 5
+MAX_TOKEN = 64
+MAX_PLAYER_ID_BYTES = MAX_TOKEN * 3 // 4 - 1 - EXPIRY_BYTES - MAC_BYTES  # 30
+DEFAULT_TTL = timedelta(days=7)
+
+
+class InvalidLink(ValueError):
+    """A token that is malformed, tampered with, or expired; the reason says which."""
+
+
+def _mac(secret: str, body: bytes) -> bytes:
+    return hmac.new(secret.encode(), body, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def make_token(player_id: str, *, secret: str, now: datetime, ttl: timedelta = DEFAULT_TTL) -> str:
+    """A token naming `player_id` until `now + ttl`."""
+    raw_id = player_id.encode()
+    if not raw_id or len(raw_id) > MAX_PLAYER_ID_BYTES:
+        raise ValueError(f"a linked player id must be 1 to {MAX_PLAYER_ID_BYTES} bytes")
+    expires = int((now + ttl).timestamp()).to_bytes(EXPIRY_BYTES, "big")
+    body = bytes([VERSION]) + expires + raw_id
+    token = base64.urlsafe_b64encode(body[: 1 + EXPIRY_BYTES] + _mac(secret, body) + raw_id)
+    return token.decode().rstrip("=")
+
+
+def player_from_token(token: str, *, secret: str, now: datetime) -> str:
+    """The player id a valid token names; InvalidLink otherwise."""
+    if not 0 < len(token) <= MAX_TOKEN:
+        raise InvalidLink("the link is malformed")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidLink("the link is malformed") from None
+    head = 1 + EXPIRY_BYTES
+    if len(raw) <= head + MAC_BYTES or raw[0] != VERSION:
+        raise InvalidLink("the link is malformed")
+    expires, mac, raw_id = raw[1:head], raw[head : head + MAC_BYTES], raw[head + MAC_BYTES :]
+    if not hmac.compare_digest(mac, _mac(secret, raw[:head] + raw_id)):
+        raise InvalidLink("the link was altered")
+    if int.from_bytes(expires, "big") < now.timestamp():
+        raise InvalidLink("the link has expired")
+    try:
+        return raw_id.decode()
+    except UnicodeDecodeError:
+        raise InvalidLink("the link is malformed") from None
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    return f"https://t.me/{bot_username}?start={token}"
