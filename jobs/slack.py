@@ -12,6 +12,7 @@ from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import refs
 from bot.slack.cards import CardStyle, card_text, thread_message, ticket_card
 from bot.slack.text import SECTION_TEXT, cut_escaped, escape
 from bot.slack.views import card_link
@@ -24,7 +25,7 @@ from ticketcore.store import Document, save_entries, to_ticket
 SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
 SLACK_ESCALATION = "slack.escalation"
-CARD_REF = "slack_card"  # refs.slack_card = "<channel>:<ts>" of the ticket's card
+CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
 SUBSCRIPTIONS = {

@@ -15,6 +15,7 @@ from redis import Redis
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import Forbidden, RetryAfter
 
+from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED
 from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
@@ -25,8 +26,8 @@ from ticketcore.store import Document, save_entries, to_ticket
 
 TELEGRAM_OPENED = "telegram.opened"
 TELEGRAM_CSAT = "telegram.csat"
-BLOCKED_REF = "telegram_blocked"  # set when the player blocked the bot
-CSAT_ASKED_REF = "telegram_csat_asked"  # the resolution the question was sent for
+BLOCKED_REF = TELEGRAM_BLOCKED
+CSAT_ASKED_REF = TELEGRAM_CSAT_ASKED
 
 SUBSCRIPTIONS = {
     TELEGRAM_OPENED: {"ticket.created"},

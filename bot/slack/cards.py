@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.refs import TELEGRAM_BLOCKED
 from bot.slack.text import (
     FALLBACK_TEXT,
     HEADER_TEXT,
@@ -129,6 +130,11 @@ def ticket_card(
             block_id="card.message", text=PlainTextObject(text=message or " ", emoji=False)
         ),
     ]
+    if ticket.refs.get(TELEGRAM_BLOCKED):
+        blocked = ":no_entry: The player blocked the bot: replies cannot reach them on Telegram."
+        blocks.append(
+            ContextBlock(block_id="card.blocked", elements=[MarkdownTextObject(text=blocked)])
+        )
     if dropped:
         blocks.append(
             ContextBlock(
@@ -147,9 +153,10 @@ def ticket_card(
 def summary_line(ticket: Ticket, now: datetime) -> SectionBlock:
     since = ticket.closed_at or ticket.resolved_at or ticket.updated_at
     subject = cut_escaped(ticket.subject, 120)[0]
+    csat = f" · CSAT {'⭐' * ticket.csat.score}" if ticket.csat else ""
     text = (
         f"{STATUS_ICON[ticket.status]} *#{ticket.number}* · {subject} — {ticket.status}"
-        f" {age(since, now)} ago · {mention(ticket.assignee)}"
+        f" {age(since, now)} ago · {mention(ticket.assignee)}{csat}"
     )
     return SectionBlock(block_id="card.summary", text=MarkdownTextObject(text=text))
 
