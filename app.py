@@ -362,7 +362,7 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
         .token(settings.telegram_bot_token)
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .rate_limiter(AIORateLimiter())
+        .rate_limiter(AIORateLimiter(max_retries=2))
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)

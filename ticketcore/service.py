@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -58,6 +59,7 @@ Decide = Callable[[Ticket], Action | None]
 MAX_CARRIED_HISTORY = 50
 MAX_ATTEMPTS = 50  # compare-and-set retries before giving up on a very hot ticket
 MAX_REDIRECTS = 5
+RECENTLY_CLOSED = timedelta(days=30)
 ESCALATED_TAG = "escalated"
 PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 # A read skips the carried entries' bodies: the writer needs their number, not their text.
@@ -337,6 +339,7 @@ class TicketService:
             )
         if ticket is not None:
             return ticket
+        previous = None if new else self._last_closed(player, channel)
         return self.open_ticket(
             player=player,
             channel=channel,
@@ -347,7 +350,20 @@ class TicketService:
             attachments=attachments,
             context=context,
             external_id=external_id,
+            reopened_from=previous,
         )
+
+    def _last_closed(self, player: Player, channel: Channel) -> int | None:
+        """The player's latest closed ticket on this channel, if recent: a new message
+        after it opens a new ticket linked to it."""
+        query = {
+            "player_key": player.key(),
+            "channel": channel.value,
+            "active": False,
+            "closed_at": {"$gte": self.clock() - RECENTLY_CLOSED},
+        }
+        doc = self.store.tickets.find_one(query, {"number": 1}, sort=[("number", DESCENDING)])
+        return int(doc["number"]) if doc else None
 
     def add_player_message_to(
         self,

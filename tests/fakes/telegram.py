@@ -36,7 +36,7 @@ MAX_CAPTION_LENGTH = 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 MAX_POLL_WAIT_SECONDS = 1.0
 MAX_UPDATES_PER_POLL = 100
-SERVE_POLL_SECONDS = 0.05
+SERVE_POLL_SECONDS = 0.01
 PHOTO_SIDES = (90, 320, 800)
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "sendChatAction"})
 WEBHOOK_FIELDS = ("url", "secret_token", "allowed_updates", "drop_pending_updates")
@@ -340,11 +340,20 @@ def _check_commands(commands: Any) -> Answer | None:
     if not isinstance(commands, list):
         return _bad_request("commands must be a list")
     for command in commands:
+        if not isinstance(command, dict):
+            return _bad_request("BOT_COMMAND_INVALID")
         if not BOT_COMMAND.fullmatch(str(command.get("command", ""))):
             return _bad_request("BOT_COMMAND_INVALID")
         if not 1 <= len(str(command.get("description", ""))) <= 256:
             return _bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
     return None
+
+
+def _number(value: Any, default: float) -> float:
+    """A numeric parameter, or `default` when it is missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return value
 
 
 def _commands_key(params: JsonDict) -> tuple[str, str]:
@@ -688,10 +697,11 @@ class TelegramBotApi:
         """getUpdates: confirm by offset, then answer queued updates or wait for some."""
         if self.webhook.get("url"):
             return WEBHOOK_CONFLICT
-        self._confirm(int(params.get("offset") or 0))
-        limit = min(max(int(params.get("limit") or MAX_UPDATES_PER_POLL), 1), MAX_UPDATES_PER_POLL)
+        self._confirm(int(_number(params.get("offset"), 0)))
+        limit = int(_number(params.get("limit"), MAX_UPDATES_PER_POLL))
+        limit = min(max(limit, 1), MAX_UPDATES_PER_POLL)
         allowed = params.get("allowed_updates") or []
-        wait = min(float(params.get("timeout") or 0), self.max_poll_wait)
+        wait = min(_number(params.get("timeout"), 0), self.max_poll_wait)
         deadline = time.monotonic() + wait
         found = self._deliverable(limit, allowed)
         while not found and not self._stopping and (left := deadline - time.monotonic()) > 0:

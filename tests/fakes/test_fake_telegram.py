@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
@@ -19,7 +20,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters
 
 from tests.fakes.telegram import (
     FakeTelegram,
@@ -116,7 +117,9 @@ def test_another_token_is_unauthorized(fake: FakeTelegram) -> None:
 
 def test_send_message_lands_in_sent_to_with_its_keyboard(fake: FakeTelegram) -> None:
     async def scenario(bot: Bot) -> list[Any]:
-        first = await bot.send_message(PLAYER, "<b>Hi</b>", parse_mode="HTML", reply_markup=KEYBOARD)
+        first = await bot.send_message(
+            PLAYER, "<b>Hi</b>", parse_mode="HTML", reply_markup=KEYBOARD
+        )
         second = await bot.send_message(PLAYER, "again", disable_notification=True)
         return [first, second]
 
@@ -468,8 +471,6 @@ def test_reset_forgets_calls_state_and_faults(fake: FakeTelegram) -> None:
 
 
 def test_updater_polling_feeds_an_application_handler(fake: FakeTelegram) -> None:
-    from telegram.ext import ContextTypes, MessageHandler, filters
-
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
         await update.message.reply_text(f"got: {update.message.text}")
@@ -576,3 +577,19 @@ def test_builder_details(fake: FakeTelegram) -> None:
     assert query is not None and query.message is not None
     assert query.message.message_id == 5
     assert query.from_user.id == PLAYER and query.chat_instance
+
+
+def test_json_and_query_string_requests_are_understood(fake: FakeTelegram) -> None:
+    markup = KEYBOARD.to_dict()
+    with httpx.Client(base_url=f"{fake.url}/bot{fake.token}") as client:
+        as_json = client.post(
+            "/sendMessage", json={"chat_id": PLAYER, "text": "1", "reply_markup": markup}
+        )
+        as_query = client.get("/sendMessage", params={"chat_id": str(PLAYER), "text": "2"})
+        wrong_token = client.post(f"{fake.url}/bot1:nope/getMe")
+
+    assert as_json.json()["result"]["reply_markup"] == markup
+    assert as_query.json()["result"]["text"] == "2"
+    assert wrong_token.status_code == 401
+    assert wrong_token.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    assert [m["text"] for m in fake.sent_to(PLAYER)] == ["1", "2"]

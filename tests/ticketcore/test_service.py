@@ -124,12 +124,13 @@ def test_player_message_on_a_closed_ticket_opens_a_linked_one(service: TicketSer
     assert service.get(number).status is Status.CLOSED
 
 
-def test_a_closed_ticket_is_not_the_players_current_one(service: TicketService) -> None:
+def test_a_message_after_a_closed_ticket_opens_a_new_linked_one(service: TicketService) -> None:
     number = open_one(service)
     service.set_status(number, Status.CLOSED, actor=AGENT)
     fresh = service.add_player_message(player=PLAYER, channel=Channel.API, text="new problem")
     assert fresh.number != number
     assert fresh.status is Status.NEW
+    assert fresh.reopened_from == number
 
 
 def test_illegal_status_move_raises_and_changes_nothing(service: TicketService) -> None:
