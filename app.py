@@ -295,7 +295,7 @@ def build_runtime(stack: Stack) -> Any:
         handlers.update(telegram.handlers())
         subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
-        stack.closers.append(telegram.loop.close)
+        stack.closers.append(telegram.close)
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -615,6 +615,9 @@ def main(argv: list[str] | None = None) -> None:
     link_cmd.add_argument("player_id")
     link_cmd.add_argument("--days", type=int, default=7, help="how long the link is valid")
     args = parser.parse_args(argv)
+    # python-telegram-bot: take retry_after as a timedelta now (the coming default), not the
+    # deprecated int; child processes inherit it.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
 
     overrides = {
         k: v

@@ -93,6 +93,8 @@ def redis_server(stack: ExitStack, directory: Path) -> str:
         deadline = time.monotonic() + REDIS_STOP_SECONDS
         while server.pid and time.monotonic() < deadline:
             time.sleep(0.05)
+        if server.redis_dir:  # its socket, config and log
+            shutil.rmtree(server.redis_dir, ignore_errors=True)
 
     stack.callback(stop)
     return f"unix://{server.socket_file}"
@@ -261,12 +263,17 @@ def owed_tickets(stack: Stack) -> int:
 
 def wait_until_settled(
     stack: Stack, fake: FakeSlack, numbers: list[int], deadline: float, workers: Workers
-) -> bool:
+) -> tuple[bool, float]:
+    """Whether everything was delivered before the deadline; and the seconds spent looking."""
+    looking = 0.0
     while True:
-        if owed_tickets(stack) == 0 and all_final(fake, numbers):
-            return True
+        began = time.monotonic()
+        done = owed_tickets(stack) == 0 and all_final(fake, numbers)
+        looking += time.monotonic() - began
+        if done:
+            return True, looking
         if time.monotonic() >= deadline or len(workers.exited()) == len(workers.processes):
-            return False
+            return False, looking
         time.sleep(POLL_SECONDS)
 
 
@@ -285,11 +292,16 @@ class Run:
     phase2_seconds: float
     settled: bool
     settled_after: float
+    poll_seconds: float  # the bench's own queries while waiting
     cpu_seconds: float  # this process: the servers, the fake and the bench
     owed_at_end: int
     dead_effects: int
     job_outcomes: dict[str, dict[str, int]]
     failed_jobs: int
+    calls: list[Call]  # every Web API call the fake answered
+    cards: dict[int, list[str | None]]  # ticket number -> the status each of its cards shows
+    worker_cpu_seconds: float
+    crashed: dict[int, str]  # workers that exited during the run -> their last log lines
 
 
 def create_tickets(stack: Stack, n: int) -> dict[int, float]:
@@ -322,7 +334,7 @@ def job_outcomes(queue: Queue) -> tuple[dict[str, dict[str, int]], int]:
     return {kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())}, failed
 
 
-def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: float) -> tuple:
+def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: float) -> Run:
     with ExitStack() as stack:
         uri = mongo_server(stack, directory)
         url = redis_server(stack, directory)
@@ -345,7 +357,9 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
         numbers = sorted(created)
         change_statuses(services, numbers)
         phase2_end = time.monotonic()
-        settled = wait_until_settled(services, fake, numbers, started + timeout, workers)
+        settled, poll_seconds = wait_until_settled(
+            services, fake, numbers, started + timeout, workers
+        )
         settled_after = time.monotonic() - started
         cpu_seconds = time.process_time() - cpu_start
 
@@ -357,7 +371,7 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
         crashed = workers.exited()  # before the stop: workers that died during the run
         workers.stop()
         worker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-        run = Run(
+        return Run(
             n=n,
             rate=rate,
             workers=worker_count,
@@ -368,14 +382,17 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
             phase2_seconds=phase2_end - phase1_end,
             settled=settled,
             settled_after=settled_after,
+            poll_seconds=poll_seconds,
             cpu_seconds=cpu_seconds,
             owed_at_end=owed,
             dead_effects=dead,
             job_outcomes=outcomes,
             failed_jobs=failed,
+            calls=calls,
+            cards=found,
+            worker_cpu_seconds=worker_cpu.ru_utime + worker_cpu.ru_stime,
+            crashed={i: workers.log_tail(i) for i in crashed},
         )
-        tails = {i: workers.log_tail(i) for i in range(worker_count)}
-        return run, calls, found, worker_cpu.ru_utime + worker_cpu.ru_stime, crashed, tails
 
 
 # ----------------------------------------------------------------- figures
@@ -412,10 +429,13 @@ def posting_figures(run: Run, calls: list[Call]) -> Document:
     first, last = posts[0].at, posts[-1].at
 
     def window(at: float) -> int:
+        # The pacer's window of a call, as seen when the call reached the fake: a call the
+        # pacer counted just before a second's end may land in the next window here.
         return int(at + run.clock_offset)
 
     per_window = Counter(window(c.at) for c in posts)
     admitted_per_window = Counter(window(at) for at in admitted)
+    limited_per_window = Counter(window(c.at) for c in limited)
     windows = range(window(first), window(last) + 1)
     inner = list(windows)[1:-1]  # the first and last windows are partly outside the span
     gaps = [b.at - a.at for a, b in itertools.pairwise(posts)]
@@ -429,6 +449,8 @@ def posting_figures(run: Run, calls: list[Call]) -> Document:
             statistics.fmean(per_window[w] for w in inner) if inner else 0.0, 2
         ),
         "max_admitted_per_window": max(admitted_per_window.values()),
+        "posts_per_window": [per_window[w] for w in windows],
+        "rate_limited_per_window": [limited_per_window[w] for w in windows],
         "idle_gaps": sum(1 for g in gaps if g > GAP_SECONDS),
         "idle_seconds": round(sum(g for g in gaps if g > GAP_SECONDS), 2),
         "longest_gap_seconds": round(max(gaps), 3),
@@ -451,9 +473,8 @@ def card_latencies(run: Run, posts: list[Call]) -> list[float]:
     return [at - run.created[n] for n, at in first_post.items() if n in run.created]
 
 
-def figures(
-    run: Run, calls: list[Call], found: dict[int, list[str | None]], worker_cpu: float
-) -> Document:
+def figures(run: Run) -> Document:
+    calls, found = run.calls, run.cards
     numbers = sorted(run.created)
     delivered = [n for n in numbers if found.get(n)]
     missing = [n for n in numbers if not found.get(n)]
@@ -520,7 +541,8 @@ def figures(
         "failed_jobs": run.failed_jobs,
         "job_outcomes": run.job_outcomes,
         "bench_process_cpu_seconds": round(run.cpu_seconds, 2),
-        "worker_cpu_seconds": round(worker_cpu, 2),
+        "bench_poll_seconds": round(run.poll_seconds, 2),
+        "worker_cpu_seconds": round(run.worker_cpu_seconds, 2),
         "cpus": os.cpu_count(),
         "pacing": posting_figures(run, calls),
         "targets_met": met,
@@ -611,7 +633,10 @@ def report(fig: Document) -> str:
         f"max {pacing.get('card_latency_max', 0):.1f} s",
         f"  delivery job outcomes: {_outcomes(fig['job_outcomes'])}; "
         f"failed jobs {fig['failed_jobs']}, dead effects {fig['dead_effects']}",
-        f"  CPU: this process (servers, fake) {fig['bench_process_cpu_seconds']:.1f} s, "
+        f"  posts per window: {_series(pacing.get('posts_per_window', []))}",
+        f"  429s per window:  {_series(pacing.get('rate_limited_per_window', []))}",
+        f"  CPU: this process (servers, fake, bench) {fig['bench_process_cpu_seconds']:.1f} s "
+        f"(the wait loop's queries took {fig['bench_poll_seconds']:.1f} s), "
         f"workers {fig['worker_cpu_seconds']:.1f} s, on {fig['cpus']} CPUs",
     ]
     settled = "settled" if fig["settled"] else "NOT settled (timeout)"
@@ -636,6 +661,10 @@ def _pair(fig: Document, a: str, b: str) -> str:
         return "-" if value is None else f"{value:.1f} s"
 
     return f"{show(fig[a])} / {show(fig[b])}"
+
+
+def _series(values: list[int]) -> str:
+    return " ".join(str(v) for v in values) or "-"
 
 
 def _outcomes(outcomes: dict[str, dict[str, int]]) -> str:
@@ -689,12 +718,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with temporary_dir() as path:
-        run, calls, found, worker_cpu, crashed, tails = run_bench(
-            path, args.n, args.rate, args.workers, args.timeout
-        )
-    fig = figures(run, calls, found, worker_cpu)
-    for index in crashed:
-        print(f"worker {index} exited during the run; its last lines:\n{tails[index]}\n")
+        run = run_bench(path, args.n, args.rate, args.workers, args.timeout)
+    fig = figures(run)
+    for index, tail in run.crashed.items():
+        print(f"worker {index} exited during the run; its last lines:\n{tail}\n")
     print(report(fig))
     print(json.dumps(fig))
     return 0

