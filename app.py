@@ -296,6 +296,8 @@ def build_runtime(stack: Stack) -> Any:
         subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
         stack.closers.append(telegram.close)
+        if slack is not None:
+            slack.fetch_file = telegram.fetch_file  # players' photos and files into threads
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,

@@ -38,6 +38,7 @@ USAGE = (
     "• `/ticket mine`: your open tickets\n"
     "• `/ticket queue [name]`: tickets per status, for one queue or all\n"
     "• `/ticket merge 12 34`: merge #12 into #34 (leads)\n"
+    "• `/ticket player 1234 PLAYER_ID`: set the ticket's player id\n"
     "• `/ticket help`: this message"
 )
 NOT_AGENT = "Only support agents can act on tickets."
@@ -305,6 +306,15 @@ class SlackWorkspace:
             actor = Actor(kind=ActorKind.AGENT, id=user, via="slack")
             self.service.merge(source, target, actor=actor)
             return {"text": f"Merged #{source} into #{target}."}
+        if head == "player" and len(words) == 3 and words[1].lstrip("#").isdigit():
+            if not self.access.is_agent(user):
+                return {"text": NOT_AGENT}
+            number, player_id = int(words[1].lstrip("#")), words[2][:128]
+            ticket = self.service.get(number)
+            player = ticket.player.model_copy(update={"player_id": player_id})
+            actor = Actor(kind=ActorKind.AGENT, id=user, via="slack")
+            self.service.set_player(number, player, actor=actor)
+            return {"text": f"Ticket #{number} now belongs to player {escape(player_id)}."}
         return {"text": f"I did not understand that.\n{USAGE}"}
 
     # ------------------------------------------------------------------ events

@@ -13,13 +13,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import refs
-from bot.slack.cards import CardStyle, card_text, thread_message, ticket_card
+from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_message, ticket_card
 from bot.slack.text import SECTION_TEXT, cut_escaped, escape
 from bot.slack.views import card_link
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
-from ticketcore.models import ActorKind, Ticket
+from ticketcore.models import ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
 
 SLACK_CARD = "slack.card"
@@ -46,6 +46,8 @@ class SlackDelivery:
     queue_channels: dict[str, str] = field(default_factory=dict)
     style: CardStyle = field(default_factory=CardStyle)
     post_rate: int = 1  # chat.postMessage per channel per second (Slack allows about 1)
+    # Reads a player's file by its reference (set when a channel that has files is on).
+    fetch_file: Callable[[str], bytes] | None = None
     update_rate: int = 1  # chat.update per second for the workspace (Tier 3: 50+/min)
 
     def channel_for(self, ticket: Ticket) -> str:
@@ -120,23 +122,56 @@ class SlackDelivery:
             lock.release()
 
     def post_to_thread(self, rt: Runtime, doc: Document, record: Document) -> None:
-        """Mirror one message of the conversation under the ticket's card."""
+        """Mirror one message of the conversation under the ticket's card, with its files."""
         entry = rt.service.entry(doc, record["entry_id"])
         if entry.message is None or entry.actor.via == THREAD_NOTE_VIA:
             return None
-        if entry.event == "ticket.created" and len(entry.message.text) <= SECTION_TEXT:
+        media = [a for a in entry.message.attachments if self.can_relay(a)]
+        whole_on_card = len(entry.message.text) <= SECTION_TEXT
+        if entry.event == "ticket.created" and whole_on_card and not media:
             return None  # the card shows it whole
         ref = to_ticket(doc).refs.get(CARD_REF)
         if ref is None:
             raise RetryLater(2.0, "the card is not posted yet")
-        stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1})
-        if stored and stored.get("slack_ts"):
-            return None  # posted before; the record of it survived
         channel, _, ts = ref.partition(":")
-        text, blocks = thread_message(entry)
-        answer = self.post(channel, thread_ts=ts, text=text, blocks=blocks)
-        save_entries(rt.store, [entry], slack_ts=answer["ts"])
+        stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1, "slack_files": 1})
+        stored = stored or {}
+        if not stored.get("slack_ts"):
+            text, blocks = thread_message(entry)
+            answer = self.post(channel, thread_ts=ts, text=text, blocks=blocks)
+            save_entries(rt.store, [entry], slack_ts=answer["ts"])
+        relayed: list[str] = list(stored.get("slack_files") or [])
+        for attachment in media:
+            if attachment.ref in relayed:
+                continue  # uploaded before this retry
+            self.relay(channel, ts, attachment)
+            relayed.append(str(attachment.ref))
+            rt.store.history.update_one({"_id": entry.id}, {"$set": {"slack_files": relayed}})
         return None
+
+    def can_relay(self, attachment: Attachment) -> bool:
+        return (
+            self.fetch_file is not None
+            and bool(attachment.ref)
+            and attachment.size <= MAX_COPIED_FILE
+        )
+
+    def relay(self, channel: str, thread_ts: str, attachment: Attachment) -> None:
+        """Copy a player's file into the thread, so agents see it without leaving Slack."""
+        assert self.fetch_file is not None and attachment.ref is not None
+        content = self.fetch_file(attachment.ref)
+        try:
+            self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=content,
+                filename=attachment.name,
+                title=attachment.name,
+            )
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                raise RetryLater(float(exc.response.headers.get("Retry-After", 5))) from exc
+            raise
 
     def alert_leads(self, rt: Runtime, doc: Document, record: Document) -> None:
         if self.leads_channel is None:

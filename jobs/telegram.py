@@ -93,6 +93,19 @@ class TelegramDelivery:
             raise RetryLater(retry_seconds(exc), "Telegram rate limit") from exc
         return int(message.message_id)
 
+    def fetch_file(self, ref: str) -> bytes:
+        """The bytes of a player's file, by the `telegram:<file_id>:<unique id>` reference."""
+        kind, _, rest = ref.partition(":")
+        if kind != "telegram":
+            raise LookupError(f"not a Telegram file: {ref}")
+        file_id = rest.split(":", 1)[0]
+
+        async def download() -> bytes:
+            file = await self.bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+
+        return self.loop.run(download(), timeout=120)
+
     def chat_of(self, ticket: Ticket) -> int:
         chat = ticket.player.telegram_chat_id or ticket.player.telegram_user_id
         if chat is None:

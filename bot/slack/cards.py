@@ -31,7 +31,7 @@ from bot.slack.text import (
     label,
 )
 from ticketcore.lifecycle import Status
-from ticketcore.models import HistoryEntry, MessageKind, Priority, Ticket
+from ticketcore.models import Attachment, HistoryEntry, MessageKind, Priority, Ticket
 
 TAKE, REPLY, NOTE, RESOLVE, ESCALATE = (
     "ticket.take",
@@ -58,6 +58,7 @@ PRIORITY_ICON = {
     Priority.URGENT: ":rotating_light:",
 }
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+MAX_COPIED_FILE = 20 * 1024 * 1024  # larger files a bot cannot download from Telegram
 # A long message goes into the thread as several sections, up to this many characters.
 MAX_THREAD_TEXT = 4 * SECTION_TEXT
 
@@ -199,6 +200,13 @@ ICON = {
 }
 
 
+def attachment_note(attachment: Attachment) -> str:
+    note = f"_Attachment: {label(attachment.name)} ({attachment.size:,} bytes)_"
+    if attachment.size > MAX_COPIED_FILE:
+        note += " _too large to copy into Slack: see it in the player's chat_"
+    return note
+
+
 def thread_message(entry: HistoryEntry) -> tuple[str, list[Block]]:
     """One conversation message for the card's thread: who and when, then the text as
     plain text (never parsed for mentions or formatting), split over sections if long."""
@@ -220,9 +228,7 @@ def thread_message(entry: HistoryEntry) -> tuple[str, list[Block]]:
         if dropped
         else []
     )
-    extras += [
-        f"_Attachment: {escape(a.name)} ({a.size:,} bytes)_" for a in entry.message.attachments
-    ]
+    extras += [attachment_note(a) for a in entry.message.attachments]
     if extras:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=e) for e in extras[:10]]))
     fallback = cut_escaped(f"{WHO[kind]}: {entry.message.text}", FALLBACK_TEXT)[0]

@@ -367,6 +367,17 @@ def test_the_ticket_command(desk: Desk) -> None:
     assert desk.slack.responses_for("c5")[0]["text"] == USAGE
 
 
+def test_an_agent_sets_the_player_id_from_slack(desk: Desk) -> None:
+    number = desk.open_ticket()
+    url = desk.slack.response_url("p1")
+    body = slash_command_body(user="U0ANN", text=f"player {number} p-9000", response_url=url)
+    desk.slack_post(body)
+    wait_for(lambda: desk.slack.responses_for("p1"), "the answer")
+    assert desk.ticket(number).player.player_id == "p-9000"
+    last = desk.runtime.service.history(desk.ticket(number)).items[-1]
+    assert (last.event, last.actor.id) == ("ticket.player_changed", "U0ANN")
+
+
 def test_the_home_tab_and_the_shift_toggle(desk: Desk) -> None:
     number = desk.open_ticket()
     desk.click("U0ANN", "ticket.take", number)
