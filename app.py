@@ -482,8 +482,13 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
         bolt = slack_app(stack, runtime)
+        telegram = telegram_channel(stack, runtime)
         app = create_app(
-            runtime, api_keys=keys, slack=bolt, telegram=telegram_channel(stack, runtime)
+            runtime,
+            api_keys=keys,
+            slack=bolt,
+            telegram=telegram,
+            link_maker=player_links(settings, telegram),
         )
         if bolt is not None and settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -563,6 +568,27 @@ def worker(settings: Settings, *, with_cron: bool, burst: bool) -> None:
         )
     finally:
         stack.close()
+
+
+def player_links(settings: Settings, telegram: Any) -> Any:
+    """What POST /api/v1/player-links uses to make deep links, or None without Telegram."""
+    if telegram is None or not settings.player_link_secret:
+        return None
+    from ticketcore.links import deep_link, make_token
+
+    secret = settings.player_link_secret
+
+    def make(player_id: str, days: int) -> dict[str, Any]:
+        now = utc_now()
+        token = make_token(player_id, secret=secret, now=now, ttl=timedelta(days=days))
+        username = settings.telegram_bot_username or telegram.application.bot.username
+        return {
+            "url": deep_link(username, token),
+            "token": token,
+            "expires_at": (now + timedelta(days=days)).isoformat(),
+        }
+
+    return make
 
 
 def link_token(settings: Settings, player_id: str, days: int) -> None:

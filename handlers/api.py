@@ -69,6 +69,11 @@ class FollowUp(Body):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
+class PlayerLinkRequest(Body):
+    player_id: str = Field(min_length=1, max_length=30)
+    days: int = Field(default=7, ge=1, le=90)
+
+
 class TicketPatch(Body):
     status: Status | None = None
     priority: Priority | None = None
@@ -125,10 +130,17 @@ def decode_cursor(raw: str | None, name: str) -> int | None:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+# Makes the deep link that opens the support bot as a player: (player_id, days) -> answer.
+LinkMaker = Callable[[str, int], dict[str, Any]]
+
+
 class IntakeApi:
-    def __init__(self, service: TicketService, api_keys: Sequence[str]) -> None:
+    def __init__(
+        self, service: TicketService, api_keys: Sequence[str], link_maker: LinkMaker | None = None
+    ) -> None:
         self.service = service
         self.keys = [k.encode() for k in api_keys]
+        self.link_maker = link_maker
 
     def routes(self) -> list[Route]:
         return [
@@ -141,6 +153,7 @@ class IntakeApi:
                 self.guard(self.follow_up),
                 methods=["POST"],
             ),
+            Route("/api/v1/player-links", self.guard(self.player_link), methods=["POST"]),
         ]
 
     def caller(self, request: Request) -> Actor | None:
@@ -270,6 +283,14 @@ class IntakeApi:
         response = await self.detail(ticket)
         response.status_code = 201 if ticket.number != number else 200
         return response
+
+    async def player_link(self, request: Request, actor: Actor) -> Response:
+        """For the game: a Telegram link that opens the support bot as this player."""
+        if self.link_maker is None:
+            return problem(404, "player links need TELEGRAM_BOT_TOKEN and PLAYER_LINK_SECRET")
+        body: PlayerLinkRequest = await self.body(request, PlayerLinkRequest)
+        answer = await run_in_threadpool(self.link_maker, body.player_id, body.days)
+        return JSONResponse(answer, status_code=201)
 
     async def patch(self, request: Request, actor: Actor) -> Response:
         body: TicketPatch = await self.body(request, TicketPatch)

