@@ -248,9 +248,11 @@ class Run:
     reply_seconds: float  # making the N replies
     settled: bool
     settled_after: float
+    cpu_seconds: float  # this process in the measured phase: the servers, the fake, the bench
     owed_at_end: int
     dead_effects: int
     job_outcomes: dict[str, dict[str, int]]
+    job_seconds: list[float]  # how long each delivery job of the measured phase ran
     failed_jobs: int
     calls: list[Call]  # every Bot API call the fake answered in the measured phase
     received: dict[int, list[str]]  # chat id -> the texts it received in the measured phase
@@ -318,20 +320,33 @@ def deliver_notices(
     return setup, numbers
 
 
-def job_outcomes(queue: Queue, before: set[str]) -> tuple[dict[str, dict[str, int]], int]:
-    """What the delivery jobs finished since `before` returned, per effect kind; and the
-    failed jobs."""
+@dataclass
+class Jobs:
+    outcomes: dict[str, dict[str, int]]  # effect kind -> outcome -> count
+    seconds: list[float]  # each job's run time
+    failed: int
+
+
+def finished_jobs(queue: Queue, before: set[str]) -> Jobs:
+    """The delivery jobs finished since `before`: what they returned per effect kind and
+    how long they ran; and the failed jobs."""
     outcomes: dict[str, Counter[str]] = {}
+    seconds: list[float] = []
     ids = [i for i in FinishedJobRegistry(queue=queue).get_job_ids() if i not in before]
     for job in Job.fetch_many(ids, connection=queue.connection):
         if job is None or job.func_name != DELIVER_JOB:
             continue
+        if job.started_at and job.ended_at:
+            seconds.append((job.ended_at - job.started_at).total_seconds())
         value = job.return_value()
         if isinstance(value, dict):
             for key, outcome in value.items():
                 outcomes.setdefault(str(key).split(":", 1)[0], Counter())[str(outcome)] += 1
-    failed = FailedJobRegistry(queue=queue).count
-    return {kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())}, failed
+    return Jobs(
+        outcomes={kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())},
+        seconds=seconds,
+        failed=FailedJobRegistry(queue=queue).count,
+    )
 
 
 def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run:
@@ -353,16 +368,18 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
         setup, numbers = deliver_notices(services, fake, workers, n, timeout)
         before = set(FinishedJobRegistry(queue=runtime.queue).get_job_ids())
 
+        cpu_start = time.process_time()
         started = time.monotonic()
         clock_offset = time.time() - started
         replied = reply_all(services, numbers)
         reply_seconds = time.monotonic() - started
         settled = wait_until_settled(services, started + timeout, workers)
         settled_after = time.monotonic() - started
+        cpu_seconds = time.process_time() - cpu_start
 
         owed = owed_tickets(services)
         dead = runtime.outbox.counts()["dead"]
-        outcomes, failed = job_outcomes(runtime.queue, before)
+        jobs = finished_jobs(runtime.queue, before)
         calls = fake.calls
         texts = received(fake, sorted(numbers))
         crashed = workers.exited()  # before the stop: workers that died during the run
@@ -378,10 +395,12 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
             reply_seconds=reply_seconds,
             settled=settled,
             settled_after=settled_after,
+            cpu_seconds=cpu_seconds,
             owed_at_end=owed,
             dead_effects=dead,
-            job_outcomes=outcomes,
-            failed_jobs=failed,
+            job_outcomes=jobs.outcomes,
+            job_seconds=jobs.seconds,
+            failed_jobs=jobs.failed,
             calls=calls,
             received=texts,
             worker_cpu_seconds=worker_cpu.ru_utime + worker_cpu.ru_stime,
@@ -440,7 +459,17 @@ def pacing_figures(run: Run, attempts: list[Call], sends: list[Call]) -> Documen
         for c in sends
         if isinstance(chat := chat_key(c.params.get("chat_id")), int) and chat in run.replied
     ]
+    replying_until = run.started + run.reply_seconds
+    during = [c.at for c in sends if c.at <= replying_until]
+    after = [c.at for c in sends if c.at > replying_until]
     figures |= {
+        "sends_while_replying": len(during),
+        "rate_while_replying": round(len(during) / (during[-1] - sends[0].at), 2)
+        if len(during) >= 2
+        else 0.0,
+        "rate_after_replying": round(len(after) / (after[-1] - replying_until), 2)
+        if after
+        else 0.0,
         "windows": len(windows),
         "full_windows": sum(1 for w in inner if per_window[w] >= OVERALL_RATE),
         "empty_windows": sum(1 for w in inner if per_window[w] == 0),
@@ -519,6 +548,10 @@ def figures(run: Run) -> Document:
         "dead_effects": run.dead_effects,
         "failed_jobs": run.failed_jobs,
         "job_outcomes": run.job_outcomes,
+        "delivery_jobs": len(run.job_seconds),
+        "job_seconds_mean": round(statistics.fmean(run.job_seconds), 4) if run.job_seconds else 0,
+        "job_seconds_p95": round(percentile(run.job_seconds, 0.95), 4),
+        "bench_process_cpu_seconds": round(run.cpu_seconds, 2),
         "worker_cpu_seconds": round(run.worker_cpu_seconds, 2),
         "cpus": os.cpu_count(),
         "pacing": pacing_figures(run, attempts, sends),
@@ -587,16 +620,23 @@ def report(fig: Document) -> str:
         f"  reply latency from the agent's reply: p50 {pacing.get('reply_latency_p50', 0):.1f} s, "
         f"p95 {pacing.get('reply_latency_p95', 0):.1f} s, "
         f"max {pacing.get('reply_latency_max', 0):.1f} s",
+        f"  sends while the replies were being made: {pacing.get('sends_while_replying', 0)} "
+        f"at {pacing.get('rate_while_replying', 0):.1f}/s; after: "
+        f"{pacing.get('rate_after_replying', 0):.1f}/s",
         f"  delivery job outcomes: {_outcomes(fig['job_outcomes'])}; "
         f"failed jobs {fig['failed_jobs']}, dead effects {fig['dead_effects']}",
+        f"  delivery jobs {fig['delivery_jobs']}: mean {fig['job_seconds_mean'] * 1000:.0f} ms, "
+        f"p95 {fig['job_seconds_p95'] * 1000:.0f} ms each",
         f"  sends per window: {_series(pacing.get('sends_per_window', []))}",
         f"  429s per window:  {_series(pacing.get('rate_limited_per_window', []))}",
         f"  setup: {fig['setup_notices']} / {n} notices in {fig['setup_seconds']:.1f} s "
         f"({fig['setup_sends']} sends, {fig['setup_rate_limited']} 429s)"
         + ("" if fig["setup_settled"] else ", NOT settled"),
         f"  other messages in the players' chats: {fig['other_messages']}; other errors: "
-        f"{fig['other_errors']}; worker CPU {fig['worker_cpu_seconds']:.1f} s on "
-        f"{fig['cpus']} CPUs",
+        f"{fig['other_errors']}",
+        f"  CPU in the measured phase: this process (servers, fake, bench) "
+        f"{fig['bench_process_cpu_seconds']:.1f} s; workers (whole run) "
+        f"{fig['worker_cpu_seconds']:.1f} s; on {fig['cpus']} CPUs",
     ]
     settled = "settled" if fig["settled"] else "NOT settled (timeout)"
     met_all = "all targets met" if all(met.values()) else "some targets MISSED"

@@ -1,29 +1,55 @@
-"""Call budgets shared by every worker through Redis: how we stay inside platforms' limits."""
+"""Call budgets shared by every worker through Redis: how we stay inside platforms' limits.
+
+A generic cell rate algorithm: each key keeps the theoretical arrival time of its next
+call; a call takes the next slot, 1/rate after the previous one, so calls are spread
+evenly and no sliding second ever sees more than `rate` of them (a fixed one-second
+window lets twice that through across its edge). A slot a moment away is waited for in
+the job; a slot further away is not taken, and the job comes back when it is due.
+"""
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 
 from redis import Redis
 
+# KEYS[1]: the key; ARGV: now, interval, longest wait to take a slot for (all in ms).
+# Returns {taken (1/0), wait in ms}.
+_TAKE_SLOT = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat - now
+if wait > max_wait then return {0, wait} end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(wait + interval + 1000))
+return {1, wait}
+"""
+
+MAX_SLEEP = 0.5  # seconds a job may wait in place for its slot
+
 
 @dataclass
 class Pacer:
-    """A per-key budget of calls per second, counted in one-second windows in Redis."""
+    """At most `per_second` calls per key, evenly spaced, across all workers."""
 
     redis: Redis
-    per_second: int
+    per_second: float
+    max_sleep: float = MAX_SLEEP
 
     def wait_for(self, key: str) -> float:
-        """0 if a call may go now (and counts it), else seconds until the next window."""
-        now = time.time()
-        window = int(now)
-        name = f"pace:{key}:{window}"
-        used = int(self.redis.incr(name))
-        if used == 1:
-            self.redis.expire(name, 3)
-        if used <= self.per_second:
-            return 0.0
-        return (window + 1 - now) + random.uniform(0.0, 0.25)
+        """0 when the call may go now (after a short wait in place, if its slot is a moment
+        away); otherwise the seconds until a slot frees, without taking one."""
+        script = self.redis.register_script(_TAKE_SLOT)
+        now_ms = int(time.time() * 1000)
+        interval_ms = max(1, int(1000 / self.per_second))
+        taken, wait_ms = script(
+            keys=[f"pace:{key}"], args=[now_ms, interval_ms, int(self.max_sleep * 1000)]
+        )
+        if not taken:
+            return max(0.05, (int(wait_ms) - self.max_sleep * 1000) / 1000)
+        if wait_ms:
+            time.sleep(int(wait_ms) / 1000)
+        return 0.0
