@@ -149,8 +149,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "SLACK_UPDATE_RATE": str(settings.slack_update_rate),
         "DATA_DIR": str(settings.data_dir),
         "LOG_LEVEL": "WARNING",
-        "SWEEP_INTERVAL": "2",
-        "OUTBOX_GRACE": "5",
+        "SWEEP_INTERVAL": "10",
+        "OUTBOX_GRACE": "30",
     }
 
 

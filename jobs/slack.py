@@ -30,7 +30,13 @@ THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already th
 
 SUBSCRIPTIONS = {
     SLACK_CARD: {"*"},
-    SLACK_THREAD: {"ticket.created", "message.received", "reply.sent", "note.added"},
+    SLACK_THREAD: {
+        "ticket.created",
+        "message.received",
+        "message.edited",
+        "reply.sent",
+        "note.added",
+    },
     SLACK_ESCALATION: {"ticket.escalated"},
 }
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update

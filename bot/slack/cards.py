@@ -216,7 +216,8 @@ def thread_message(entry: HistoryEntry) -> tuple[str, list[Block]]:
     who = mention(entry.actor.id) if entry.actor.kind == "agent" else label(author)
     fallback_date = f"{entry.at:%Y-%m-%d %H:%M} UTC"
     when = f"<!date^{int(entry.at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback_date}>"
-    heading = f"{ICON[kind]} *{WHO[kind]}* · {who} · {when}"
+    edited = " (edited, the earlier text is above)" if entry.edit_of else ""
+    heading = f"{ICON[kind]} *{WHO[kind]}*{edited} · {who} · {when}"
     if kind is MessageKind.NOTE:
         heading += " · _internal, the player does not see this_"
     text, dropped = cut(entry.message.text, MAX_THREAD_TEXT, "…")

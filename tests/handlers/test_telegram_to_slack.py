@@ -20,7 +20,7 @@ from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from tests.conftest import run_jobs
 from tests.fakes.slack import FakeSlack, block_action_body, sign, view_submission_body
-from tests.fakes.telegram import FakeTelegram, photo_update, text_update
+from tests.fakes.telegram import FakeTelegram, edited_text_update, photo_update, text_update
 from ticketcore.lifecycle import Status
 
 SLACK_SECRET = "slack-secret"
@@ -124,6 +124,18 @@ def test_a_telegram_message_becomes_a_card_and_the_reply_reaches_the_chat(desk: 
     assert [m["blocks"][1]["text"]["text"] for m in thread] == ["Restored it, check now"]
     collapsed = desk.slack.messages_in(TRIAGE)[0]["blocks"]
     assert len(collapsed) == 1 and "resolved" in json.dumps(collapsed)
+
+
+def test_an_edit_shows_in_the_thread_beside_the_original(desk: Desk) -> None:
+    desk.from_player(text_update(user_id=702, text="first words", message_id=31))
+    desk.deliver()
+    desk.from_player(edited_text_update(user_id=702, message_id=31, text="better words"))
+    desk.deliver()
+    [card] = desk.slack.messages_in(TRIAGE)
+    [edit] = desk.slack.thread(TRIAGE, card["ts"])
+    assert "(edited" in edit["blocks"][0]["elements"][0]["text"]
+    assert edit["blocks"][1]["text"]["text"] == "better words"
+    assert "first words" in json.dumps(card["blocks"]), "the original stays on the card"
 
 
 def test_a_players_photo_is_copied_into_the_thread(desk: Desk) -> None:
