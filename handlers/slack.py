@@ -161,27 +161,36 @@ class SlackWorkspace:
     def open_reply(
         self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
-        ack()
-        if not self.access.is_agent(body["user"]["id"]):
-            respond(text=NOT_AGENT, response_type="ephemeral", replace_original=False)
-            return
-        ticket = self.service.get(self.number_of(body))
-        last = self.last_player_text(ticket)
-        macros = self.macros.all()
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=views.reply_modal(ticket, last_player_text=last, macros=macros),
+        self.open_modal(
+            ack,
+            body,
+            client,
+            respond,
+            lambda ticket: views.reply_modal(
+                ticket, last_player_text=self.last_player_text(ticket), macros=self.macros.all()
+            ),
         )
 
     def open_note(
         self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
+        self.open_modal(ack, body, client, respond, views.note_modal)
+
+    def open_modal(
+        self,
+        ack: Ack,
+        body: dict[str, Any],
+        client: WebClient,
+        respond: Respond,
+        make_view: Callable[[Ticket], Any],
+    ) -> None:
+        """Open a modal about the clicked ticket, within the trigger's three seconds."""
         ack()
         if not self.access.is_agent(body["user"]["id"]):
             respond(text=NOT_AGENT, response_type="ephemeral", replace_original=False)
             return
         ticket = self.service.get(self.number_of(body))
-        client.views_open(trigger_id=body["trigger_id"], view=views.note_modal(ticket))
+        client.views_open(trigger_id=body["trigger_id"], view=make_view(ticket))
 
     def last_player_text(self, ticket: Ticket) -> str | None:
         page = self.service.messages(ticket, limit=20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -140,6 +140,25 @@ def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -
         if not queue.count:
             return
         SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+
+
+def wait_for(
+    check: Callable[[], object],
+    what: str,
+    timeout: float = 10,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> None:
+    """Wait until `check()` is truthy: for work that goes on after an answer (Bolt acks
+    first and runs the listener after) or in another process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except ignoring:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0AGENT", name="Ann", via="slack")

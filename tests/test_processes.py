@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,31 +22,20 @@ from rq import Queue
 
 from jobs.dispatch import QueueDispatcher
 from jobs.runtime import QUEUE_NAME
-from tests.conftest import AGENT
+from tests.conftest import AGENT, wait_for
 from ticketcore import embedded
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
 from ticketcore.store import Store
 
 KEY = "process-test-key"
+NETWORK = (httpx.HTTPError, OSError)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Helpdesk:
@@ -78,7 +67,7 @@ class Helpdesk:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve"], env=self.env(), cwd=self.data_dir.parent
         )
-        wait_for(self.healthy, 60, "helpdesk serve to answer /healthz")
+        wait_for(self.healthy, "helpdesk serve to answer /healthz", 60, ignoring=NETWORK)
 
     def healthy(self) -> bool:
         return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
@@ -116,8 +105,9 @@ def test_serve_answers_health_and_a_ticket_survives_a_restart(helpdesk: Helpdesk
     number = created.json()["number"]
     wait_for(
         lambda: httpx.get(f"{helpdesk.url}/healthz").json()["checks"]["outbox"]["pending"] == 0,
-        30,
         "the worker to drain the outbox",
+        30,
+        ignoring=NETWORK,
     )
     helpdesk.stop()
     assert embedded.published(helpdesk.data_dir) is None, "a stopped server withdraws its address"
@@ -154,13 +144,20 @@ def test_killing_the_worker_mid_delivery_loses_and_repeats_nothing(helpdesk: Hel
             numbers.append(ticket.number)
         worker.resume()
         mail_dir = helpdesk.data_dir / "outbox"
-        wait_for(lambda: len(list(mail_dir.glob("*.eml"))) >= 3, 30, "the first mails")
+        wait_for(
+            lambda: len(list(mail_dir.glob("*.eml"))) >= 3, "the first mails", 30, ignoring=NETWORK
+        )
         worker.kill()  # kill -9, in the middle of the deliveries
 
         def drained() -> bool:
             return not any(t.get("outbox") for t in store.tickets.find({}, {"outbox": 1}))
 
-        wait_for(drained, 60, "a restarted worker and the sweeper to deliver what was owed")
+        wait_for(
+            drained,
+            "a restarted worker and the sweeper to deliver what was owed",
+            60,
+            ignoring=NETWORK,
+        )
         assert helpdesk.worker().pid != worker.pid, "the supervisor started a new worker"
         mails = [email.message_from_bytes(p.read_bytes()) for p in mail_dir.glob("*.eml")]
         assert sorted(m.get_payload().strip() for m in mails) == sorted(

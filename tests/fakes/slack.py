@@ -6,18 +6,27 @@ import copy
 import hashlib
 import hmac
 import json
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-JsonDict = dict[str, Any]
+from tests.fakes import http
+from tests.fakes.http import (
+    Answer,
+    FakeHttpServer,
+    JsonDict,
+    Reply,
+    Serials,
+    SlidingWindows,
+    media_type,
+    parse_json_object,
+    text_reply,
+)
+
 ApiMethod = Callable[[JsonDict], JsonDict]
 
 TEAM_ID = "T0FAKE"
@@ -31,6 +40,7 @@ JSON_STRING_ARGS = ("blocks", "view", "attachments", "metadata", "files")
 FIRST_TS_MICROS = 1_700_000_000_000_000
 TS_STEP_MICROS = 100
 SERVE_POLL_SECONDS = 0.05
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 def _ok(**fields: Any) -> JsonDict:
@@ -43,63 +53,21 @@ def _error(code: str) -> JsonDict:
     return {"ok": False, "error": code}
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(http.Call):
     """One Web API request the fake received and how it was answered."""
 
-    method: str
-    args: JsonDict
-    status: int
-    at: float
-    answer: JsonDict = field(default_factory=dict)
-
     @property
-    def ok(self) -> bool:
-        """Whether the call succeeded: HTTP 200 with `ok: true`."""
-        return self.status == 200 and self.answer.get("ok") is True
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A Web API answer: HTTP status, JSON body and extra headers."""
-
-    status: int
-    body: JsonDict
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the answer is a success."""
-        return self.status == 200 and self.body.get("ok") is True
-
-
-@dataclass(frozen=True)
-class _Reply:
-    """Raw bytes the HTTP handler writes back."""
-
-    status: int
-    content: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _json_reply(answer: Answer) -> _Reply:
-    """Encode a Web API answer as an HTTP reply."""
-    content = json.dumps(answer.body).encode()
-    return _Reply(answer.status, content, "application/json; charset=utf-8", answer.headers)
-
-
-def _text_reply(status: int, text: str) -> _Reply:
-    """A plain-text HTTP reply."""
-    return _Reply(status, text.encode(), "text/plain; charset=utf-8")
+    def args(self) -> JsonDict:
+        """The arguments of the call, as Slack names its parameters."""
+        return self.params
 
 
 def parse_args(content_type: str, body: bytes, query: str = "") -> JsonDict:
     """Decode Web API arguments from a query string and a form or JSON body."""
     args = _parse_form(query)
     if body:
-        is_json = content_type.split(";")[0].strip().lower() == "application/json"
-        args.update(_parse_json(body) if is_json else _parse_form(body.decode()))
+        is_json = media_type(content_type)[0] == "application/json"
+        args.update(parse_json_object(body) if is_json else _parse_form(body.decode()))
     return _decode_json_strings(args)
 
 
@@ -107,14 +75,6 @@ def _parse_form(text: str) -> JsonDict:
     """Decode form fields, keeping single values as strings."""
     pairs = parse_qs(text, keep_blank_values=True)
     return {key: values[0] if len(values) == 1 else values for key, values in pairs.items()}
-
-
-def _parse_json(body: bytes) -> JsonDict:
-    """Decode a JSON object body."""
-    decoded = json.loads(body)
-    if not isinstance(decoded, dict):
-        raise ValueError("the body is not a JSON object")
-    return decoded
 
 
 def _decode_json_strings(args: JsonDict) -> JsonDict:
@@ -140,11 +100,6 @@ def _is_valid_token(token: str) -> bool:
     return token.startswith(TOKEN_PREFIXES)
 
 
-def _scope_of(args: JsonDict) -> str:
-    """The channel a call is about, for per-channel rate limits."""
-    return str(args.get("channel") or args.get("channel_id") or "")
-
-
 def _format_ts(micros: int) -> str:
     """Format microseconds since the epoch as a Slack `ts`."""
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
@@ -155,7 +110,7 @@ class SlackWorkspace:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._serials: dict[str, int] = {}
+        self._serials = Serials()
         self.server_root = "http://127.0.0.1"
         self._clear_state()
 
@@ -209,14 +164,9 @@ class SlackWorkspace:
         with self._lock:
             return copy.deepcopy(self._replies(channel, ts))
 
-    def _next_serial(self, kind: str) -> int:
-        """The next number of a counter that never repeats."""
-        self._serials[kind] = self._serials.get(kind, 0) + 1
-        return self._serials[kind]
-
     def _next_ts(self) -> str:
         """A unique `ts`, later than every one handed out before."""
-        return _format_ts(FIRST_TS_MICROS + self._next_serial("ts") * TS_STEP_MICROS)
+        return _format_ts(FIRST_TS_MICROS + self._serials.next("ts") * TS_STEP_MICROS)
 
     def _find_message(self, channel: str, ts: str) -> JsonDict | None:
         """The stored message `ts` in `channel`, if any."""
@@ -329,8 +279,8 @@ class SlackWorkspace:
         """Store a view under a new hash, reusing `view_id` when given."""
         if not isinstance(view, dict):
             return _error("invalid_arguments")
-        view_id = view_id or f"V{self._next_serial('view')}"
-        stored = {**view, "id": view_id, "hash": f"h{self._next_serial('hash')}"}
+        view_id = view_id or f"V{self._serials.next('view')}"
+        stored = {**view, "id": view_id, "hash": f"h{self._serials.next('hash')}"}
         self.views[view_id] = stored
         return _ok(view=stored)
 
@@ -380,7 +330,7 @@ class SlackWorkspace:
         filename, length = args.get("filename"), str(args.get("length", ""))
         if not filename or not length.isdigit():
             return _error("invalid_arguments")
-        file_id = f"F{self._next_serial('file')}"
+        file_id = f"F{self._serials.next('file')}"
         self.pending_files[file_id] = {"id": file_id, "name": filename, "size": int(length)}
         return _ok(upload_url=f"{self.server_root}/upload/{file_id}", file_id=file_id)
 
@@ -419,31 +369,20 @@ class _RateLimit:
     per_channel: bool
     retry_after: int
 
-    @property
-    def allowed(self) -> int:
-        """Calls allowed within one window."""
-        return max(1, math.floor(self.per_second))
 
-    @property
-    def window(self) -> float:
-        """Length of the sliding window, in seconds, that keeps the rate."""
-        return self.allowed / self.per_second
-
-
-class _Faults:
+class _Faults(http.Faults):
     """Outages, scheduled failures and rate limits; callers hold the fake's lock."""
 
     def __init__(self) -> None:
-        self.down_until: float | None = None
-        self.failures: dict[str, deque[Answer]] = {}
+        super().__init__(Answer(500, _error("internal_error")))
         self.limits: dict[str, _RateLimit] = {}
-        self.successes: dict[tuple[str, str], deque[float]] = {}
+        self.successes = SlidingWindows()
 
     def before(self, method: str, scope: str, now: float) -> Answer | None:
         """The fault that answers this call instead of Slack, if any."""
         return (
-            self._outage(now)
-            or self._scheduled_failure(method)
+            self.outage(now)
+            or self.scheduled_failure(method)
             or self._throttle(method, scope, now)
         )
 
@@ -451,39 +390,21 @@ class _Faults:
         """Count a successful call against the method's rate limit."""
         limit = self.limits.get(method)
         if limit is not None:
-            self.successes.setdefault(self._key(method, scope, limit), deque()).append(now)
-
-    def schedule(self, method: str, answer: Answer, times: int) -> None:
-        """Answer the next `times` calls of `method` with `answer`."""
-        self.failures.setdefault(method, deque()).extend([answer] * times)
+            self.successes.note(self._key(method, scope, limit), now)
 
     def set_limit(self, method: str, limit: _RateLimit | None) -> None:
         """Set or remove a method's rate limit."""
         self.limits.pop(method, None)
-        self.successes = {key: q for key, q in self.successes.items() if key[0] != method}
+        self.successes.forget(lambda key: key[0] == method)
         if limit is not None:
             self.limits[method] = limit
-
-    def _outage(self, now: float) -> Answer | None:
-        """A 500 while the fake is down."""
-        if self.down_until is None or now >= self.down_until:
-            return None
-        return Answer(500, _error("internal_error"))
-
-    def _scheduled_failure(self, method: str) -> Answer | None:
-        """The next failure scheduled for `method`."""
-        queued = self.failures.get(method)
-        return queued.popleft() if queued else None
 
     def _throttle(self, method: str, scope: str, now: float) -> Answer | None:
         """A 429 when the sliding window is already full."""
         limit = self.limits.get(method)
         if limit is None:
             return None
-        recent = self.successes.setdefault(self._key(method, scope, limit), deque())
-        while recent and recent[0] <= now - limit.window:
-            recent.popleft()
-        if len(recent) < limit.allowed:
+        if not self.successes.full(self._key(method, scope, limit), limit.per_second, now):
             return None
         return Answer(429, _error("ratelimited"), {"Retry-After": str(limit.retry_after)})
 
@@ -522,70 +443,27 @@ class ResponseUrlCatcher:
             self._received.clear()
 
 
-class FakeSlack(SlackWorkspace):
+class FakeSlack(SlackWorkspace, FakeHttpServer):
     """A fake Slack Web API on 127.0.0.1 that the real slack_sdk WebClient talks to."""
 
+    thread_name = "fake-slack"
+    poll_interval = SERVE_POLL_SECONDS
+    json_type = JSON_CONTENT_TYPE
+    call_type = Call
+
     def __init__(self) -> None:
-        super().__init__()
-        self._calls: list[Call] = []
-        self._faults = _Faults()
-        self.delays: dict[str, float] = {}
+        SlackWorkspace.__init__(self)
+        FakeHttpServer.__init__(self, self._lock)
         self.response_catcher = ResponseUrlCatcher()
-        self._server: _FakeSlackServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Serve on an OS-assigned port in a background thread."""
-        if self._server is not None:
-            return self
-        server = _FakeSlackServer(self)
-        self.server_root = f"http://127.0.0.1:{server.server_port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": SERVE_POLL_SECONDS},
-            name="fake-slack",
-            daemon=True,
-        )
-        self._server = server
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the socket and join every thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        thread.join()
-        self._server, self._thread = None, None
+    def _before_serving(self) -> None:
+        """Hand out upload URLs on this server from now on."""
+        self.server_root = self.root
 
     @property
     def url(self) -> str:
         """The Web API base URL to give `WebClient(base_url=...)`."""
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started")
-        return f"{self.server_root}/api/"
-
-    @property
-    def calls(self) -> list[Call]:
-        """Every Web API call received so far, oldest first."""
-        with self._lock:
-            return list(self._calls)
-
-    def calls_to(self, method: str) -> list[Call]:
-        """Calls to `method` that succeeded."""
-        return [call for call in self.attempts(method) if call.ok]
-
-    def attempts(self, method: str) -> list[Call]:
-        """Every call to `method`, whatever the answer."""
-        return [call for call in self.calls if call.method == method]
+        return f"{self.root}/api/"
 
     @property
     def responses(self) -> list[JsonDict]:
@@ -626,47 +504,29 @@ class FakeSlack(SlackWorkspace):
         with self._lock:
             self._faults.schedule(method, answer, times)
 
-    def slow(self, method: str, seconds: float | None) -> None:
-        """Answer `method` only after `seconds` (None: at once again)."""
-        if seconds is None:
-            self.delays.pop(method, None)
-        else:
-            self.delays[method] = seconds
-
-    def down(self, seconds: float | None) -> None:
-        """Answer every call with 500 for `seconds`; None ends the outage."""
-        until = None if seconds is None else time.monotonic() + seconds
-        with self._lock:
-            self._faults.down_until = until
-
     def reset(self) -> None:
         """Forget calls, state, configured lists, responses and faults."""
-        with self._lock:
-            self._calls.clear()
-            self._clear_state()
-            self._faults = _Faults()
+        super().reset()
         self.response_catcher.clear()
 
-    def handle_api(self, method: str, args: JsonDict, token: str) -> Answer:
-        """Answer one Web API call, applying faults first, and record it."""
-        with self._lock:
-            now = time.monotonic()
-            scope = _scope_of(args)
-            answer = self._faults.before(method, scope, now) or self._authorized(
-                method, args, token
-            )
-            if answer.ok:
-                self._faults.note_success(method, scope, now)
-            self._calls.append(Call(method, args, answer.status, now, copy.deepcopy(answer.body)))
-            return answer
+    def _new_faults(self) -> _Faults:
+        """Faults with no outage, failure or limit."""
+        return _Faults()
 
-    def _authorized(self, method: str, args: JsonDict, token: str) -> Answer:
-        """Slack's answer for a caller whose token is checked first."""
+    def _scope_of(self, params: JsonDict) -> str:
+        """The channel a call is about, for per-channel rate limits."""
+        return str(params.get("channel") or params.get("channel_id") or "")
+
+    def _answer(self, method: str, args: JsonDict, token: str, scope: str, now: float) -> Answer:
+        """A fault, or Slack's answer for a caller whose token is checked first."""
+        fault = self._faults.before(method, scope, now)
+        if fault is not None:
+            return fault
         if not _is_valid_token(token):
             return Answer(200, _error("invalid_auth"))
         return Answer(200, copy.deepcopy(self.api(method, copy.deepcopy(args))))
 
-    def serve(self, path: str, headers: Message, body: bytes) -> _Reply:
+    def serve(self, method: str, path: str, headers: Message, body: bytes) -> Reply:
         """Route one HTTP request to the Web API, an upload URL or a response URL."""
         parts = urlsplit(path)
         route, _, name = parts.path.strip("/").partition("/")
@@ -676,69 +536,31 @@ class FakeSlack(SlackWorkspace):
             return self._serve_upload(name, body)
         if route == "response" and name:
             return self._serve_response(name, headers, body)
-        return _text_reply(404, "not_found")
+        return text_reply(404, "not_found")
 
-    def _serve_api(self, method: str, query: str, headers: Message, body: bytes) -> _Reply:
+    def _serve_api(self, method: str, query: str, headers: Message, body: bytes) -> Reply:
         """Decode a Web API request and answer it."""
         try:
             args = parse_args(headers.get("Content-Type", ""), body, query)
         except ValueError:
-            return _json_reply(Answer(200, _error("invalid_json")))
+            return self.json_reply(Answer(200, _error("invalid_json")))
         token = _bearer_token(headers.get("Authorization", "")) or str(args.get("token", ""))
-        delay = self.delays.get(method, 0.0)
-        if delay:
-            time.sleep(delay)  # outside the lock: other calls go on meanwhile
-        return _json_reply(self.handle_api(method, args, token))
+        return self.json_reply(self.answer_call(method, args, token))
 
-    def _serve_upload(self, file_id: str, body: bytes) -> _Reply:
+    def _serve_upload(self, file_id: str, body: bytes) -> Reply:
         """Accept the bytes of a file upload."""
         if not self.receive_upload(file_id, body):
-            return _text_reply(404, "upload_url_not_found")
-        return _text_reply(200, f"OK - {len(body)}")
+            return text_reply(404, "upload_url_not_found")
+        return text_reply(200, f"OK - {len(body)}")
 
-    def _serve_response(self, response_id: str, headers: Message, body: bytes) -> _Reply:
+    def _serve_response(self, response_id: str, headers: Message, body: bytes) -> Reply:
         """Record a body posted to a response URL."""
         try:
             posted = parse_args(headers.get("Content-Type", ""), body)
         except ValueError:
-            return _text_reply(400, "invalid_payload")
+            return text_reply(400, "invalid_payload")
         self.response_catcher.record(response_id, posted)
-        return _text_reply(200, "ok")
-
-
-class _FakeSlackServer(ThreadingHTTPServer):
-    """The HTTP server that hands every request to one FakeSlack."""
-
-    def __init__(self, fake: FakeSlack) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    """Reads a request, lets the FakeSlack answer it and writes the reply."""
-
-    server: _FakeSlackServer
-
-    def do_POST(self) -> None:
-        """Answer a POST, the verb slack_sdk uses for every method."""
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self._send(self.server.fake.serve(self.path, self.headers, body))
-
-    do_GET = do_POST
-
-    def _send(self, reply: _Reply) -> None:
-        """Write a reply with its length so the client can close cleanly."""
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.content)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.content)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
+        return text_reply(200, "ok")
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from jobs.sweeper import sweep
-from tests.conftest import run_jobs
+from tests.conftest import run_jobs, wait_for
 from tests.fakes.slack import (
     FakeSlack,
     block_action_body,
@@ -38,16 +38,6 @@ SECRET = "slack-signing-secret"
 KEY = "api-key"
 FORM = "application/x-www-form-urlencoded"
 TRIAGE = "C0TRIAGE"
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float = 10) -> None:
-    """Bolt acks first and runs the listener after: wait for what the listener does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from app import Settings, Stack, player_links, telegram_channel
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
-from tests.conftest import run_jobs
+from tests.conftest import run_jobs, wait_for
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,
@@ -38,15 +38,6 @@ from ticketcore.store import Store
 SECRET = "tg-webhook-secret"
 LINK_SECRET = "player-link-secret"
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", name="ann", via="slack")
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
