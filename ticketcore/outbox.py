@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
 from ticketcore.store import Document, Store
 
@@ -59,18 +58,23 @@ class Outbox:
 
     def claim(self, owed: Owed, now: datetime) -> tuple[Document, Document] | None:
         """Lease one due effect; None if it is delivered, leased elsewhere or dead."""
-        ticket = self.store.tickets.find_one_and_update(
+        ticket_id = ObjectId(owed.ticket_id)
+        # update_one then a read by _id: both use an index, where a findAndModify scans the
+        # whole collection on the embedded server.
+        leased = self.store.tickets.update_one(
             {
-                "_id": ObjectId(owed.ticket_id),
+                "_id": ticket_id,
                 "outbox": {"$elemMatch": {"key": owed.key, "due_at": {"$lte": now}}},
             },
             {"$set": {"outbox.$[e].due_at": now + self.lease}, "$inc": {"outbox.$[e].attempts": 1}},
             array_filters=[{"e.key": owed.key}],
-            return_document=ReturnDocument.AFTER,
         )
-        if ticket is None:
+        if leased.modified_count == 0:
             return None
-        record = next(r for r in ticket["outbox"] if r["key"] == owed.key)
+        ticket = self.store.tickets.find_one({"_id": ticket_id})
+        record = next((r for r in (ticket or {}).get("outbox", []) if r["key"] == owed.key), None)
+        if ticket is None or record is None:
+            return None
         return ticket, record
 
     def complete(self, owed: Owed, result: Document | None = None) -> None:

@@ -381,9 +381,7 @@ class _Faults(http.Faults):
     def before(self, method: str, scope: str, now: float) -> Answer | None:
         """The fault that answers this call instead of Slack, if any."""
         return (
-            self.outage(now)
-            or self.scheduled_failure(method)
-            or self._throttle(method, scope, now)
+            self.outage(now) or self.scheduled_failure(method) or self._throttle(method, scope, now)
         )
 
     def note_success(self, method: str, scope: str, now: float) -> None:

@@ -7,21 +7,30 @@ import email
 import email.message
 import itertools
 import json
-import math
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self, TypedDict
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from typing_extensions import Unpack
 
-JsonDict = dict[str, Any]
+from tests.fakes import http
+from tests.fakes.http import (
+    Answer,
+    Call,
+    FakeHttpServer,
+    JsonDict,
+    Reply,
+    Serials,
+    SlidingWindows,
+    media_type,
+    parse_json_object,
+)
+
 ChatId = int | str
 ApiMethod = Callable[[JsonDict], "Answer"]
 
@@ -70,35 +79,6 @@ STRING_PARAMS = frozenset(
 
 
 @dataclass(frozen=True)
-class Answer:
-    """A Bot API answer: HTTP status and JSON body."""
-
-    status: int
-    body: JsonDict
-
-    @property
-    def ok(self) -> bool:
-        """Whether the answer is a success."""
-        return self.status == 200 and self.body.get("ok") is True
-
-
-@dataclass(frozen=True)
-class Call:
-    """One Bot API request the fake received and how it was answered."""
-
-    method: str
-    params: JsonDict
-    status: int
-    at: float
-    answer: JsonDict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the call succeeded: HTTP 200 with `ok: true`."""
-        return self.status == 200 and self.answer.get("ok") is True
-
-
-@dataclass(frozen=True)
 class Upload:
     """A file posted as a multipart/form-data part."""
 
@@ -124,15 +104,6 @@ class StoredFile:
             "file_size": len(self.content),
             "file_path": self.file_path,
         }
-
-
-@dataclass(frozen=True)
-class _Reply:
-    """Raw bytes the HTTP handler writes back."""
-
-    status: int
-    content: bytes
-    content_type: str
 
 
 def _ok(result: Any) -> Answer:
@@ -171,39 +142,18 @@ WEBHOOK_CONFLICT = _error(
 )
 
 
-def _json_reply(answer: Answer) -> _Reply:
-    """Encode a Bot API answer as an HTTP reply."""
-    return _Reply(answer.status, json.dumps(answer.body).encode(), "application/json")
-
-
 def parse_params(content_type: str, body: bytes, query: str = "") -> JsonDict:
     """Decode Bot API parameters from a query string and a form, multipart or JSON body."""
     params: JsonDict = dict(parse_qsl(query, keep_blank_values=True))
-    media_type, boundary = _media_type(content_type)
-    if media_type == "multipart/form-data" and boundary:
+    kind, boundary = media_type(content_type)
+    if kind == "multipart/form-data" and boundary:
         params.update(_parse_multipart(body, boundary))
-    elif media_type == "application/json" and body:
-        params.update(_parse_json(body))
+    elif kind == "application/json" and body:
+        params.update(parse_json_object(body))
     elif body:
         params.update(parse_qsl(body.decode(), keep_blank_values=True))
     decoded = {key: _decode_value(key, value) for key, value in params.items()}
     return _resolve_attachments(decoded)
-
-
-def _media_type(content_type: str) -> tuple[str, str | None]:
-    """The media type of a Content-Type header and its multipart boundary."""
-    header = Message()
-    header["Content-Type"] = content_type or "application/x-www-form-urlencoded"
-    boundary = header.get_param("boundary")
-    return header.get_content_type(), boundary if isinstance(boundary, str) else None
-
-
-def _parse_json(body: bytes) -> JsonDict:
-    """Decode a JSON object body."""
-    decoded = json.loads(body)
-    if not isinstance(decoded, dict):
-        raise ValueError("the body is not a JSON object")
-    return decoded
 
 
 def _parse_multipart(body: bytes, boundary: str) -> JsonDict:
@@ -374,7 +324,7 @@ class TelegramBotApi:
         self.token = token
         self._lock = threading.RLock()
         self._updates_arrived = threading.Condition(self._lock)
-        self._serials: dict[str, int] = {}
+        self._serials = Serials()
         self._stopping = False
         self.max_poll_wait = MAX_POLL_WAIT_SECONDS
         self._clear_state()
@@ -443,7 +393,7 @@ class TelegramBotApi:
     ) -> JsonDict:
         """Make a file available to getFile and for download; returns its File object."""
         with self._lock:
-            path = file_path or f"documents/file_{self._next_serial('file')}"
+            path = file_path or f"documents/file_{self._serials.next('file')}"
             stored = StoredFile(file_id, file_unique_id or f"u-{file_id}", path, content)
             self.files[file_id] = stored
             return stored.as_file()
@@ -461,11 +411,6 @@ class TelegramBotApi:
         """Updates queued and not yet confirmed."""
         with self._lock:
             return copy.deepcopy(self._updates)
-
-    def _next_serial(self, kind: str) -> int:
-        """The next number of a counter that never repeats."""
-        self._serials[kind] = self._serials.get(kind, 0) + 1
-        return self._serials[kind]
 
     def _get_me(self, params: JsonDict) -> Answer:
         """getMe: the bot's own User object."""
@@ -586,7 +531,7 @@ class TelegramBotApi:
 
     def _keep_upload(self, upload: Upload, folder: str, suffix: str) -> StoredFile:
         """Store an uploaded file under a fresh file id so getFile can find it."""
-        serial = self._next_serial("file")
+        serial = self._serials.next("file")
         file_id = f"fake-{folder}-{serial}"
         path = f"{folder}/file_{serial}{suffix or _suffix_of(upload.filename)}"
         stored = StoredFile(file_id, f"u-{file_id}", path, upload.content)
@@ -759,36 +704,22 @@ class _RateLimit:
     retry_after: int
 
 
-def _window_full(recent: deque[float], per_second: float, now: float) -> bool:
-    """Whether a sliding window already holds every call the rate allows."""
-    allowed = max(1, math.floor(per_second))
-    window = allowed / per_second
-    while recent and recent[0] <= now - window:
-        recent.popleft()
-    return len(recent) >= allowed
+_ALL_CHATS = None  # the key of the overall window; chats are keyed by their id
 
 
-class _Faults:
+class _Faults(http.Faults):
     """Outages, scheduled failures, blocked chats and flood limits; callers hold the lock."""
 
     def __init__(self) -> None:
-        self.down_until: float | None = None
-        self.failures: dict[str, deque[Answer]] = {}
+        super().__init__(OUTAGE)
         self.blocked: set[ChatId] = set()
         self.limit: _RateLimit | None = None
-        self.overall_sends: deque[float] = deque()
-        self.chat_sends: dict[ChatId, deque[float]] = {}
-
-    def outage(self, now: float) -> Answer | None:
-        """A 500 while the fake is down."""
-        if self.down_until is None or now >= self.down_until:
-            return None
-        return OUTAGE
+        self.sends = SlidingWindows()
 
     def before(self, method: str, chat_id: ChatId | None, now: float) -> Answer | None:
         """The fault that answers this call instead of the Bot API, if any."""
         return (
-            self._scheduled_failure(method)
+            self.scheduled_failure(method)
             or self._blocked(method, chat_id)
             or self._throttle(method, chat_id, now)
         )
@@ -797,24 +728,14 @@ class _Faults:
         """Count a successful send against the flood limits."""
         if self.limit is None or method not in SEND_METHODS:
             return
-        self.overall_sends.append(now)
+        self.sends.note(_ALL_CHATS, now)
         if chat_id is not None:
-            self.chat_sends.setdefault(chat_id, deque()).append(now)
-
-    def schedule(self, method: str, answer: Answer, times: int) -> None:
-        """Answer the next `times` calls of `method` with `answer`."""
-        self.failures.setdefault(method, deque()).extend([answer] * times)
+            self.sends.note(chat_id, now)
 
     def set_limit(self, limit: _RateLimit | None) -> None:
         """Set or remove the flood limits, starting with empty windows."""
         self.limit = limit
-        self.overall_sends.clear()
-        self.chat_sends.clear()
-
-    def _scheduled_failure(self, method: str) -> Answer | None:
-        """The next failure scheduled for `method`."""
-        queued = self.failures.get(method)
-        return queued.popleft() if queued else None
+        self.sends.forget()
 
     def _blocked(self, method: str, chat_id: ChatId | None) -> Answer | None:
         """A 403 when the player blocked the bot."""
@@ -825,10 +746,10 @@ class _Faults:
         limit = self.limit
         if limit is None or method not in SEND_METHODS:
             return None
-        if limit.overall and _window_full(self.overall_sends, limit.overall, now):
+        if limit.overall and self.sends.full(_ALL_CHATS, limit.overall, now):
             return _too_many_requests(limit.retry_after)
-        chat_sends = self.chat_sends.get(chat_id, deque()) if chat_id is not None else deque()
-        if limit.per_chat and _window_full(chat_sends, limit.per_chat, now):
+        per_chat = limit.per_chat and chat_id is not None
+        if per_chat and self.sends.full(chat_id, limit.per_chat, now):
             return _too_many_requests(limit.retry_after)
         return None
 
@@ -839,72 +760,31 @@ def _check_rate(per_second: float | None, name: str) -> None:
         raise ValueError(f"{name} must be positive or None")
 
 
-class FakeTelegram(TelegramBotApi):
+class FakeTelegram(TelegramBotApi, FakeHttpServer):
     """A fake Telegram Bot API on 127.0.0.1 that python-telegram-bot talks to unmodified."""
 
+    thread_name = "fake-telegram"
+    poll_interval = SERVE_POLL_SECONDS
+    call_type = Call
+
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
-        super().__init__(token)
-        self._calls: list[Call] = []
-        self._faults = _Faults()
-        self.delays: dict[str, float] = {}
-        self._server: _FakeTelegramServer | None = None
-        self._thread: threading.Thread | None = None
+        TelegramBotApi.__init__(self, token)
+        FakeHttpServer.__init__(self, self._lock)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Serve on an OS-assigned port in a background thread."""
-        if self._server is not None:
-            return self
+    def _before_serving(self) -> None:
+        """Let long polls wait again."""
         self._stopping = False
-        server = _FakeTelegramServer(self)
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": SERVE_POLL_SECONDS},
-            name="fake-telegram",
-            daemon=True,
-        )
-        self._server = server
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop serving, end long polls, close the socket and join the thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
+    def _before_shutdown(self) -> None:
+        """End long polls so the server can stop."""
         with self._lock:
             self._stopping = True
             self._updates_arrived.notify_all()
-        server.shutdown()
-        server.server_close()
-        thread.join()
-        self._server, self._thread = None, None
 
     @property
     def url(self) -> str:
         """The server root: give PTB `url + "/bot"` and `url + "/file/bot"`."""
-        if self._server is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    @property
-    def calls(self) -> list[Call]:
-        """Every Bot API call received so far, oldest first."""
-        with self._lock:
-            return list(self._calls)
-
-    def calls_to(self, method: str) -> list[Call]:
-        """Calls to `method` that succeeded."""
-        return [call for call in self.attempts(method) if call.ok]
-
-    def attempts(self, method: str) -> list[Call]:
-        """Every call to `method`, whatever the answer."""
-        return [call for call in self.calls if call.method == method]
+        return self.root
 
     def rate_limit(
         self,
@@ -938,7 +818,7 @@ class FakeTelegram(TelegramBotApi):
         else:
             answer = _error(status, description)
         with self._lock:
-            self._faults.schedule(self.canonical_method(method) or method, answer, times)
+            self._faults.schedule(self._method_name(method), answer, times)
 
     def block(self, chat_id: ChatId) -> None:
         """The player blocks the bot: send* to the chat answers 403."""
@@ -950,39 +830,23 @@ class FakeTelegram(TelegramBotApi):
         with self._lock:
             self._faults.blocked.discard(chat_key(chat_id) or chat_id)
 
-    def down(self, seconds: float | None) -> None:
-        """Answer everything with 500 for `seconds`; None ends the outage."""
-        until = None if seconds is None else time.monotonic() + seconds
-        with self._lock:
-            self._faults.down_until = until
-
-    def slow(self, method: str, seconds: float | None) -> None:
-        """Answer `method` only after `seconds` (None: at once again)."""
-        with self._lock:
-            if seconds is None:
-                self.delays.pop(method, None)
-            else:
-                self.delays[method] = seconds
-
     def reset(self) -> None:
-        """Forget calls, state and faults; keep the token and the server running."""
+        """Forget calls, state, faults and delays; keep the token and the server running."""
         with self._lock:
-            self._calls.clear()
-            self._clear_state()
-            self._faults = _Faults()
+            super().reset()
             self.delays.clear()
 
-    def handle_api(self, method: str, params: JsonDict, token: str) -> Answer:
-        """Answer one Bot API call, applying faults first, and record it."""
-        with self._lock:
-            now = time.monotonic()
-            name = self.canonical_method(method) or method
-            chat_id = chat_key(params.get("chat_id"))
-            answer = self._answer(name, params, token, chat_id, now)
-            if answer.ok:
-                self._faults.note_success(name, chat_id, now)
-            self._calls.append(Call(name, params, answer.status, now, copy.deepcopy(answer.body)))
-            return answer
+    def _new_faults(self) -> _Faults:
+        """Faults with no outage, failure, blocked chat or limit."""
+        return _Faults()
+
+    def _method_name(self, method: str) -> str:
+        """The proper name of a method Telegram knows, else the name as called."""
+        return self.canonical_method(method) or method
+
+    def _scope_of(self, params: JsonDict) -> ChatId | None:
+        """The chat a call is about, for blocked chats and per-chat flood limits."""
+        return chat_key(params.get("chat_id"))
 
     def _answer(
         self, method: str, params: JsonDict, token: str, chat_id: ChatId | None, now: float
@@ -997,7 +861,7 @@ class FakeTelegram(TelegramBotApi):
         fault = self._faults.before(method, chat_id, now)
         return fault or self.api(method, copy.deepcopy(params))
 
-    def serve(self, path: str, headers: Message, body: bytes) -> _Reply:
+    def serve(self, method: str, path: str, headers: Message, body: bytes) -> Reply:
         """Route one HTTP request to a Bot API method or a file download."""
         parts = urlsplit(path)
         route = unquote(parts.path)
@@ -1005,68 +869,32 @@ class FakeTelegram(TelegramBotApi):
             token, _, file_path = route.removeprefix("/file/bot").partition("/")
             return self._serve_download(token, file_path)
         if route.startswith("/bot"):
-            token, _, method = route.removeprefix("/bot").partition("/")
-            return self._serve_api(token, method, parts.query, headers, body)
-        return _json_reply(FILE_NOT_FOUND)
+            token, _, name = route.removeprefix("/bot").partition("/")
+            return self._serve_api(token, name, parts.query, headers, body)
+        return self.json_reply(FILE_NOT_FOUND)
 
     def _serve_api(
         self, token: str, method: str, query: str, headers: Message, body: bytes
-    ) -> _Reply:
+    ) -> Reply:
         """Decode a Bot API request and answer it."""
         try:
             params = parse_params(headers.get("Content-Type", ""), body, query)
         except ValueError:
-            return _json_reply(_bad_request("can't parse request body"))
-        delay = self.delays.get(self.canonical_method(method) or method, 0.0)
-        if delay:
-            time.sleep(delay)  # outside the lock: other calls go on meanwhile
-        return _json_reply(self.handle_api(method, params, token))
+            return self.json_reply(_bad_request("can't parse request body"))
+        return self.json_reply(self.answer_call(method, params, token))
 
-    def _serve_download(self, token: str, file_path: str) -> _Reply:
+    def _serve_download(self, token: str, file_path: str) -> Reply:
         """Serve the bytes of a registered file."""
         with self._lock:
             outage = self._faults.outage(time.monotonic())
         if outage is not None:
-            return _json_reply(outage)
+            return self.json_reply(outage)
         if token != self.token:
-            return _json_reply(UNAUTHORIZED)
+            return self.json_reply(UNAUTHORIZED)
         stored = self.file_at(file_path)
         if stored is None:
-            return _json_reply(FILE_NOT_FOUND)
-        return _Reply(200, stored.content, "application/octet-stream")
-
-
-class _FakeTelegramServer(ThreadingHTTPServer):
-    """The HTTP server that hands every request to one FakeTelegram."""
-
-    def __init__(self, fake: FakeTelegram) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    """Reads a request, lets the FakeTelegram answer it and writes the reply."""
-
-    server: _FakeTelegramServer
-
-    def do_POST(self) -> None:
-        """Answer a POST, the verb python-telegram-bot uses for every method."""
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self._send(self.server.fake.serve(self.path, self.headers, body))
-
-    do_GET = do_POST
-
-    def _send(self, reply: _Reply) -> None:
-        """Write a reply with its length so the client can close cleanly."""
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.content)))
-        self.end_headers()
-        self.wfile.write(reply.content)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
+            return self.json_reply(FILE_NOT_FOUND)
+        return Reply(200, stored.content, "application/octet-stream")
 
 
 _update_ids = itertools.count(100_000_001)
@@ -1150,6 +978,19 @@ def _command_entities(text: str) -> list[JsonDict] | None:
     return [{"type": "bot_command", "offset": 0, "length": _utf16_length(command)}]
 
 
+def _file(file_id: str, file_unique_id: str | None, **described: Any) -> JsonDict:
+    """A file a player sent, described by the given fields after its ids."""
+    return {"file_id": file_id, "file_unique_id": file_unique_id or f"u-{file_id}", **described}
+
+
+def _file_update(
+    user_id: int, fields: MessageFields, caption: str | None, **media: Any
+) -> JsonDict:
+    """A player's message carrying a file (photo, document, voice...) and maybe a caption."""
+    message = _player_message(user_id, fields, **media, caption=caption)
+    return _update("message", message, fields.get("update_id"))
+
+
 def text_update(*, user_id: int, text: str, **fields: Unpack[MessageFields]) -> JsonDict:
     """A player's text message; a leading /command gets its bot_command entity."""
     message = _player_message(user_id, fields, text=text, entities=_command_entities(text))
@@ -1175,8 +1016,7 @@ def photo_update(
 ) -> JsonDict:
     """A player's photo, in the sizes Telegram makes of it; the largest is `file_id`."""
     sizes = photo_sizes(file_id, file_unique_id or f"u-{file_id}", file_size)
-    message = _player_message(user_id, fields, photo=sizes, caption=caption)
-    return _update("message", message, fields.get("update_id"))
+    return _file_update(user_id, fields, caption, photo=sizes)
 
 
 def document_update(
@@ -1191,15 +1031,10 @@ def document_update(
     **fields: Unpack[MessageFields],
 ) -> JsonDict:
     """A player's document (any file sent as a file)."""
-    document = {
-        "file_id": file_id,
-        "file_unique_id": file_unique_id or f"u-{file_id}",
-        "file_name": file_name,
-        "mime_type": mime_type,
-        "file_size": file_size,
-    }
-    message = _player_message(user_id, fields, document=document, caption=caption)
-    return _update("message", message, fields.get("update_id"))
+    document = _file(
+        file_id, file_unique_id, file_name=file_name, mime_type=mime_type, file_size=file_size
+    )
+    return _file_update(user_id, fields, caption, document=document)
 
 
 def voice_update(
@@ -1214,15 +1049,10 @@ def voice_update(
     **fields: Unpack[MessageFields],
 ) -> JsonDict:
     """A player's voice note."""
-    voice = {
-        "file_id": file_id,
-        "file_unique_id": file_unique_id or f"u-{file_id}",
-        "duration": duration,
-        "mime_type": mime_type,
-        "file_size": file_size,
-    }
-    message = _player_message(user_id, fields, voice=voice, caption=caption)
-    return _update("message", message, fields.get("update_id"))
+    voice = _file(
+        file_id, file_unique_id, duration=duration, mime_type=mime_type, file_size=file_size
+    )
+    return _file_update(user_id, fields, caption, voice=voice)
 
 
 def video_update(
@@ -1239,17 +1069,16 @@ def video_update(
     **fields: Unpack[MessageFields],
 ) -> JsonDict:
     """A player's video."""
-    video = {
-        "file_id": file_id,
-        "file_unique_id": file_unique_id or f"u-{file_id}",
-        "width": width,
-        "height": height,
-        "duration": duration,
-        "mime_type": mime_type,
-        "file_size": file_size,
-    }
-    message = _player_message(user_id, fields, video=video, caption=caption)
-    return _update("message", message, fields.get("update_id"))
+    video = _file(
+        file_id,
+        file_unique_id,
+        width=width,
+        height=height,
+        duration=duration,
+        mime_type=mime_type,
+        file_size=file_size,
+    )
+    return _file_update(user_id, fields, caption, video=video)
 
 
 def edited_text_update(
