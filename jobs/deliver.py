@@ -9,6 +9,7 @@ from jobs import runtime
 from jobs.dispatch import RESULT_TTL
 from jobs.runtime import Runtime
 from ticketcore.outbox import Owed
+from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +29,42 @@ class NoRoute(Exception):
 
 
 def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
-    """RQ job: deliver the named effects of one ticket; safe to run any number of times."""
+    """RQ job: deliver the named effects of one ticket; safe to run any number of times.
+    They are leased together and the ones without a result are dropped together, so a
+    change's effects cost a handful of database commands, not a few each."""
     rt = runtime.current()
-    return {key: deliver_one(rt, Owed(ticket_id, key)) for key in keys}
+    outcomes = dict.fromkeys(keys, "not due")  # delivered, leased elsewhere, or dead
+    claimed = rt.outbox.claim_many(ticket_id, keys, rt.clock())
+    if claimed is None:
+        return outcomes
+    ticket, records = claimed
+    done: list[str] = []
+    for record in records:
+        owed = Owed(ticket_id, record["key"])
+        outcome, result = run_effect(rt, owed, ticket, record)
+        outcomes[owed.key] = outcome
+        if outcome == "done" and result:
+            rt.outbox.complete(owed, result)  # at once: a later effect may need what it set
+        elif outcome == "done":
+            done.append(owed.key)
+    if done:
+        rt.outbox.complete_many(ticket_id, done)
+    return outcomes
 
 
 def deliver_one(rt: Runtime, owed: Owed) -> str:
-    claimed = rt.outbox.claim(owed, rt.clock())
-    if claimed is None:
-        return "not due"  # delivered already, leased by another worker, or dead
-    ticket, record = claimed
+    return deliver(owed.ticket_id, [owed.key])[owed.key]
+
+
+def run_effect(
+    rt: Runtime, owed: Owed, ticket: Document, record: Document
+) -> tuple[str, Document | None]:
+    """Carry out one leased effect; failures are rescheduled here, success is the caller's."""
     handler = rt.handlers.get(record["kind"])
     try:
         if handler is None:
             raise NoRoute(f"no handler for {record['kind']}")
-        result = handler(rt, ticket, record)
+        return "done", handler(rt, ticket, record)
     except RetryLater as exc:
         # Come back exactly when asked, without holding the worker: other tickets and
         # channels go on meanwhile. The outbox keeps the effect owed if Redis loses this.
@@ -51,7 +73,7 @@ def deliver_one(rt: Runtime, owed: Owed) -> str:
         # the due time could run a fraction early and find the effect not yet due.
         later = timedelta(seconds=exc.seconds + SCHEDULER_GRAIN)
         rt.queue.enqueue_in(later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL)
-        return "postponed"
+        return "postponed", None
     except Exception as exc:
         dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())
         log.warning(
@@ -62,6 +84,4 @@ def deliver_one(rt: Runtime, owed: Owed) -> str:
             ", giving up" if dead else "",
             exc,
         )
-        return "dead" if dead else "failed"
-    rt.outbox.complete(owed, result)
-    return "done"
+        return ("dead" if dead else "failed"), None

@@ -8,6 +8,7 @@ and the sweeper hands it to another worker. A delivered effect is pulled off the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,24 +59,37 @@ class Outbox:
 
     def claim(self, owed: Owed, now: datetime) -> tuple[Document, Document] | None:
         """Lease one due effect; None if it is delivered, leased elsewhere or dead."""
-        ticket_id = ObjectId(owed.ticket_id)
+        claimed = self.claim_many(owed.ticket_id, [owed.key], now)
+        if claimed is None or not claimed[1]:
+            return None
+        return claimed[0], claimed[1][0]
+
+    def claim_many(
+        self, ticket_id: str, keys: list[str], now: datetime
+    ) -> tuple[Document, list[Document]] | None:
+        """Lease every due effect among `keys` of one ticket in one update; the ticket and
+        the records this call leased (marked with its own token), or None if none was due."""
+        token = uuid.uuid4().hex
+        due = {"key": {"$in": keys}, "due_at": {"$lte": now}}
         # update_one then a read by _id: both use an index, where a findAndModify scans the
         # whole collection on the embedded server.
         leased = self.store.tickets.update_one(
+            {"_id": ObjectId(ticket_id), "outbox": {"$elemMatch": due}},
+            # due_at last: the embedded server checks the array filter again after each
+            # field it sets, and the new due_at no longer passes it.
             {
-                "_id": ticket_id,
-                "outbox": {"$elemMatch": {"key": owed.key, "due_at": {"$lte": now}}},
+                "$inc": {"outbox.$[e].attempts": 1},
+                "$set": {"outbox.$[e].lease": token, "outbox.$[e].due_at": now + self.lease},
             },
-            {"$set": {"outbox.$[e].due_at": now + self.lease}, "$inc": {"outbox.$[e].attempts": 1}},
-            array_filters=[{"e.key": owed.key}],
+            array_filters=[{f"e.{name}": value for name, value in due.items()}],
         )
         if leased.modified_count == 0:
             return None
-        ticket = self.store.tickets.find_one({"_id": ticket_id})
-        record = next((r for r in (ticket or {}).get("outbox", []) if r["key"] == owed.key), None)
-        if ticket is None or record is None:
+        ticket = self.store.tickets.find_one({"_id": ObjectId(ticket_id)})
+        if ticket is None:
             return None
-        return ticket, record
+        records = [r for r in ticket.get("outbox", []) if r.get("lease") == token]
+        return ticket, records
 
     def complete(self, owed: Owed, result: Document | None = None) -> None:
         """Drop a delivered effect, recording on the ticket what the effect produced."""

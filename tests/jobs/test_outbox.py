@@ -169,3 +169,19 @@ def test_a_reply_delivered_before_its_history_is_stored_keeps_both(
     stored = service.store.history.find_one({"message.kind": "reply"})
     assert stored["message"]["text"] == "answer"
     assert stored["delivery"]["channel"] == "email"
+
+
+def test_a_batch_claim_leases_only_what_is_due_and_not_leased(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    service = runtime.service
+    ticket = service.add_player_message(player=PLAYER, channel=Channel.API, text="help")
+    service.reply(ticket.number, actor=AGENT, text="answer")
+    keys = [r["key"] for r in service.store.tickets.find_one({"number": ticket.number})["outbox"]]
+    first = runtime.outbox.claim_many(ticket.id, keys[:2], clock())
+    second = runtime.outbox.claim_many(ticket.id, keys, clock())
+    assert first is not None and second is not None
+    assert {r["key"] for r in first[1]} == set(keys[:2])
+    assert {r["key"] for r in second[1]} == set(keys[2:]), "the first two are leased already"
+    assert runtime.outbox.claim_many(ticket.id, keys, clock()) is None
+    assert all(r["attempts"] == 1 for r in first[1] + second[1])
