@@ -154,10 +154,10 @@ class TelegramDelivery:
         current = rt.store.tickets.find_one({"_id": doc["_id"]})
         assert current is not None
         ticket = to_ticket(current)
-        if any(r["kind"] == REPLY_DELIVER for r in current.get("outbox", [])):
-            raise RetryLater(2.0, "the agent's reply goes first")
         if ticket.channel is not Channel.TELEGRAM or ticket.status is not Status.RESOLVED:
             return None
+        if any(r["kind"] == REPLY_DELIVER for r in current.get("outbox", [])):
+            raise RetryLater(2.0, "the agent's reply goes first")
         if ticket.csat is not None or ticket.refs.get(BLOCKED_REF):
             return None
         resolution = resolution_of(ticket)
