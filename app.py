@@ -263,7 +263,7 @@ def build_runtime(stack: Stack) -> Any:
 
     from jobs.dispatch import QueueDispatcher
     from jobs.effects import CORE_HANDLERS, mail_route
-    from jobs.runtime import QUEUE_NAME, Runtime
+    from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
     from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
     from ticketcore.mail.files import FileMailer
     from ticketcore.models import Channel
@@ -274,6 +274,7 @@ def build_runtime(stack: Stack) -> Any:
     settings = stack.settings
     store = Store.connect(stack.mongo, settings.mongodb_db)
     queue = Queue(QUEUE_NAME, connection=stack.redis)
+    urgent_queue = Queue(URGENT_QUEUE_NAME, connection=stack.redis)
     handlers = dict(CORE_HANDLERS)
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
@@ -302,7 +303,7 @@ def build_runtime(stack: Stack) -> Any:
     service = TicketService(
         store,
         utc_now,
-        dispatcher=QueueDispatcher(queue, delays),
+        dispatcher=QueueDispatcher(queue, delays, urgent_queue, URGENT),
         subscriptions=Subscriptions(subscriptions),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
     )
@@ -313,6 +314,8 @@ def build_runtime(stack: Stack) -> Any:
         queue=queue,
         clock=utc_now,
         sweep_grace=timedelta(seconds=settings.outbox_grace),
+        urgent_queue=urgent_queue,
+        urgent=URGENT,
         handlers=handlers,
         reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email), **reply_routes},
     )
@@ -387,6 +390,20 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
         webhook_url=settings.telegram_webhook_url,
         secret=settings.telegram_webhook_secret,
     )
+
+
+# What people wait to see: cards, thread messages, replies, notices. Bookkeeping (history,
+# the player directory) may wait behind them.
+URGENT = frozenset(
+    {
+        "slack.card",
+        "slack.thread",
+        "slack.escalation",
+        "reply.deliver",
+        "telegram.opened",
+        "telegram.csat",
+    }
+)
 
 
 def slack_delivery(stack: Stack) -> Any:

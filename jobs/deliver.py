@@ -72,7 +72,8 @@ def run_effect(
         # RQ's scheduler keeps whole seconds (it truncates), so a job scheduled for exactly
         # the due time could run a fraction early and find the effect not yet due.
         later = timedelta(seconds=exc.seconds + SCHEDULER_GRAIN)
-        rt.queue.enqueue_in(later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL)
+        queue = rt.queue_for(record["kind"])
+        queue.enqueue_in(later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL)
         return "postponed", None
     except Exception as exc:
         dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())

@@ -12,21 +12,37 @@ FAILURE_TTL = 7 * 24 * 3600
 
 
 class QueueDispatcher:
-    """Enqueue a delivery job per change; kinds in `delays` wait that many seconds first,
-    so a burst of changes to one ticket folds into one delivery."""
+    """Enqueue delivery jobs for a change. Kinds in `delays` wait that many seconds first,
+    so a burst of changes to one ticket folds into one delivery; kinds in `urgent` go to
+    `urgent_queue`, which workers empty first, so what people wait to see (cards, replies)
+    never queues behind bookkeeping."""
 
-    def __init__(self, queue: Queue, delays: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        delays: Mapping[str, float] | None = None,
+        urgent_queue: Queue | None = None,
+        urgent: frozenset[str] = frozenset(),
+    ) -> None:
         self.queue = queue
         self.delays = dict(delays or {})
+        self.urgent_queue = urgent_queue or queue
+        self.urgent = urgent
+
+    def queue_for(self, kind: str) -> Queue:
+        return self.urgent_queue if kind in self.urgent else self.queue
 
     def dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
-        by_delay: dict[float, list[str]] = {}
+        groups: dict[tuple[float, str], list[str]] = {}
         for key in keys:
-            by_delay.setdefault(self.delays.get(key.split(":", 1)[0], 0.0), []).append(key)
-        for delay, group in sorted(by_delay.items()):
+            kind = key.split(":", 1)[0]
+            place = (self.delays.get(kind, 0.0), self.queue_for(kind).name)
+            groups.setdefault(place, []).append(key)
+        queues = {self.queue.name: self.queue, self.urgent_queue.name: self.urgent_queue}
+        for (delay, name), group in sorted(groups.items()):
             args = ("jobs.deliver.deliver", ticket_id, group)
             options = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
             if delay:
-                self.queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+                queues[name].enqueue_in(timedelta(seconds=delay), *args, **options)
             else:
-                self.queue.enqueue(*args, **options)
+                queues[name].enqueue(*args, **options)

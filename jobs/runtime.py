@@ -15,6 +15,7 @@ from ticketcore.service import TicketService
 from ticketcore.store import Document, Store
 
 QUEUE_NAME = "helpdesk"
+URGENT_QUEUE_NAME = "helpdesk-urgent"  # deliveries people wait for; workers empty it first
 
 # A handler carries out one effect and returns fields to record on the ticket (or None).
 Handler = Callable[["Runtime", Document, Document], Document | None]
@@ -29,12 +30,17 @@ class Runtime:
     queue: Queue
     clock: Clock
     sweep_grace: timedelta = timedelta(seconds=30)
+    urgent_queue: Queue | None = None
+    urgent: frozenset[str] = frozenset()
     handlers: dict[str, Handler] = field(default_factory=dict)
     reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
 
     @property
     def outbox(self) -> Outbox:
         return self.service.outbox
+
+    def queue_for(self, kind: str) -> Queue:
+        return self.urgent_queue if self.urgent_queue and kind in self.urgent else self.queue
 
 
 _current: Runtime | None = None

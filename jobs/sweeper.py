@@ -17,7 +17,7 @@ def sweep() -> int:
     by_ticket: dict[str, list[str]] = {}
     for owed in rt.outbox.overdue(cutoff):
         by_ticket.setdefault(owed.ticket_id, []).append(owed.key)
-    dispatcher = QueueDispatcher(rt.queue)
+    dispatcher = QueueDispatcher(rt.queue, urgent_queue=rt.urgent_queue, urgent=rt.urgent)
     redis = rt.queue.connection
     now = rt.clock().timestamp()
     quiet = rt.sweep_grace.total_seconds()

@@ -9,7 +9,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
-from jobs.runtime import QUEUE_NAME
+from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME
 from jobs.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ def run_worker(
     stop = threading.Event()
     if with_cron:
         start_cron(connection, sweep_interval=sweep_interval, stop=stop)
-    queue = Queue(QUEUE_NAME, connection=connection)
-    worker = SimpleWorker([queue], connection=connection)
+    queues = [Queue(name, connection=connection) for name in (URGENT_QUEUE_NAME, QUEUE_NAME)]
+    worker = SimpleWorker(queues, connection=connection)
     try:
         # The scheduler runs jobs enqueued for later: debounced card updates and retries
         # at the moment a platform asked for (Retry-After).

@@ -18,7 +18,7 @@ from rq.job import Job
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
 from jobs.effects import CORE_HANDLERS, mail_route
-from jobs.runtime import QUEUE_NAME, Runtime
+from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
 from ticketcore.embedded import EmbeddedMongo
 from ticketcore.mail.files import FileMailer
 from ticketcore.models import Actor, ActorKind, Channel, Player
@@ -122,24 +122,24 @@ def runtime(
 
 
 def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -> None:
-    """Run everything queued, in this process, until the queue is empty; with `scheduled`,
-    jobs scheduled for later (debounces, Retry-After) run too: all of them, as if their time
-    had come, or with `only_due` just those whose time has come, as RQ's scheduler would."""
+    """Run everything queued (the urgent queue first, as a worker does), in this process,
+    until the queues are empty; with `scheduled`, jobs scheduled for later (debounces,
+    Retry-After) run too: all of them, as if their time had come, or with `only_due` just
+    those whose time has come, as RQ's scheduler would."""
+    queues = [Queue(URGENT_QUEUE_NAME, connection=queue.connection), queue]
     while True:
         if scheduled:
-            registry = queue.scheduled_job_registry
-            ids = (
-                registry.get_jobs_to_schedule(int(time.time()))
-                if only_due
-                else registry.get_job_ids()
-            )
-            for job_id in ids:
-                job = Job.fetch(job_id, connection=queue.connection)
-                registry.remove(job)
-                queue.enqueue_job(job)
-        if not queue.count:
+            for each in queues:
+                registry = each.scheduled_job_registry
+                now = int(time.time())
+                ids = registry.get_jobs_to_schedule(now) if only_due else registry.get_job_ids()
+                for job_id in ids:
+                    job = Job.fetch(job_id, connection=queue.connection)
+                    registry.remove(job)
+                    each.enqueue_job(job)
+        if not any(each.count for each in queues):
             return
-        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+        SimpleWorker(queues, connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 def wait_for(

@@ -57,10 +57,15 @@ class Bot:
         while time.monotonic() < deadline:
             run_jobs(queue, scheduled=True, only_due=True)
             owed = self.runtime.outbox.counts()["pending"]
-            if not owed and not queue.scheduled_job_registry.count:
+            waiting = sum(q.scheduled_job_registry.count for q in self.queues())
+            if not owed and not waiting:
                 return
             time.sleep(0.1)
         raise AssertionError("effects still owed after the timeout")
+
+    def queues(self) -> list[Any]:
+        urgent = self.runtime.urgent_queue
+        return [self.runtime.queue, *([urgent] if urgent is not None else [])]
 
     def texts_to(self, chat_id: int) -> list[str]:
         return [m.get("text", "") for m in self.telegram.sent_to(chat_id)]
