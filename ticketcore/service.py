@@ -6,7 +6,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -19,33 +18,35 @@ from ticketcore.lifecycle import Status
 from ticketcore.models import (
     LOW_CSAT,
     MAX_SUBJECT,
-    MAX_TAG,
     Actor,
-    ActorKind,
     Attachment,
     Channel,
     Csat,
     HistoryEntry,
     Message,
     MessageKind,
-    MessagePage,
     Player,
     Priority,
     Ticket,
 )
 from ticketcore.outbox import HISTORY_STORE, Outbox
 from ticketcore.players import Directory
+from ticketcore.queries import PRIORITY_ORDER, RECENTLY_CLOSED, TicketQueries, carried_entries
 from ticketcore.store import Document, Store, save_entries, to_entry, to_ticket
 from ticketcore.writes import (
     Action,
-    entry_from_record,
     entry_record,
+    event_for,
     is_worth_keeping,
     new_entry_id,
+    normalise_tags,
     outcome,
+    player_actor,
+    player_message,
     player_message_updates,
     reply_updates,
     status_updates,
+    subject_from,
     take_updates,
 )
 
@@ -59,55 +60,14 @@ Decide = Callable[[Ticket], Action | None]
 MAX_CARRIED_HISTORY = 50
 MAX_ATTEMPTS = 50  # compare-and-set retries before giving up on a very hot ticket
 MAX_REDIRECTS = 5
-RECENTLY_CLOSED = timedelta(days=30)
 ESCALATED_TAG = "escalated"
-PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 # A read skips the carried entries' bodies: the writer needs their number, not their text.
 WITHOUT_BODIES = {"outbox.payload": 0}
 
 
-def subject_from(text: str) -> str:
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    subject = first_line or "(no subject)"
-    return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
+class TicketService(TicketQueries):
+    """Every change to tickets, each one atomic with the effects it owes."""
 
-
-def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
-    for tag in cleaned:
-        if len(tag) > MAX_TAG:
-            raise ValueError(f"tag is longer than {MAX_TAG} characters: {tag[:20]}…")
-    return tuple(cleaned)
-
-
-def carried_entries(ticket: Document) -> list[HistoryEntry]:
-    """History entries still riding in the ticket's outbox, waiting to be stored."""
-    entries = (entry_from_record(r) for r in ticket.get("outbox", []) if r["kind"] == HISTORY_STORE)
-    return [entry for entry in entries if is_worth_keeping(entry)]
-
-
-def player_actor(player: Player, channel: Channel) -> Actor:
-    return Actor(kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=channel)
-
-
-def player_message(
-    channel: Channel,
-    text: str,
-    html: str | None,
-    attachments: Sequence[Attachment],
-    external_id: str | None = None,
-) -> Message:
-    return Message(
-        kind=MessageKind.PLAYER,
-        channel=channel,
-        text=text,
-        html=html,
-        attachments=tuple(attachments),
-        external_id=external_id,
-    )
-
-
-class TicketService:
     def __init__(
         self,
         store: Store,
@@ -121,124 +81,6 @@ class TicketService:
         self.outbox = outbox or Outbox(store)
         self.dispatcher: Dispatcher = dispatcher or NoDispatch()
         self.subscriptions = subscriptions or Subscriptions(CORE_SUBSCRIPTIONS)
-
-    # ----------------------------------------------------------------- reading
-
-    def get(self, number: int) -> Ticket:
-        doc = self.store.tickets.find_one({"number": number}, {"outbox": 0})
-        if doc is None:
-            raise TicketNotFound(number)
-        return to_ticket(doc)
-
-    def find(
-        self,
-        *,
-        status: Status | None = None,
-        player_id: str | None = None,
-        assignee: str | None = None,
-        before_number: int | None = None,
-        limit: int = 50,
-    ) -> list[Ticket]:
-        """Tickets newest first; page on with `before_number` set to the last one seen."""
-        query: Document = {}
-        if status is not None:
-            query["status"] = status.value
-        if player_id is not None:
-            query["player.player_id"] = player_id
-        if assignee is not None:
-            query["assignee"] = assignee
-        if before_number is not None:
-            query["number"] = {"$lt": before_number}
-        cursor = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
-        return [to_ticket(doc) for doc in cursor.limit(limit)]
-
-    def find_by_ref(self, name: str, value: str) -> Ticket | None:
-        """The ticket an outside system knows by `value` (a Slack card, a mail thread)."""
-        doc = self.store.tickets.find_one({f"refs.{name}": value}, {"outbox": 0})
-        return to_ticket(doc) if doc else None
-
-    def open_tickets(self, *, assignee: str, limit: int = 50) -> list[Ticket]:
-        """An agent's open tickets, most urgent first, then oldest first."""
-        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
-        docs = self.store.tickets.find(query, {"outbox": 0}).limit(500)
-        tickets = [to_ticket(doc) for doc in docs]
-        tickets.sort(key=lambda t: (-PRIORITY_ORDER.index(t.priority), t.created_at))
-        return tickets[:limit]
-
-    def current_ticket(self, player: Player, channel: Channel) -> Ticket | None:
-        """The ticket a new message from this player on this channel would join."""
-        query = {"player_key": player.key(), "channel": channel.value, "active": True}
-        doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
-        return to_ticket(doc) if doc else None
-
-    def open_for_telegram(self, telegram_user_id: int) -> list[Ticket]:
-        """A Telegram user's tickets that are not resolved or closed, newest first."""
-        query = {
-            "player.telegram_user_id": telegram_user_id,
-            "status": {"$nin": [Status.RESOLVED, Status.CLOSED]},
-        }
-        docs = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
-        return [to_ticket(d) for d in docs.limit(20)]
-
-    def count_by_status(self, *, queue: str | None = None) -> dict[Status, int]:
-        base: Document = {} if queue is None else {"queue": queue}
-        return {s: self.store.tickets.count_documents({**base, "status": s.value}) for s in Status}
-
-    def first_message(self, ticket: Ticket) -> HistoryEntry | None:
-        """The message the ticket was opened with."""
-        page = self._entries(ticket.number, 2, 1, messages_only=True)
-        return page.items[0] if page.items else None
-
-    def messages(
-        self, ticket: Ticket, *, before: int | None = None, limit: int = 100
-    ) -> MessagePage:
-        """The latest `limit` messages before seq `before`, oldest first."""
-        return self._entries(ticket.number, before, limit, messages_only=True)
-
-    def history(
-        self, ticket: Ticket, *, before: int | None = None, limit: int = 100
-    ) -> MessagePage:
-        return self._entries(ticket.number, before, limit, messages_only=False)
-
-    def entry(self, ticket: Document, entry_id: str) -> HistoryEntry:
-        """One history entry of a raw ticket document, stored or still carried."""
-        for entry in carried_entries(ticket):
-            if entry.id == entry_id:
-                return entry
-        doc = self.store.history.find_one({"_id": entry_id})
-        if doc is None:
-            raise LookupError(f"history entry {entry_id} of ticket #{ticket['number']} is missing")
-        return to_entry(doc)
-
-    def _entries(
-        self, number: int, before: int | None, limit: int, *, messages_only: bool
-    ) -> MessagePage:
-        """Stored entries merged with those the ticket still carries in its outbox.
-
-        The ticket is read before the history, so an entry a worker moves in between is
-        seen in one place or the other, never in neither.
-        """
-        doc = self.store.tickets.find_one({"number": number}, {"number": 1, "outbox": 1})
-        if doc is None:
-            raise TicketNotFound(number)
-        carried = [
-            entry
-            for entry in carried_entries(doc)
-            if (entry.message is not None or not messages_only)
-            and (before is None or entry.seq < before)
-        ]
-        query: Document = {"ticket_id": doc["_id"]}
-        if messages_only:
-            query["is_message"] = True
-        if before is not None:
-            query["seq"] = {"$lt": before}
-        newest = self.store.history.find(query).sort("seq", DESCENDING).limit(limit + 1)
-        by_id = {entry.id: entry for entry in map(to_entry, newest)}
-        by_id.update((entry.id, entry) for entry in carried)
-        ordered = sorted(by_id.values(), key=lambda entry: entry.seq)
-        items = tuple(ordered[-limit:])
-        more = len(ordered) > limit
-        return MessagePage(items=items, before=items[0].seq if more and items else None)
 
     # ----------------------------------------------------------------- players
 
@@ -680,16 +522,3 @@ class TicketService:
             self.dispatcher.dispatch(ticket_id, keys)
         except Exception:  # the change is stored; the sweeper will deliver what it owes
             log.exception("could not schedule effects of ticket %s", ticket_id)
-
-
-def event_for(updates: Document) -> str:
-    """Name a field change for flows and history: one field, its own name; several, generic."""
-    names = {
-        "status": "ticket.status_changed",
-        "priority": "ticket.priority_changed",
-        "assignee": "ticket.assigned",
-        "queue": "ticket.queue_changed",
-        "tags": "ticket.tags_changed",
-    }
-    events = [event for name, event in names.items() if name in updates]
-    return events[0] if len(events) == 1 else "ticket.updated"

@@ -8,7 +8,7 @@ effect the change owes to the ticket's outbox, so a crash keeps all of it or non
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,20 @@ from bson import ObjectId
 
 from ticketcore import lifecycle
 from ticketcore.lifecycle import Status
-from ticketcore.models import Actor, Change, HistoryEntry, Message, Ticket
+from ticketcore.models import (
+    MAX_SUBJECT,
+    MAX_TAG,
+    Actor,
+    ActorKind,
+    Attachment,
+    Change,
+    Channel,
+    HistoryEntry,
+    Message,
+    MessageKind,
+    Player,
+    Ticket,
+)
 from ticketcore.outbox import HISTORY_STORE, new_record
 from ticketcore.store import Document
 
@@ -176,3 +189,54 @@ def entry_from_record(record: Document) -> HistoryEntry:
 def is_worth_keeping(entry: HistoryEntry) -> bool:
     """An action that changed nothing and said nothing leaves no history."""
     return entry.message is not None or bool(entry.changes) or entry.event == "ticket.created"
+
+
+# ------------------------------------------------------------------ small decisions
+
+
+def subject_from(text: str) -> str:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    subject = first_line or "(no subject)"
+    return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
+
+
+def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    for tag in cleaned:
+        if len(tag) > MAX_TAG:
+            raise ValueError(f"tag is longer than {MAX_TAG} characters: {tag[:20]}…")
+    return tuple(cleaned)
+
+
+def player_actor(player: Player, channel: Channel) -> Actor:
+    return Actor(kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=channel)
+
+
+def player_message(
+    channel: Channel,
+    text: str,
+    html: str | None,
+    attachments: Sequence[Attachment],
+    external_id: str | None = None,
+) -> Message:
+    return Message(
+        kind=MessageKind.PLAYER,
+        channel=channel,
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        external_id=external_id,
+    )
+
+
+def event_for(updates: Document) -> str:
+    """Name a field change for flows and history: one field, its own name; several, generic."""
+    names = {
+        "status": "ticket.status_changed",
+        "priority": "ticket.priority_changed",
+        "assignee": "ticket.assigned",
+        "queue": "ticket.queue_changed",
+        "tags": "ticket.tags_changed",
+    }
+    events = [event for name, event in names.items() if name in updates]
+    return events[0] if len(events) == 1 else "ticket.updated"

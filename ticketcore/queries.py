@@ -1,0 +1,147 @@
+"""Reading tickets: the queries every edge asks, and history merged with what is carried."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pymongo import DESCENDING
+
+from ticketcore.clock import Clock
+from ticketcore.errors import TicketNotFound
+from ticketcore.lifecycle import Status
+from ticketcore.models import Channel, HistoryEntry, MessagePage, Player, Priority, Ticket
+from ticketcore.outbox import HISTORY_STORE
+from ticketcore.store import Document, Store, to_entry, to_ticket
+from ticketcore.writes import entry_from_record, is_worth_keeping
+
+PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+RECENTLY_CLOSED = timedelta(days=30)
+
+
+def carried_entries(ticket: Document) -> list[HistoryEntry]:
+    """History entries still riding in the ticket's outbox, waiting to be stored."""
+    entries = (entry_from_record(r) for r in ticket.get("outbox", []) if r["kind"] == HISTORY_STORE)
+    return [entry for entry in entries if is_worth_keeping(entry)]
+
+
+class TicketQueries:
+    """The read side of TicketService."""
+
+    store: Store
+    clock: Clock
+
+    def get(self, number: int) -> Ticket:
+        doc = self.store.tickets.find_one({"number": number}, {"outbox": 0})
+        if doc is None:
+            raise TicketNotFound(number)
+        return to_ticket(doc)
+
+    def find(
+        self,
+        *,
+        status: Status | None = None,
+        player_id: str | None = None,
+        assignee: str | None = None,
+        before_number: int | None = None,
+        limit: int = 50,
+    ) -> list[Ticket]:
+        """Tickets newest first; page on with `before_number` set to the last one seen."""
+        query: Document = {}
+        if status is not None:
+            query["status"] = status.value
+        if player_id is not None:
+            query["player.player_id"] = player_id
+        if assignee is not None:
+            query["assignee"] = assignee
+        if before_number is not None:
+            query["number"] = {"$lt": before_number}
+        cursor = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
+        return [to_ticket(doc) for doc in cursor.limit(limit)]
+
+    def find_by_ref(self, name: str, value: str) -> Ticket | None:
+        """The ticket an outside system knows by `value` (a Slack card, a mail thread)."""
+        doc = self.store.tickets.find_one({f"refs.{name}": value}, {"outbox": 0})
+        return to_ticket(doc) if doc else None
+
+    def open_tickets(self, *, assignee: str, limit: int = 50) -> list[Ticket]:
+        """An agent's open tickets, most urgent first, then oldest first."""
+        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+        docs = self.store.tickets.find(query, {"outbox": 0}).limit(500)
+        tickets = [to_ticket(doc) for doc in docs]
+        tickets.sort(key=lambda t: (-PRIORITY_ORDER.index(t.priority), t.created_at))
+        return tickets[:limit]
+
+    def current_ticket(self, player: Player, channel: Channel) -> Ticket | None:
+        """The ticket a new message from this player on this channel would join."""
+        query = {"player_key": player.key(), "channel": channel.value, "active": True}
+        doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
+        return to_ticket(doc) if doc else None
+
+    def open_for_telegram(self, telegram_user_id: int) -> list[Ticket]:
+        """A Telegram user's tickets that are not resolved or closed, newest first."""
+        query = {
+            "player.telegram_user_id": telegram_user_id,
+            "status": {"$nin": [Status.RESOLVED, Status.CLOSED]},
+        }
+        docs = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
+        return [to_ticket(d) for d in docs.limit(20)]
+
+    def count_by_status(self, *, queue: str | None = None) -> dict[Status, int]:
+        base: Document = {} if queue is None else {"queue": queue}
+        return {s: self.store.tickets.count_documents({**base, "status": s.value}) for s in Status}
+
+    def first_message(self, ticket: Ticket) -> HistoryEntry | None:
+        """The message the ticket was opened with."""
+        page = self._entries(ticket.number, 2, 1, messages_only=True)
+        return page.items[0] if page.items else None
+
+    def messages(
+        self, ticket: Ticket, *, before: int | None = None, limit: int = 100
+    ) -> MessagePage:
+        """The latest `limit` messages before seq `before`, oldest first."""
+        return self._entries(ticket.number, before, limit, messages_only=True)
+
+    def history(
+        self, ticket: Ticket, *, before: int | None = None, limit: int = 100
+    ) -> MessagePage:
+        return self._entries(ticket.number, before, limit, messages_only=False)
+
+    def entry(self, ticket: Document, entry_id: str) -> HistoryEntry:
+        """One history entry of a raw ticket document, stored or still carried."""
+        for entry in carried_entries(ticket):
+            if entry.id == entry_id:
+                return entry
+        doc = self.store.history.find_one({"_id": entry_id})
+        if doc is None:
+            raise LookupError(f"history entry {entry_id} of ticket #{ticket['number']} is missing")
+        return to_entry(doc)
+
+    def _entries(
+        self, number: int, before: int | None, limit: int, *, messages_only: bool
+    ) -> MessagePage:
+        """Stored entries merged with those the ticket still carries in its outbox.
+
+        The ticket is read before the history, so an entry a worker moves in between is
+        seen in one place or the other, never in neither.
+        """
+        doc = self.store.tickets.find_one({"number": number}, {"number": 1, "outbox": 1})
+        if doc is None:
+            raise TicketNotFound(number)
+        carried = [
+            entry
+            for entry in carried_entries(doc)
+            if (entry.message is not None or not messages_only)
+            and (before is None or entry.seq < before)
+        ]
+        query: Document = {"ticket_id": doc["_id"]}
+        if messages_only:
+            query["is_message"] = True
+        if before is not None:
+            query["seq"] = {"$lt": before}
+        newest = self.store.history.find(query).sort("seq", DESCENDING).limit(limit + 1)
+        by_id = {entry.id: entry for entry in map(to_entry, newest)}
+        by_id.update((entry.id, entry) for entry in carried)
+        ordered = sorted(by_id.values(), key=lambda entry: entry.seq)
+        items = tuple(ordered[-limit:])
+        more = len(ordered) > limit
+        return MessagePage(items=items, before=items[0].seq if more and items else None)
