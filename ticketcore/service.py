@@ -32,7 +32,13 @@ from ticketcore.models import (
 from ticketcore.outbox import HISTORY_STORE, Outbox
 from ticketcore.players import Directory
 from ticketcore.queries import PRIORITY_ORDER, RECENTLY_CLOSED, TicketQueries, carried_entries
-from ticketcore.store import Document, Store, save_entries, to_entry, to_ticket
+from ticketcore.store import (
+    Document,
+    Store,
+    save_entries,
+    to_entry,
+    to_ticket,
+)
 from ticketcore.writes import (
     Action,
     entry_record,
@@ -167,21 +173,39 @@ class TicketService(TicketQueries):
         `new`)."""
         message = player_message(channel, text, html, attachments, external_id)
         actor = player_actor(player, channel)
-        ticket = None
         if not new:
-            ticket = self._change(
-                {"player_key": player.key(), "channel": channel.value, "active": True},
-                lambda current: Action(
-                    "message.received",
-                    actor,
-                    self.clock(),
-                    player_message_updates(current, self.clock()),
-                    message,
+            # The player's latest ticket on this channel: one read serves both cases, a
+            # follow-up on an open ticket, or a new ticket linked to a closed one.
+            latest = self._change(
+                {"player_key": player.key(), "channel": channel.value},
+                lambda current: (
+                    None
+                    if current.status is Status.CLOSED
+                    else Action(
+                        "message.received",
+                        actor,
+                        self.clock(),
+                        player_message_updates(current, self.clock()),
+                        message,
+                    )
                 ),
             )
-        if ticket is not None:
-            return ticket
-        previous = None if new else self._last_closed(player, channel)
+            if latest is not None and latest.status is not Status.CLOSED:
+                return latest
+            if latest is not None and latest.merged_into is not None:
+                return self.add_player_message_to(
+                    latest.merged_into,
+                    text=text,
+                    channel=channel,
+                    html=html,
+                    attachments=attachments,
+                )
+        previous = None if new else latest
+        recent = (
+            previous is not None
+            and previous.closed_at is not None
+            and (previous.closed_at >= self.clock() - RECENTLY_CLOSED)
+        )
         return self.open_ticket(
             player=player,
             channel=channel,
@@ -192,20 +216,8 @@ class TicketService(TicketQueries):
             attachments=attachments,
             context=context,
             external_id=external_id,
-            reopened_from=previous,
+            reopened_from=previous.number if previous is not None and recent else None,
         )
-
-    def _last_closed(self, player: Player, channel: Channel) -> int | None:
-        """The player's latest closed ticket on this channel, if recent: a new message
-        after it opens a new ticket linked to it."""
-        query = {
-            "player_key": player.key(),
-            "channel": channel.value,
-            "active": False,
-            "closed_at": {"$gte": self.clock() - RECENTLY_CLOSED},
-        }
-        doc = self.store.tickets.find_one(query, {"number": 1}, sort=[("number", DESCENDING)])
-        return int(doc["number"]) if doc else None
 
     def add_player_message_to(
         self,

@@ -56,12 +56,7 @@ class Store:
         self.tickets.create_index([("number", ASCENDING)], unique=True)
         # The player's current ticket on a channel: the hot path of intake.
         self.tickets.create_index(
-            [
-                ("player_key", ASCENDING),
-                ("channel", ASCENDING),
-                ("active", ASCENDING),
-                ("number", DESCENDING),
-            ]
+            [("player_key", ASCENDING), ("channel", ASCENDING), ("number", DESCENDING)]
         )
         self.tickets.create_index([("status", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("player.player_id", ASCENDING), ("number", DESCENDING)])
