@@ -103,7 +103,8 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
 def ticket_json(
     ticket: Ticket, messages: Sequence[HistoryEntry] = (), before: int | None = None
 ) -> dict[str, Any]:
-    body = ticket.model_dump(mode="json", exclude={"id", "version", "refs"})
+    # The opening text is the first of `messages`; refs are the deliveries' own business.
+    body = ticket.model_dump(mode="json", exclude={"id", "version", "refs", "opening_text"})
     body["messages"] = [entry_json(m) for m in messages]
     body["messages_before"] = encode_cursor(before) if before is not None else None
     return body

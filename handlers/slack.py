@@ -285,8 +285,7 @@ class SlackWorkspace:
         head = words[0].lstrip("#")
         if head.isdigit() and len(words) == 1:
             ticket = self.service.get(int(head))
-            first = self.service.first_message(ticket)
-            text = first.message.text if first and first.message else ""
+            text = self.service.opening_text(ticket)
             blocks = ticket_card(
                 ticket, first_message=text, now=self.service.clock(), style=self.style
             )

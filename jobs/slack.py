@@ -92,13 +92,12 @@ class SlackDelivery:
         try:
             # Render the latest state, read under the lock, so a slower worker can never
             # overwrite the card with an older one.
-            doc = rt.store.tickets.find_one({"_id": claimed["_id"]})
+            doc = rt.store.tickets.find_one({"_id": claimed["_id"]}, {"outbox.payload": 0})
             assert doc is not None
             ticket = to_ticket(doc)
-            first = rt.service.first_message(ticket)
             blocks = ticket_card(
                 ticket,
-                first_message=first.message.text if first and first.message else "",
+                first_message=rt.service.opening_text(ticket),
                 now=rt.clock(),
                 style=self.style,
             )

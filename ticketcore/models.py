@@ -157,6 +157,8 @@ class Ticket(Model):
     merged_into: int | None = None
     reopened_from: int | None = None
     message_count: int = 0
+    # The first message's text, kept on the ticket so a card renders from one read.
+    opening_text: str = Field(default="", max_length=MAX_TEXT)
     csat: Csat | None = None
     version: int = 0
     # How outside systems know this ticket (e.g. its Slack card), set by their deliveries.

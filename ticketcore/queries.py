@@ -90,6 +90,13 @@ class TicketQueries:
         base: Document = {} if queue is None else {"queue": queue}
         return {s: self.store.tickets.count_documents({**base, "status": s.value}) for s in Status}
 
+    def opening_text(self, ticket: Ticket) -> str:
+        """The text the ticket was opened with (read from history only for old tickets)."""
+        if ticket.opening_text:
+            return ticket.opening_text
+        first = self.first_message(ticket)
+        return first.message.text if first and first.message else ""
+
     def first_message(self, ticket: Ticket) -> HistoryEntry | None:
         """The message the ticket was opened with."""
         page = self._entries(ticket.number, 2, 1, messages_only=True)

@@ -128,6 +128,7 @@ class TicketService(TicketQueries):
             updated_at=now,
             last_player_message_at=now,
             reopened_from=reopened_from,
+            opening_text=text,
             message_count=1,
             version=1,
         )
