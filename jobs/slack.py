@@ -19,6 +19,7 @@ from bot.slack.views import card_link
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
+from ticketcore.effects import EVERY_EVENT
 from ticketcore.models import ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
 
@@ -29,7 +30,7 @@ CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
 SUBSCRIPTIONS = {
-    SLACK_CARD: {"*"},
+    SLACK_CARD: {EVERY_EVENT},  # the card shows the whole ticket: any change redraws it
     SLACK_THREAD: {
         "ticket.created",
         "message.received",

@@ -27,8 +27,6 @@ from ticketcore.store import Document, save_entries, to_ticket
 
 TELEGRAM_OPENED = "telegram.opened"
 TELEGRAM_CSAT = "telegram.csat"
-BLOCKED_REF = TELEGRAM_BLOCKED
-CSAT_ASKED_REF = TELEGRAM_CSAT_ASKED
 
 SUBSCRIPTIONS = {
     TELEGRAM_OPENED: {"ticket.created"},
@@ -114,7 +112,7 @@ class TelegramDelivery:
 
     def blocked(self, rt: Runtime, ticket: Ticket) -> Document:
         """The player blocked the bot: note it on the ticket (the card shows it), stop."""
-        return {f"refs.{BLOCKED_REF}": rt.clock().isoformat()}
+        return {f"refs.{TELEGRAM_BLOCKED}": rt.clock().isoformat()}
 
     # ------------------------------------------------------------------ effects
 
@@ -158,17 +156,17 @@ class TelegramDelivery:
             return None
         if any(r["kind"] == REPLY_DELIVER for r in current.get("outbox", [])):
             raise RetryLater(2.0, "the agent's reply goes first")
-        if ticket.csat is not None or ticket.refs.get(BLOCKED_REF):
+        if ticket.csat is not None or ticket.refs.get(TELEGRAM_BLOCKED):
             return None
         resolution = resolution_of(ticket)
-        if ticket.refs.get(CSAT_ASKED_REF) == str(resolution):
+        if ticket.refs.get(TELEGRAM_CSAT_ASKED) == str(resolution):
             return None
         text = self.texts.get(ticket.player.language, "csat_question", number=ticket.number)
         try:
             self.send(self.chat_of(ticket), text, csat_keyboard(ticket.number, resolution))
         except Forbidden:
             return self.blocked(rt, ticket)
-        return {f"refs.{CSAT_ASKED_REF}": str(resolution)}
+        return {f"refs.{TELEGRAM_CSAT_ASKED}": str(resolution)}
 
     def handlers(self) -> dict[str, Handler]:
         return {TELEGRAM_OPENED: self.notify_opened, TELEGRAM_CSAT: self.ask_satisfaction}
