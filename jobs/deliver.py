@@ -52,10 +52,6 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
     return outcomes
 
 
-def deliver_one(rt: Runtime, owed: Owed) -> str:
-    return deliver(owed.ticket_id, [owed.key])[owed.key]
-
-
 def run_effect(
     rt: Runtime, owed: Owed, ticket: Document, record: Document
 ) -> tuple[str, Document | None]:

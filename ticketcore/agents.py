@@ -19,6 +19,3 @@ class Roster:
     def is_on_shift(self, agent_id: str) -> bool:
         doc = self.store.agents.find_one({"_id": agent_id}, {"on_shift": 1})
         return bool(doc and doc.get("on_shift"))
-
-    def on_shift(self) -> list[str]:
-        return sorted(doc["_id"] for doc in self.store.agents.find({"on_shift": True}, {"_id": 1}))
