@@ -285,7 +285,7 @@ def build_runtime(stack: Stack) -> Any:
 
         handlers.update(slack.handlers())
         subscriptions.update(slack_jobs.SUBSCRIPTIONS)
-        delays[slack_jobs.SLACK_CARD] = slack_jobs.CARD_DEBOUNCE
+        delays.update(slack_jobs.DELAYS)
         refs += (slack_jobs.CARD_REF,)
     reply_routes: dict[Any, Any] = {}
     telegram = telegram_delivery(stack)

@@ -34,6 +34,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from app import Settings, Stack, connect_mongo, connect_redis
+from jobs.runtime import Runtime
 from tests.fakes.http import Call
 from ticketcore.embedded import EmbeddedMongo
 
@@ -234,13 +235,23 @@ class Jobs:
     failed: int
 
 
-def finished_jobs(queue: Queue, before: Collection[str] = ()) -> Jobs:
-    """The delivery jobs finished except those in `before`: what they returned per effect
-    kind and how long they ran; and the failed jobs."""
+def delivery_queues(runtime: Runtime) -> list[Queue]:
+    """The queues delivery jobs run from: the urgent one (when set) and the default one."""
+    return [q for q in (runtime.urgent_queue, runtime.queue) if q is not None]
+
+
+def finished_jobs(queues: Sequence[Queue], before: Collection[str] = ()) -> Jobs:
+    """The delivery jobs the queues finished except those in `before`: what they returned
+    per effect kind and how long they ran; and the failed jobs."""
     outcomes: dict[str, Counter[str]] = {}
     seconds: list[float] = []
-    ids = [i for i in FinishedJobRegistry(queue=queue).get_job_ids() if i not in before]
-    for job in Job.fetch_many(ids, connection=queue.connection):
+    ids = [
+        i
+        for queue in queues
+        for i in FinishedJobRegistry(queue=queue).get_job_ids()
+        if i not in before
+    ]
+    for job in Job.fetch_many(ids, connection=queues[0].connection):
         if job is None or job.func_name != DELIVER_JOB:
             continue
         if job.started_at and job.ended_at:
@@ -252,7 +263,7 @@ def finished_jobs(queue: Queue, before: Collection[str] = ()) -> Jobs:
     return Jobs(
         outcomes={kind: dict(sorted(c.items())) for kind, c in sorted(outcomes.items())},
         seconds=seconds,
-        failed=FailedJobRegistry(queue=queue).count,
+        failed=sum(FailedJobRegistry(queue=queue).count for queue in queues),
     )
 
 

@@ -218,7 +218,7 @@ def run_bench(directory: Path, n: int, rate: int, worker_count: int, timeout: fl
 
         owed = harness.owed_tickets(services)
         dead = runtime.outbox.counts()["dead"]
-        jobs = harness.finished_jobs(runtime.queue)
+        jobs = harness.finished_jobs(harness.delivery_queues(runtime))
         calls = fake.calls
         found = cards(fake)
         crashed = workers.finish()

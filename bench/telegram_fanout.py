@@ -213,7 +213,11 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
         harness.wait_for_workers(workers, runtime.queue, worker_count)
 
         setup, numbers = deliver_notices(services, fake, workers, n, timeout)
-        before = set(FinishedJobRegistry(queue=runtime.queue).get_job_ids())
+        before = {
+            i
+            for queue in harness.delivery_queues(runtime)
+            for i in FinishedJobRegistry(queue=queue).get_job_ids()
+        }
 
         cpu_start = time.process_time()
         started = time.monotonic()
@@ -226,7 +230,7 @@ def run_bench(directory: Path, n: int, worker_count: int, timeout: float) -> Run
 
         owed = harness.owed_tickets(services)
         dead = runtime.outbox.counts()["dead"]
-        jobs = harness.finished_jobs(runtime.queue, before)
+        jobs = harness.finished_jobs(harness.delivery_queues(runtime), before)
         calls = fake.calls
         texts = received(fake, sorted(numbers))
         crashed = workers.finish()

@@ -45,11 +45,22 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
         outcomes[owed.key] = outcome
         if outcome == "done" and result:
             rt.outbox.complete(owed, result)  # at once: a later effect may need what it set
+            apply_set(ticket, result)  # and the later effects of this job see it too
         elif outcome == "done":
             done.append(owed.key)
     if done:
         rt.outbox.complete_many(ticket_id, done)
     return outcomes
+
+
+def apply_set(doc: Document, fields: Document) -> None:
+    """Apply a `$set` of dotted paths to a document in memory, as the database did."""
+    for path, value in fields.items():
+        *parents, name = path.split(".")
+        target = doc
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[name] = value
 
 
 def run_effect(

