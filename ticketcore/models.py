@@ -163,6 +163,11 @@ class Ticket(Model):
     version: int = 0
     # How outside systems know this ticket (e.g. its Slack card), set by their deliveries.
     refs: dict[str, str] = Field(default_factory=dict)
+    # Every Message-Id of the ticket's mail conversation, the player's and ours, oldest
+    # first: a mail that refers to one of them belongs here; one seen before is a resend.
+    mail_ids: tuple[str, ...] = ()
+    # The latest outward delivery that failed for good (e.g. a mail address refused).
+    delivery_problem: str | None = Field(default=None, max_length=500)
 
 
 class MessagePage(Model):

@@ -17,6 +17,9 @@ class Directory:
     def by_telegram(self, telegram_user_id: int) -> dict[str, Any] | None:
         return self.store.players.find_one({"telegram_user_id": telegram_user_id})
 
+    def by_email(self, email: str) -> dict[str, Any] | None:
+        return self.store.players.find_one({"email": email.strip().lower()})
+
     def set_language(self, telegram_user_id: int, language: str, at: datetime) -> None:
         self.store.players.update_one(
             {"telegram_user_id": telegram_user_id},

@@ -10,6 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
 
 from ticketcore.clock import Clock
 from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subscriptions
@@ -18,6 +19,7 @@ from ticketcore.lifecycle import Status
 from ticketcore.models import (
     LOW_CSAT,
     MAX_SUBJECT,
+    SYSTEM,
     Actor,
     Attachment,
     Channel,
@@ -106,8 +108,10 @@ class TicketService(TicketQueries):
         context: Document | None = None,
         reopened_from: int | None = None,
         external_id: str | None = None,
+        mail_id: str | None = None,
     ) -> Ticket:
-        """Open a new ticket with the player's first message."""
+        """Open a new ticket with the player's first message (`mail_id`: its Message-Id,
+        when it came by mail; DuplicateKeyError if another ticket already has it)."""
         message = player_message(channel, text, html, attachments, external_id)
         actor = actor or player_actor(player, channel)
         title = subject.strip() if subject and subject.strip() else subject_from(text)
@@ -131,6 +135,7 @@ class TicketService(TicketQueries):
             opening_text=text,
             message_count=1,
             version=1,
+            mail_ids=(mail_id,) if mail_id else (),
         )
         # The ticket is validated above and the player checked here before a number is
         # taken: a refused ticket must not burn a number.
@@ -146,7 +151,8 @@ class TicketService(TicketQueries):
             at=now,
             message=message,
         )
-        doc = ticket.model_dump(mode="python", exclude={"id"})
+        # Never an empty mail_ids: the unique index would see every such ticket as equal.
+        doc = ticket.model_dump(mode="python", exclude={"id", *([] if mail_id else ["mail_ids"])})
         doc.update(
             _id=ObjectId(ticket.id),
             player_key=player_key,
@@ -228,17 +234,21 @@ class TicketService(TicketQueries):
         channel: Channel,
         html: str | None = None,
         attachments: Sequence[Attachment] = (),
+        external_id: str | None = None,
+        mail_id: str | None = None,
     ) -> Ticket:
-        """A follow-up on a known ticket; on a closed one it opens a new linked ticket."""
-        message = player_message(channel, text, html, attachments)
+        """A follow-up on a known ticket; on a closed one it opens a new linked ticket.
+        A mail whose Message-Id the ticket has already is not added again."""
+        message = player_message(channel, text, html, attachments, external_id)
+        adds = {"mail_ids": (mail_id,)} if mail_id else {}
 
         def decide(current: Ticket) -> Action | None:
-            if current.status is Status.CLOSED:
-                return None  # decided below: follow a merge, or open a linked ticket
+            if current.status is Status.CLOSED or mail_id in current.mail_ids:
+                return None  # closed: decided below (follow a merge, or open a linked ticket)
             now = self.clock()
             updates = player_message_updates(current, now)
             actor = player_actor(current.player, channel)
-            return Action("message.received", actor, now, updates, message)
+            return Action("message.received", actor, now, updates, message, adds=adds)
 
         for _ in range(MAX_REDIRECTS):
             ticket = self._required(number, self._change({"number": number}, decide))
@@ -256,8 +266,86 @@ class TicketService(TicketQueries):
                 subject=ticket.subject,
                 queue=ticket.queue,
                 reopened_from=ticket.number,
+                external_id=external_id,
+                mail_id=mail_id,
             )
         raise TicketClosed(number)
+
+    def receive_mail(
+        self,
+        *,
+        player: Player,
+        message_id: str,
+        text: str,
+        subject: str | None = None,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        thread_ids: Sequence[str] = (),
+        subject_number: int | None = None,
+    ) -> tuple[Ticket, bool]:
+        """A player's mail: onto the ticket whose conversation it answers (its In-Reply-To
+        or References name a Message-Id of the ticket), or the ticket its subject names
+        (`[#1234]`) when it is that ticket's player writing; else a new ticket. Returns the
+        ticket and whether the mail was new (False: the same Message-Id was seen before)."""
+        seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
+        if seen is not None:
+            return self.get(seen["number"]), False
+        number = self._mail_thread(player, thread_ids, subject_number)
+        mail: dict[str, Any] = {
+            "text": text,
+            "html": html,
+            "attachments": attachments,
+            "external_id": message_id,
+            "mail_id": message_id,
+        }
+        try:
+            if number is not None:
+                ticket = self.add_player_message_to(number, channel=Channel.EMAIL, **mail)
+            else:
+                ticket = self.open_ticket(
+                    player=player, channel=Channel.EMAIL, subject=subject, **mail
+                )
+        except DuplicateKeyError:  # the same mail, delivered twice at the same moment
+            seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
+            if seen is None:
+                raise
+            return self.get(seen["number"]), False
+        return ticket, True
+
+    def _mail_thread(
+        self, player: Player, thread_ids: Sequence[str], subject_number: int | None
+    ) -> int | None:
+        if thread_ids:
+            doc = self.store.tickets.find_one(
+                {"mail_ids": {"$in": list(thread_ids)}},
+                {"number": 1},
+                sort=[("number", DESCENDING)],
+            )
+            if doc is not None:
+                return int(doc["number"])
+        if subject_number is not None and player.email is not None:
+            doc = self.store.tickets.find_one(
+                {"number": subject_number, "player.email": player.email}, {"number": 1}
+            )
+            if doc is not None:
+                return int(doc["number"])
+        return None
+
+    def remember_mail_id(self, ticket_id: str, message_id: str) -> None:
+        """Record the Message-Id of a mail we send, before sending it: the player's answer
+        names it, and finds this ticket even if the sender crashed right after."""
+        self.store.tickets.update_one(
+            {"_id": ObjectId(ticket_id)}, {"$addToSet": {"mail_ids": message_id}}
+        )
+
+    def delivery_failed(self, number: int, *, channel: Channel, reason: str) -> Ticket:
+        """An outward delivery failed for good (an address refused): agents must see it."""
+        problem = f"{channel.value}: {reason}"[:500]
+
+        def decide(current: Ticket) -> Action:
+            return Action("delivery.failed", SYSTEM, self.clock(), {"delivery_problem": problem})
+
+        return self._required(number, self._change({"number": number}, decide))
 
     # ----------------------------------------------------------------- agents
 

@@ -74,6 +74,10 @@ class Store:
         self.players.create_index("email", sparse=True)
         self.players.create_index("telegram_user_id", sparse=True)
         self.tickets.create_index([("queue", ASCENDING), ("status", ASCENDING)])
+        # One Message-Id belongs to one ticket: the same mail delivered twice at once
+        # cannot open two tickets. Sparse, and never stored empty, so tickets without
+        # mail do not collide.
+        self.tickets.create_index([("mail_ids", ASCENDING)], unique=True, sparse=True)
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(

@@ -45,6 +45,7 @@ TRACKED = (
     "merged_into",
     "player",
     "csat",
+    "delivery_problem",
 )
 
 
@@ -58,6 +59,9 @@ class Action:
     updates: Mapping[str, Any] = field(default_factory=dict)
     message: Message | None = None
     edit_of: str | None = None
+    # Values added to array fields ($addToSet), for arrays that others also add to
+    # without a change of version (the Message-Ids a mail delivery records).
+    adds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,10 +153,15 @@ def entry_record(entry: HistoryEntry, effects: Sequence[str]) -> list[Document]:
 def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
     """Apply `action` to `current` in memory and build the one update that stores it."""
     counters = {"message_count": current.message_count + 1} if action.message else {}
+    added = {
+        name: (*getattr(current, name), *(v for v in values if v not in getattr(current, name)))
+        for name, values in action.adds.items()
+    }
     after = current.model_copy(
         update={
             **action.updates,
             **counters,
+            **added,
             "updated_at": action.at,
             "version": current.version + 1,
         }
@@ -175,10 +184,12 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
     if "player" in action.updates:
         fields["player_key"] = after.player.key()
     records = entry_record(entry, effects)
-    update = {
+    update: Document = {
         "$set": {**fields, "updated_at": action.at, "version": after.version},
         "$push": {"outbox": {"$each": records}},
     }
+    if action.adds:
+        update["$addToSet"] = {name: {"$each": list(v)} for name, v in action.adds.items()}
     return Outcome(after, entry, update, tuple(r["key"] for r in records))
 
 

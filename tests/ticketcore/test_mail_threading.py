@@ -1,0 +1,126 @@
+"""Mail in the ticket core: threading by Message-Id and subject, duplicates, delivery failures."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.conftest import AGENT, FakeClock
+from ticketcore.lifecycle import Status
+from ticketcore.models import Channel, MessageKind, Player
+from ticketcore.service import TicketService
+
+ANNA = Player(email="Anna@Example.com", display_name="Anna")
+BORIS = Player(email="boris@example.org")
+
+
+def receive(service: TicketService, message_id: str, text: str = "hello", **fields: object):  # type: ignore[no-untyped-def]
+    fields.setdefault("player", ANNA)
+    return service.receive_mail(message_id=message_id, text=text, **fields)  # type: ignore[arg-type]
+
+
+def player_texts(service: TicketService, number: int) -> list[str]:
+    page = service.messages(service.get(number))
+    messages = [e.message for e in page.items if e.message]
+    return [m.text for m in messages if m.kind is MessageKind.PLAYER]
+
+
+def test_a_new_mail_opens_an_email_ticket_with_its_subject(service: TicketService) -> None:
+    ticket, new = receive(service, "<a1@example.com>", "My gems are gone", subject="Lost gems")
+    assert new
+    assert (ticket.channel, ticket.subject, ticket.player.email) == (
+        Channel.EMAIL,
+        "Lost gems",
+        "anna@example.com",
+    )
+    assert ticket.mail_ids == ("<a1@example.com>",)
+    [entry] = service.messages(ticket).items
+    assert entry.message is not None and entry.message.external_id == "<a1@example.com>"
+
+
+def test_the_same_message_id_twice_is_stored_once(service: TicketService) -> None:
+    first, _ = receive(service, "<a1@example.com>")
+    again, new = receive(service, "<a1@example.com>")
+    assert not new
+    assert again.number == first.number
+    assert again.message_count == 1
+    assert service.store.tickets.count_documents({}) == 1
+
+
+def test_a_reply_to_a_mail_we_sent_lands_on_its_ticket(service: TicketService) -> None:
+    ticket, _ = receive(service, "<a1@example.com>", subject="Lost gems")
+    service.reply(ticket.number, actor=AGENT, text="Try again", status=Status.ANSWERED)
+    ours = f"<ticket-{ticket.number}.abc@mg.example.com>"
+    service.remember_mail_id(ticket.id, ours)
+    # Any sender: the Message-Id names the ticket, whoever answers (a colleague in copy).
+    follow_up, new = receive(
+        service, "<b1@example.org>", "Still gone", player=BORIS, thread_ids=[ours]
+    )
+    assert new and follow_up.number == ticket.number
+    assert follow_up.status is Status.NEW  # back to the team: the player answered
+    assert follow_up.mail_ids == ("<a1@example.com>", ours, "<b1@example.org>")
+    assert player_texts(service, ticket.number) == ["hello", "Still gone"]
+
+
+def test_references_to_unknown_ids_open_a_new_ticket(service: TicketService) -> None:
+    first, _ = receive(service, "<a1@example.com>")
+    other, _ = receive(service, "<a2@example.com>", thread_ids=["<nobody@else>"])
+    assert other.number != first.number
+
+
+def test_a_subject_reference_counts_only_for_that_tickets_player(
+    service: TicketService,
+) -> None:
+    ticket, _ = receive(service, "<a1@example.com>", subject="Lost gems")
+    mine, _ = receive(service, "<a2@example.com>", subject_number=ticket.number)
+    assert mine.number == ticket.number
+    # Someone else naming Anna's ticket in a subject does not get into it.
+    theirs, _ = receive(service, "<b1@example.org>", player=BORIS, subject_number=ticket.number)
+    assert theirs.number != ticket.number
+    assert player_texts(service, ticket.number) == ["hello", "hello"]
+
+
+def test_a_mail_on_a_closed_ticket_opens_a_linked_one(
+    service: TicketService, clock: FakeClock
+) -> None:
+    ticket, _ = receive(service, "<a1@example.com>", subject="Lost gems")
+    service.set_status(ticket.number, Status.CLOSED, actor=AGENT)
+    clock.advance(days=3)
+    later, _ = receive(service, "<a2@example.com>", thread_ids=["<a1@example.com>"])
+    assert later.number != ticket.number
+    assert later.reopened_from == ticket.number
+    assert later.mail_ids == ("<a2@example.com>",)
+
+
+def test_the_same_mail_delivered_twice_at_once_makes_one_ticket(service: TicketService) -> None:
+    results: list[tuple[int, bool]] = []
+    start = threading.Barrier(4)
+
+    def deliver() -> None:
+        start.wait()
+        ticket, new = receive(service, "<race@example.com>", "once")
+        results.append((ticket.number, new))
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({number for number, _ in results}) == 1
+    assert service.store.tickets.count_documents({"mail_ids": "<race@example.com>"}) == 1
+
+
+def test_tickets_without_mail_do_not_collide_on_the_mail_index(service: TicketService) -> None:
+    for i in range(3):
+        service.add_player_message(player=Player(player_id=f"p{i}"), channel=Channel.API, text="x")
+    assert service.store.tickets.count_documents({"mail_ids": {"$exists": True}}) == 0
+
+
+def test_a_failed_delivery_is_recorded_and_changes_the_ticket(service: TicketService) -> None:
+    ticket, _ = receive(service, "<a1@example.com>")
+    failed = service.delivery_failed(
+        ticket.number, channel=Channel.EMAIL, reason="550 mailbox unavailable"
+    )
+    assert failed.delivery_problem == "email: 550 mailbox unavailable"
+    assert failed.version == ticket.version + 1
+    events = [e.event for e in service.history(failed).items]
+    assert events[-1] == "delivery.failed"
