@@ -70,8 +70,13 @@ class Settings(BaseSettings):
     mailgun_domain: str | None = None
     mailgun_api_url: str | None = None
     mailgun_webhook_signing_key: str | None = None
-    smtp_url: str | None = None
+    smtp_url: str | None = None  # smtp://user:password@host:587?starttls=true, or smtps://
     support_email: str = "support@helpdesk.localhost"
+    support_name: str = "Support"  # the sender's name on mail and the brand in templates
+    mail_max_attachment_mb: int = 10  # larger attachments are named on the ticket, not kept
+    # Where players reach this helpdesk's pages (CSAT rating links in mail).
+    public_url: str | None = None
+    secret_key: str | None = None  # signs rating links; kept in DATA_DIR when unset
 
     account_api_url: str | None = None
     account_api_token: str | None = None
@@ -261,11 +266,11 @@ def build_runtime(stack: Stack) -> Any:
     """Wire the core to its adapters: one place that decides what is enabled."""
     from rq import Queue
 
+    from jobs import mail as mail_jobs
     from jobs.dispatch import QueueDispatcher
-    from jobs.effects import CORE_HANDLERS, mail_route
+    from jobs.effects import CORE_HANDLERS
     from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
     from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
-    from ticketcore.mail.files import FileMailer
     from ticketcore.models import Channel
     from ticketcore.outbox import Outbox
     from ticketcore.service import TicketService
@@ -297,8 +302,12 @@ def build_runtime(stack: Stack) -> Any:
         subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
         stack.closers.append(telegram.close)
-        if slack is not None:
-            slack.fetch_file = telegram.fetch_file  # players' photos and files into threads
+    mail = mail_delivery(stack, store)
+    handlers.update(mail.handlers())
+    subscriptions.update(mail_jobs.SUBSCRIPTIONS)
+    reply_routes[Channel.EMAIL] = mail.reply
+    if slack is not None:  # players' photos and files, copied into the card's thread
+        slack.fetch_file = file_reader(stack, telegram)
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -307,7 +316,6 @@ def build_runtime(stack: Stack) -> Any:
         subscriptions=Subscriptions(subscriptions),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
     )
-    mailer = FileMailer(stack.data_dir / "outbox", utc_now)
     return Runtime(
         store=store,
         service=service,
@@ -317,8 +325,116 @@ def build_runtime(stack: Stack) -> Any:
         urgent_queue=urgent_queue,
         urgent=URGENT,
         handlers=handlers,
-        reply_routes={Channel.EMAIL: mail_route(mailer, settings.support_email), **reply_routes},
+        reply_routes=reply_routes,
     )
+
+
+def mailer_for(stack: Stack) -> Any:
+    """Mailgun when its key and domain are set, else SMTP_URL, else .eml files in
+    DATA_DIR/outbox (so a one-machine install shows what it would send)."""
+    settings = stack.settings
+    if bool(settings.mailgun_api_key) != bool(settings.mailgun_domain):
+        raise StartupError("set both MAILGUN_API_KEY and MAILGUN_DOMAIN to send with Mailgun")
+    if settings.mailgun_api_key and settings.mailgun_domain:
+        from bot.email.mailgun import MailgunMailer
+
+        return MailgunMailer(
+            settings.mailgun_api_key, settings.mailgun_domain, settings.mailgun_api_url
+        )
+    if settings.smtp_url:
+        from bot.email.smtp import SmtpMailer
+
+        try:
+            return SmtpMailer(settings.smtp_url, utc_now)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+    from ticketcore.mail.files import FileMailer
+
+    return FileMailer(stack.data_dir / "outbox", utc_now)
+
+
+def mail_templates(settings: Settings) -> Any:
+    """The players' mail templates, each rendered once now: a broken one stops the start."""
+    from bot.email.render import MailTemplates, TemplateProblem
+
+    templates = MailTemplates(brand=settings.support_name, support_address=settings.support_email)
+    try:
+        templates.check()
+    except TemplateProblem as exc:
+        raise StartupError(f"{exc}; fix the template and start again") from exc
+    return templates
+
+
+def mail_delivery(stack: Stack, store: Any) -> Any:
+    """Replies, confirmations and CSAT questions to players who write by mail."""
+    from jobs.mail import MailDelivery
+    from ticketcore.links import rating_token
+    from ticketcore.mail.once import SendOnce
+
+    settings = stack.settings
+    secret = secret_key(settings, stack.data_dir, stack.embedded)
+    base = public_url(settings)
+
+    def rating_urls(number: int, resolution: int) -> dict[int, str]:
+        token = rating_token(number, resolution, secret=secret)
+        return {score: f"{base}/rate/{token}?score={score}" for score in range(1, 6)}
+
+    return MailDelivery(
+        mailer=SendOnce(mailer_for(stack), store, utc_now),
+        templates=mail_templates(settings),
+        support_address=settings.support_email,
+        support_name=settings.support_name,
+        rating_urls=rating_urls,
+        reply_hours=settings.support_reply_hours,
+    )
+
+
+def public_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return f"http://{settings.host}:{settings.port}"
+
+
+def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
+    """Read a player's file by its reference: kept by us (mail attachments) or on Telegram."""
+    from ticketcore.files import LocalFiles, is_stored_file
+
+    files = LocalFiles(stack.data_dir / "files")
+
+    def read(ref: str) -> bytes:
+        if is_stored_file(ref):
+            return files.get(ref)
+        if telegram is not None:
+            return bytes(telegram.fetch_file(ref))
+        raise LookupError(f"no way to read {ref[:80]}")
+
+    return read
+
+
+def mail_inbound(stack: Stack, runtime: Any) -> Any:
+    """POST /mailgun/inbound, when Mailgun's webhook signing key is set."""
+    settings = stack.settings
+    if not settings.mailgun_webhook_signing_key:
+        return None
+    from handlers.mailgun import AttachmentLimits, MailgunInbound
+    from ticketcore.files import LocalFiles
+
+    per_file = settings.mail_max_attachment_mb * 1024 * 1024
+    return MailgunInbound(
+        runtime.service,
+        stack.redis,
+        LocalFiles(stack.data_dir / "files"),
+        settings.mailgun_webhook_signing_key,
+        own_addresses=(settings.support_email,),
+        limits=AttachmentLimits(per_file=per_file, per_mail=max(per_file, 25 * 1024 * 1024)),
+    )
+
+
+def rating_pages(stack: Stack, runtime: Any) -> Any:
+    from handlers.rating import RatingPages
+
+    secret = secret_key(stack.settings, stack.data_dir, stack.embedded)
+    return RatingPages(runtime.service, secret)
 
 
 def telegram_api_urls(settings: Settings) -> tuple[str, str]:
@@ -402,6 +518,7 @@ URGENT = frozenset(
         "reply.deliver",
         "telegram.opened",
         "telegram.csat",
+        "mail.opened",
     }
 )
 
@@ -470,6 +587,21 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     return app
 
 
+def kept_secret(path: Path) -> str:
+    """A random secret made once and kept in a file only this user can read."""
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_urlsafe(32) + "\n")
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # the first process to get here wins; the others read it
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
 def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[str]:
     """API_KEYS, or on a one-machine install a key kept in DATA_DIR so the API just works."""
     keys = settings.api_key_list()
@@ -479,11 +611,20 @@ def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[s
         log.warning("API_KEYS is not set: the /api/v1 intake API refuses every request")
         return []
     path = data_dir / "api-key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24) + "\n")
-        path.chmod(0o600)
     log.info("API_KEYS is not set: using the local key in %s", path)
-    return [path.read_text().strip()]
+    return [kept_secret(path)]
+
+
+def secret_key(settings: Settings, data_dir: Path, embedded: bool) -> str:
+    """SECRET_KEY, or one kept in DATA_DIR (fine while every process shares DATA_DIR)."""
+    if settings.secret_key:
+        return settings.secret_key
+    if not embedded:
+        log.warning(
+            "SECRET_KEY is not set: using one kept in DATA_DIR; set it when web "
+            "and workers run on different machines"
+        )
+    return kept_secret(data_dir / "secret-key")
 
 
 # ------------------------------------------------------------------ commands
@@ -506,6 +647,8 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             slack=bolt,
             telegram=telegram,
             link_maker=player_links(settings, telegram),
+            mail=mail_inbound(stack, runtime),
+            rating=rating_pages(stack, runtime),
         )
         if bolt is not None and settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -26,10 +26,9 @@ from telegram.ext import (
 )
 
 from bot.telegram.texts import Texts, language_keyboard
-from jobs.telegram import resolution_of
 from ticketcore.clock import Clock
 from ticketcore.links import InvalidLink, player_from_token
-from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player
+from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player, resolution_of
 from ticketcore.players import Directory
 from ticketcore.service import TicketService
 

@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from handlers.api import IntakeApi, LinkMaker
 from handlers.health import healthz, metrics
+from handlers.mailgun import MailgunInbound
+from handlers.rating import RatingPages
 from handlers.slack import SlackEndpoint
 from handlers.telegram import TelegramChannel
 from jobs.runtime import Runtime
@@ -33,6 +35,8 @@ def create_app(
     slack: App | None = None,
     telegram: TelegramChannel | None = None,
     link_maker: LinkMaker | None = None,
+    mail: MailgunInbound | None = None,
+    rating: RatingPages | None = None,
 ) -> Starlette:
     api = IntakeApi(runtime.service, api_keys, link_maker)
     routes = [
@@ -44,6 +48,10 @@ def create_app(
         routes.append(Route("/slack/events", SlackEndpoint(slack).handle, methods=["POST"]))
     if telegram is not None:
         routes += telegram.routes()
+    if mail is not None:
+        routes += mail.routes()
+    if rating is not None:
+        routes += rating.routes()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from jobs.deliver import NoRoute
-from jobs.runtime import Handler, ReplyRoute, Runtime
+from jobs.runtime import Handler, Runtime
 from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
-from ticketcore.mail import Mailer
-from ticketcore.mail.compose import reply_mail
-from ticketcore.models import Channel, HistoryEntry
+from ticketcore.models import Channel
 from ticketcore.outbox import HISTORY_STORE
-from ticketcore.store import Document, save_entries, to_ticket
+from ticketcore.store import Document, save_entries
 from ticketcore.writes import entry_from_record, is_worth_keeping
 
 
@@ -55,15 +53,6 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
         # Stored together with the entry: its own history record may not have run yet.
         save_entries(rt.store, [entry], delivery=delivery)
     return None
-
-
-def mail_route(mailer: Mailer, sender: str) -> ReplyRoute:
-    def send(rt: Runtime, ticket: Document, entry: HistoryEntry) -> Document:
-        mail = reply_mail(to_ticket(ticket), entry, sender=sender)
-        provider_id = mailer.send(mail)
-        return {"channel": "email", "message_id": mail.message_id, "provider_id": provider_id}
-
-    return send
 
 
 CORE_HANDLERS: dict[str, Handler] = {

@@ -22,7 +22,7 @@ from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER
 from ticketcore.lifecycle import Status
-from ticketcore.models import Channel, HistoryEntry, Ticket
+from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
 from ticketcore.store import Document, save_entries, to_ticket
 
 TELEGRAM_OPENED = "telegram.opened"
@@ -61,12 +61,6 @@ def retry_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore")
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def resolution_of(ticket: Ticket) -> int:
-    """Names one resolution of a ticket: a reopened and re-resolved ticket asks anew."""
-    assert ticket.resolved_at is not None
-    return int(ticket.resolved_at.timestamp())
 
 
 @dataclass

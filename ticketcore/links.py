@@ -65,3 +65,31 @@ def player_from_token(token: str, *, secret: str, now: datetime) -> str:
 
 def deep_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username}?start={token}"
+
+
+# Rating links in CSAT mails: base64url of the ticket number (4 bytes), the resolution it
+# asks about (5 bytes of Unix seconds) and 12 bytes of HMAC. The link is good while the
+# ticket is resolved that same time; a reopened and re-resolved ticket asks anew.
+RATING_PURPOSE = b"rating:"
+
+
+def rating_token(number: int, resolution: int, *, secret: str) -> str:
+    body = number.to_bytes(4, "big") + resolution.to_bytes(EXPIRY_BYTES, "big")
+    mac = _mac(secret, RATING_PURPOSE + body)
+    return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+
+
+def rating_from_token(token: str, *, secret: str) -> tuple[int, int]:
+    """The ticket number and resolution a rating link names; InvalidLink otherwise."""
+    if not 0 < len(token) <= MAX_TOKEN:
+        raise InvalidLink("the link is malformed")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidLink("the link is malformed") from None
+    body, mac = raw[: 4 + EXPIRY_BYTES], raw[4 + EXPIRY_BYTES :]
+    if len(body) != 4 + EXPIRY_BYTES or len(mac) != MAC_BYTES:
+        raise InvalidLink("the link is malformed")
+    if not hmac.compare_digest(mac, _mac(secret, RATING_PURPOSE + body)):
+        raise InvalidLink("the link was altered")
+    return int.from_bytes(body[:4], "big"), int.from_bytes(body[4:], "big")

@@ -175,3 +175,9 @@ class MessagePage(Model):
 
     items: tuple[HistoryEntry, ...]
     before: int | None
+
+
+def resolution_of(ticket: Ticket) -> int:
+    """Names one resolution of a ticket: a reopened and re-resolved ticket asks anew."""
+    assert ticket.resolved_at is not None
+    return int(ticket.resolved_at.timestamp())

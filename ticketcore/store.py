@@ -45,6 +45,11 @@ class Store:
         return self.db["agents"]
 
     @property
+    def mail_sent(self) -> Collection[Document]:
+        """The ledger of mails handed to the provider, by our Message-Id."""
+        return self.db["mail_sent"]
+
+    @property
     def counters(self) -> Collection[Document]:
         return self.db["counters"]
 

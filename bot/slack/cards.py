@@ -136,6 +136,14 @@ def ticket_card(
         blocks.append(
             ContextBlock(block_id="card.blocked", elements=[MarkdownTextObject(text=blocked)])
         )
+    if ticket.delivery_problem:
+        problem = cut_escaped(ticket.delivery_problem, 300)[0]
+        blocks.append(
+            ContextBlock(
+                block_id="card.delivery",
+                elements=[MarkdownTextObject(text=f":warning: Not delivered: {problem}")],
+            )
+        )
     if dropped:
         blocks.append(
             ContextBlock(

@@ -34,7 +34,8 @@ def test_a_reply_is_mailed_once_and_the_outbox_drains(
     [mail] = mails(mail_dir)
     assert mail["To"] == "gamer@example.com"
     assert mail["Subject"] == f"Re: [#{number}] help"
-    assert mail.get_payload().strip() == "Here is your answer"
+    text, html = (part.get_payload(decode=True).decode() for part in mail.get_payload())
+    assert "Here is your answer" in text and "Here is your answer" in html
     reply = service.messages(service.get(number)).items[-1]
     stored = service.store.history.find_one({"_id": reply.id})
     assert stored["delivery"]["message_id"] == mail["Message-ID"]

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 
 from ticketcore.clock import Clock
 from ticketcore.mail import OutgoingMail
 
-
-def to_email_message(mail: OutgoingMail, date: datetime) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Message-ID"] = mail.message_id
-    msg["Date"] = format_datetime(date)
-    msg["From"] = mail.sender
-    msg["To"] = mail.to
-    msg["Subject"] = mail.subject
-    if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
-    if mail.references:
-        msg["References"] = " ".join(mail.references)
-    msg["Auto-Submitted"] = "auto-replied" if "auto" in mail.tags else "no"
-    msg.set_content(mail.text)
-    if mail.html:
-        msg.add_alternative(mail.html, subtype="html")
-    return msg
+log = logging.getLogger(__name__)
 
 
 class FileMailer:
@@ -48,6 +30,7 @@ class FileMailer:
             return mail.message_id
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(bytes(to_email_message(mail, self.clock())))
+        tmp.write_bytes(bytes(mail.as_email(self.clock())))
         tmp.replace(path)  # readers never see half a message
+        log.info("mail to %s written to %s (no mail service is set)", mail.to, path.name)
         return mail.message_id

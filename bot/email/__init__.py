@@ -1,0 +1,1 @@
+"""Email with players: outgoing mail rendered from templates, incoming mail read and cleaned."""

@@ -1,0 +1,84 @@
+"""Send mail through Mailgun's HTTP API (US or EU host), with plain httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail
+
+DEFAULT_API_URL = "https://api.mailgun.net"  # the EU host is https://api.eu.mailgun.net
+MAX_TAGS = 3  # Mailgun keeps at most three o:tag values, 128 characters each
+
+
+def reason_of(response: httpx.Response) -> str:
+    """Mailgun's own words for a refusal: JSON `message`, else the body's first line."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        text = body["message"]
+    else:
+        text = response.text.strip().splitlines()[0] if response.text.strip() else ""
+    return f"Mailgun {response.status_code}: {text or response.reason_phrase}"[:300]
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class MailgunMailer:
+    def __init__(
+        self,
+        api_key: str,
+        domain: str,
+        api_url: str | None = None,
+        *,
+        timeout: float = 30,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.endpoint = f"{(api_url or DEFAULT_API_URL).rstrip('/')}/v3/{domain}/messages"
+        self.client = client or httpx.Client(auth=("api", api_key), timeout=timeout)
+
+    def fields(self, mail: OutgoingMail) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "from": mail.sender,
+            "to": mail.to,
+            "subject": mail.subject,
+            "text": mail.text,
+            "h:Message-Id": mail.message_id,
+            "o:tag": [tag[:128] for tag in mail.tags[:MAX_TAGS]],
+        }
+        if mail.html:
+            data["html"] = mail.html
+        if mail.reply_to:
+            data["h:Reply-To"] = mail.reply_to
+        if mail.in_reply_to:
+            data["h:In-Reply-To"] = mail.in_reply_to
+        if mail.references:
+            data["h:References"] = " ".join(mail.references)
+        if mail.automatic:
+            data["h:Auto-Submitted"] = "auto-generated"
+        return data
+
+    def send(self, mail: OutgoingMail) -> str:
+        try:
+            response = self.client.post(self.endpoint, data=self.fields(mail))
+        except httpx.TransportError as exc:
+            raise MailDeferred(f"Mailgun unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 200:
+            body = response.json()
+            return str(body.get("id") or mail.message_id)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise MailDeferred(reason_of(response), retry_after(response))
+        # 400 (a bad address), 401/403 (our key), 404 (our domain): retrying changes nothing.
+        raise MailRejected(reason_of(response))
+
+    def close(self) -> None:
+        self.client.close()
