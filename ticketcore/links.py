@@ -41,14 +41,18 @@ def make_token(player_id: str, *, secret: str, now: datetime, ttl: timedelta = D
     return token.decode().rstrip("=")
 
 
-def player_from_token(token: str, *, secret: str, now: datetime) -> str:
-    """The player id a valid token names; InvalidLink otherwise."""
+def _decoded(token: str) -> bytes:
     if not 0 < len(token) <= MAX_TOKEN:
         raise InvalidLink("the link is malformed")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise InvalidLink("the link is malformed") from None
+
+
+def player_from_token(token: str, *, secret: str, now: datetime) -> str:
+    """The player id a valid token names; InvalidLink otherwise."""
+    raw = _decoded(token)
     head = 1 + EXPIRY_BYTES
     if len(raw) <= head + MAC_BYTES or raw[0] != VERSION:
         raise InvalidLink("the link is malformed")
@@ -81,12 +85,7 @@ def rating_token(number: int, resolution: int, *, secret: str) -> str:
 
 def rating_from_token(token: str, *, secret: str) -> tuple[int, int]:
     """The ticket number and resolution a rating link names; InvalidLink otherwise."""
-    if not 0 < len(token) <= MAX_TOKEN:
-        raise InvalidLink("the link is malformed")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidLink("the link is malformed") from None
+    raw = _decoded(token)
     body, mac = raw[: 4 + EXPIRY_BYTES], raw[4 + EXPIRY_BYTES :]
     if len(body) != 4 + EXPIRY_BYTES or len(mac) != MAC_BYTES:
         raise InvalidLink("the link is malformed")

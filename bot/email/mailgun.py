@@ -52,19 +52,11 @@ class MailgunMailer:
             "to": mail.to,
             "subject": mail.subject,
             "text": mail.text,
-            "h:Message-Id": mail.message_id,
             "o:tag": [tag[:128] for tag in mail.tags[:MAX_TAGS]],
         }
         if mail.html:
             data["html"] = mail.html
-        if mail.reply_to:
-            data["h:Reply-To"] = mail.reply_to
-        if mail.in_reply_to:
-            data["h:In-Reply-To"] = mail.in_reply_to
-        if mail.references:
-            data["h:References"] = " ".join(mail.references)
-        if mail.automatic:
-            data["h:Auto-Submitted"] = "auto-generated"
+        data.update({f"h:{name}": value for name, value in mail.extra_headers().items()})
         return data
 
     def send(self, mail: OutgoingMail) -> str:

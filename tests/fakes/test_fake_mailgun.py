@@ -39,7 +39,6 @@ SIGNING_KEY = "signing-key-0123456789"
 SUPPORT = "Support <support@mg.example.com>"
 PLAYER = "alex.rivera@example.com"
 NOT_AN_ADDRESS = "'{}' parameter is not a valid address. please check documentation"
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 MAILGUN_ID = re.compile(r"<\d{14}\.\d+\.[0-9A-F]{16}@mg\.example\.com>")
 BINARY = b"\x89PNG\r\n\x1a\n--not-a-boundary\r\n\r\n\x00\xff" * 40
 ATTACHMENT_COUNTS = {"attachments.eml": 2, "big_attachment.eml": 1}
@@ -49,14 +48,6 @@ REPLIES = {
     "apple_mail_reply_ru.eml": "Всё ещё не могу войти в аккаунт.",
     "gmail_reply_ru.eml": "Награду за ивент «Осенний фестиваль» так и не получила",
 }
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep requests to the fake on loopback even where a proxy is configured."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

@@ -24,15 +24,6 @@ from tests.fakes.slack import (
 CHANNEL = "C0TRIAGE"
 SECRET = "signing-secret"
 CARD = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Ticket #1*"}}]
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep requests to the fake on loopback even where a proxy is configured."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

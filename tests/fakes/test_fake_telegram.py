@@ -39,17 +39,8 @@ from tests.fakes.telegram import (
 T = TypeVar("T")
 PLAYER = 4242
 OTHER_PLAYER = 4343
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton("Solved", callback_data="solved:7")]])
 BINARY = b"\x89PNG\r\n--not-a-boundary\r\n\x00\xff" * 50
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep requests to the fake on loopback even where a proxy is configured."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture(autouse=True)

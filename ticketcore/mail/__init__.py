@@ -27,21 +27,27 @@ class OutgoingMail(BaseModel):
     # player's auto-responder stays quiet (RFC 3834) and no loop starts.
     automatic: bool = False
 
+    def extra_headers(self) -> dict[str, str]:
+        """The headers beyond From/To/Subject that every backend must pass on."""
+        headers = {"Message-Id": self.message_id}
+        if self.reply_to:
+            headers["Reply-To"] = self.reply_to
+        if self.in_reply_to:
+            headers["In-Reply-To"] = self.in_reply_to
+        if self.references:
+            headers["References"] = " ".join(self.references)
+        headers["Auto-Submitted"] = "auto-generated" if self.automatic else "no"
+        return headers
+
     def as_email(self, date: datetime) -> EmailMessage:
         """The RFC 5322 message: plain text with an HTML alternative."""
         msg = EmailMessage()
-        msg["Message-ID"] = self.message_id
         msg["Date"] = format_datetime(date)
         msg["From"] = self.sender
         msg["To"] = self.to
         msg["Subject"] = self.subject
-        if self.reply_to:
-            msg["Reply-To"] = self.reply_to
-        if self.in_reply_to:
-            msg["In-Reply-To"] = self.in_reply_to
-        if self.references:
-            msg["References"] = " ".join(self.references)
-        msg["Auto-Submitted"] = "auto-generated" if self.automatic else "no"
+        for name, value in self.extra_headers().items():
+            msg[name] = value
         msg.set_content(self.text)
         if self.html:
             msg.add_alternative(self.html, subtype="html")
