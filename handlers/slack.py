@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.slack import cards, views
+from bot.slack import alerts, cards, views
 from bot.slack.access import Access
 from bot.slack.cards import CardStyle, ticket_card
 from bot.slack.text import cut_escaped, escape
@@ -73,6 +73,8 @@ class SlackWorkspace:
             cards.NOTE: self.open_note,
             views.MACRO_PICKED: self.pick_macro,
             views.SHIFT_TOGGLE: self.toggle_shift,
+            alerts.ACKNOWLEDGE: self.acknowledge,
+            alerts.REASSIGN: self.reassign,
         }.items():
             app.action(action_id)(listener)
         app.action({"action_id": r"^home\.open\."})(lambda ack: ack())
@@ -155,6 +157,20 @@ class SlackWorkspace:
         ack()
         number, priority = self.number_of(body), Priority(self.selected(body))
         self.act(body, respond, lambda a: self.service.set_priority(number, priority, actor=a))
+
+    # ------------------------------------------------------------------ leads' alerts
+
+    def acknowledge(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        number = self.number_of(body)
+        self.act(body, respond, lambda a: self.service.acknowledge(number, actor=a), lead=True)
+
+    def reassign(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        action = body["actions"][0]
+        number = int(str(action["block_id"]).removeprefix(alerts.ACTIONS_BLOCK))
+        user = str(action["selected_user"])
+        self.act(body, respond, lambda a: self.service.assign(number, user, actor=a), lead=True)
 
     # ------------------------------------------------------------------ modals
 

@@ -13,14 +13,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import refs
+from bot.slack.alerts import alert_blocks, alert_text, headline_for
 from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_message, ticket_card
-from bot.slack.text import SECTION_TEXT, cut_escaped, escape
-from bot.slack.views import card_link
+from bot.slack.text import SECTION_TEXT, escape
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import EVERY_EVENT
-from ticketcore.models import ActorKind, Attachment, Ticket
+from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
 
 SLACK_CARD = "slack.card"
@@ -38,13 +38,21 @@ SUBSCRIPTIONS = {
         "reply.sent",
         "note.added",
     },
-    SLACK_ESCALATION: {"ticket.escalated"},
+    SLACK_ESCALATION: {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
 }
+ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
 # Thread messages wait as long as the card, so all the Slack work a change owes is one job
 # (the card first, then its thread), not a second job that would mostly find nothing to do.
 DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE}
 CARD_LOCK_SECONDS = 30
+
+
+def mention_of(actor: Actor) -> str:
+    """An agent as a Slack mention; anyone else (a flow, the helpdesk) by name, escaped."""
+    if actor.kind is ActorKind.AGENT:
+        return f"<@{actor.id}>"
+    return escape(actor.id)
 
 
 @dataclass
@@ -182,25 +190,36 @@ class SlackDelivery:
                 raise RetryLater(float(exc.response.headers.get("Retry-After", 5))) from exc
             raise
 
-    def alert_leads(self, rt: Runtime, doc: Document, record: Document) -> None:
+    def alert_leads(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
+        """Escalations and their reminders are new messages in the leads' channel (so they
+        notify); an acknowledgement updates the latest alert in place."""
         if self.leads_channel is None:
             return None
         entry = rt.service.entry(doc, record["entry_id"])
-        ticket = to_ticket(doc)
-        who = (
-            f"<@{entry.actor.id}>"
-            if entry.actor.kind is ActorKind.AGENT
-            else escape(entry.actor.id)
+        current = rt.store.tickets.find_one({"_id": doc["_id"]}, {"outbox.payload": 0})
+        assert current is not None
+        ticket = to_ticket(current)
+        who = mention_of(entry.actor)
+        headline = headline_for(entry.event, ticket, entry.data, who)
+        blocks = alert_blocks(
+            ticket, headline=headline, card_ref=ticket.refs.get(CARD_REF), now=rt.clock()
         )
-        subject = cut_escaped(ticket.subject, 200)[0]
-        link = card_link(ticket.refs.get(CARD_REF))
-        where = f" · <{link}|open the card>" if link else ""
-        text = (
-            f":rotating_light: *#{ticket.number}* · {subject} escalated by {who}"
-            f" ({ticket.priority}){where}"
-        )
-        self.post(self.leads_channel, text=text)
-        return None
+        text = alert_text(ticket, headline)
+        posted = ticket.refs.get(ALERT_REF)
+        if entry.event == "escalation.acknowledged":
+            if posted is None:
+                return None
+            channel, _, ts = posted.partition(":")
+            self.update(channel, ts, text=text, blocks=blocks)
+            return None
+        # Posted once per escalation or reminder, even if this job runs again.
+        if ticket.refs.get(f"{ALERT_REF}_for") == entry.id:
+            return None
+        answer = self.post(self.leads_channel, text=text, blocks=blocks)
+        return {
+            f"refs.{ALERT_REF}": f"{answer['channel']}:{answer['ts']}",
+            f"refs.{ALERT_REF}_for": entry.id,
+        }
 
     def handlers(self) -> dict[str, Handler]:
         return {

@@ -125,6 +125,9 @@ class HistoryEntry(Model):
     message: Message | None = None
     changes: tuple[Change, ...] = ()
     edit_of: str | None = None  # the entry this one is a new version of
+    # What an event says beyond field changes and a message: the rule that fired and
+    # whom it notifies, the SLA target that was breached, ...
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class Csat(Model):
@@ -168,6 +171,15 @@ class Ticket(Model):
     mail_ids: tuple[str, ...] = ()
     # The latest outward delivery that failed for good (e.g. a mail address refused).
     delivery_problem: str | None = Field(default=None, max_length=500)
+    # "<entry id>:<rule>" for every flow rule that fired on this ticket: a rule fires once
+    # per event, however often its job runs.
+    flow_runs: tuple[str, ...] = ()
+    # The leads' alert while a ticket is escalated: when and by whom, who acknowledged
+    # it, how often it was repeated (see TicketService.escalate / acknowledge).
+    escalation: dict[str, Any] | None = None
+    # The SLA clock (ticketcore.sla.SlaState as stored) and when it next needs a look.
+    sla: dict[str, Any] | None = None
+    sla_next_check: datetime | None = None
 
 
 class MessagePage(Model):

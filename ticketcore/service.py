@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -21,6 +22,7 @@ from ticketcore.models import (
     MAX_SUBJECT,
     SYSTEM,
     Actor,
+    ActorKind,
     Attachment,
     Channel,
     Csat,
@@ -338,6 +340,44 @@ class TicketService(TicketQueries):
             {"_id": ObjectId(ticket_id)}, {"$addToSet": {"mail_ids": message_id}}
         )
 
+    def flow_fired(
+        self,
+        number: int,
+        *,
+        rule: str,
+        trigger: str,
+        notify: Sequence[Mapping[str, str]] = (),
+        reply: str | None = None,
+    ) -> Ticket | None:
+        """Record that a flow rule fired on the event `trigger` (a history entry id), with
+        the notifications it sends and the auto-reply it gives: once per rule and event,
+        however often the flow's job runs. None if it was recorded before."""
+        key = f"{trigger}:{rule}"
+        actor = Actor(kind=ActorKind.SYSTEM, id=f"flow:{rule}"[:200], via="flow")
+        fired = False
+
+        def decide(current: Ticket) -> Action | None:
+            nonlocal fired
+            if key in current.flow_runs:
+                return None
+            fired = True
+            message = None
+            if reply is not None and current.status is not Status.CLOSED:
+                message = Message(kind=MessageKind.REPLY, channel=current.channel, text=reply)
+            data = {"rule": rule, "trigger": trigger, "notify": [dict(n) for n in notify]}
+            return Action(
+                "flow.fired",
+                actor,
+                self.clock(),
+                {},
+                message,
+                data=data,
+                adds={"flow_runs": (key,)},
+            )
+
+        ticket = self._required(number, self._change({"number": number}, decide))
+        return ticket if fired else None
+
     def delivery_failed(self, number: int, *, channel: Channel, reason: str) -> Ticket:
         """An outward delivery failed for good (an address refused): agents must see it."""
         problem = f"{channel.value}: {reason}"[:500]
@@ -443,15 +483,82 @@ class TicketService(TicketQueries):
         def decide(current: Ticket) -> Action:
             if current.status is Status.CLOSED:
                 raise TicketClosed(number)
-            updates: dict[str, Any] = {"tags": tuple(sorted({*current.tags, ESCALATED_TAG}))}
+            now = self.clock()
+            updates: dict[str, Any] = {
+                "tags": tuple(sorted({*current.tags, ESCALATED_TAG})),
+                # Each escalation is a fresh alert, repeated until a lead acknowledges it.
+                "escalation": {
+                    "at": now,
+                    "by": actor.id,
+                    "reason": reason,
+                    "acked_by": None,
+                    "acked_at": None,
+                    "repeats": 0,
+                    "last_alert_at": now,
+                },
+            }
             if PRIORITY_ORDER.index(current.priority) < PRIORITY_ORDER.index(Priority.HIGH):
                 updates["priority"] = Priority.HIGH
             note = None
             if reason:
                 note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=reason)
-            return Action("ticket.escalated", actor, self.clock(), updates, note)
+            data = {"reason": reason} if reason else {"by": actor.id}
+            return Action("ticket.escalated", actor, now, updates, note, data=data)
 
         return self._required(number, self._change({"number": number}, decide))
+
+    def acknowledge(self, number: int, *, actor: Actor) -> Ticket:
+        """A lead has seen the escalation: record who, and stop repeating the alert."""
+
+        def decide(current: Ticket) -> Action | None:
+            escalation = current.escalation
+            if escalation is None or escalation.get("acked_at") is not None:
+                return None  # nothing to acknowledge, or someone was quicker
+            now = self.clock()
+            acked = {**escalation, "acked_by": actor.id, "acked_at": now}
+            data = {"acked_by": actor.id}
+            return Action("escalation.acknowledged", actor, now, {"escalation": acked}, data=data)
+
+        return self._required(number, self._change({"number": number}, decide))
+
+    def repeat_escalations(self, *, every: timedelta, limit: int) -> list[int]:
+        """Alert the leads again about escalations nobody acknowledged within `every`, at
+        most `limit` times each; the numbers of the tickets alerted again."""
+        now = self.clock()
+        due = self.store.tickets.find(
+            {
+                "escalation.last_alert_at": {"$lte": now - every},
+                "escalation.acked_at": None,
+                "escalation.repeats": {"$lt": limit},
+                "active": True,
+            },
+            {"number": 1},
+        )
+        repeated = []
+        for doc in due:
+
+            def decide(current: Ticket) -> Action | None:
+                escalation = current.escalation or {}
+                if (
+                    escalation.get("acked_at") is not None
+                    or escalation.get("repeats", 0) >= limit
+                    or escalation["last_alert_at"] > now - every
+                    or current.status is Status.CLOSED
+                ):
+                    return None
+                repeats = escalation["repeats"] + 1
+                again = {**escalation, "repeats": repeats, "last_alert_at": now}
+                data = {"repeat": repeats, "of": limit}
+                return Action("escalation.repeated", SYSTEM, now, {"escalation": again}, data=data)
+
+            ticket = self._change({"_id": doc["_id"]}, decide)
+            if (
+                ticket is not None
+                and ticket.escalation
+                and ticket.escalation["last_alert_at"] == now
+            ):
+                repeated.append(ticket.number)
+        return repeated
 
     def edit_player_message(
         self,

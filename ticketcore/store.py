@@ -83,6 +83,10 @@ class Store:
         # cannot open two tickets. Sparse, and never stored empty, so tickets without
         # mail do not collide.
         self.tickets.create_index([("mail_ids", ASCENDING)], unique=True, sparse=True)
+        # The periodic jobs: unacknowledged escalations, SLA clocks, auto-close.
+        self.tickets.create_index([("escalation.last_alert_at", ASCENDING)], sparse=True)
+        self.tickets.create_index([("sla_next_check", ASCENDING)], sparse=True)
+        self.tickets.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(

@@ -62,6 +62,7 @@ class Action:
     # Values added to array fields ($addToSet), for arrays that others also add to
     # without a change of version (the Message-Ids a mail delivery records).
     adds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
         message=action.message,
         changes=diff(current, after),
         edit_of=action.edit_of,
+        data=dict(action.data),
     )
     fields = {name: stored(getattr(after, name)) for name in (*action.updates, *counters)}
     if "status" in action.updates:
@@ -199,7 +201,12 @@ def entry_from_record(record: Document) -> HistoryEntry:
 
 def is_worth_keeping(entry: HistoryEntry) -> bool:
     """An action that changed nothing and said nothing leaves no history."""
-    return entry.message is not None or bool(entry.changes) or entry.event == "ticket.created"
+    return (
+        entry.message is not None
+        or bool(entry.changes)
+        or bool(entry.data)
+        or entry.event == "ticket.created"
+    )
 
 
 # ------------------------------------------------------------------ small decisions

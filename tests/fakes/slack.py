@@ -607,13 +607,22 @@ def _bot_message(ts: str) -> JsonDict:
     }
 
 
-def _action(action_id: str, value: str | None, selected: str | None) -> JsonDict:
-    """One element of `actions`: a static_select when `selected`, else a button."""
+def _action(
+    action_id: str,
+    value: str | None,
+    selected: str | None,
+    selected_user: str | None = None,
+    block_id: str | None = None,
+) -> JsonDict:
+    """One element of `actions`: a users_select when `selected_user`, a static_select when
+    `selected`, else a button."""
     action: JsonDict = {
         "action_id": action_id,
-        "block_id": f"{action_id}-block",
+        "block_id": block_id or f"{action_id}-block",
         "action_ts": f"{time.time():.6f}",
     }
+    if selected_user is not None:
+        return action | {"type": "users_select", "selected_user": selected_user}
     if selected is not None:
         option = {"text": _plain_text(selected), "value": selected}
         return action | {"type": "static_select", "selected_option": option}
@@ -644,6 +653,8 @@ def block_action_body(
     message_ts: str | None = None,
     response_url: str | None = None,
     view: JsonDict | None = None,
+    selected_user: str | None = None,
+    block_id: str | None = None,
 ) -> bytes:
     """A form-encoded `block_actions` request body; inside a view it has no channel."""
     payload: JsonDict = {
@@ -657,7 +668,7 @@ def block_action_body(
         "enterprise": None,
         "is_enterprise_install": False,
         "state": {"values": {}},
-        "actions": [_action(action_id, value, selected)],
+        "actions": [_action(action_id, value, selected, selected_user, block_id)],
     }
     if view is None:
         payload["channel"] = {"id": channel, "name": _channel_name(channel)}

@@ -261,8 +261,61 @@ def test_escalate_raises_priority_and_alerts_the_leads(desk: Desk) -> None:
     assert desk.ticket(number).priority == "high"
     desk.deliver()
     [alert] = desk.slack.messages_in("C0LEADS")
-    assert f"*#{number}*" in alert["text"] and "<@U0BOB>" in alert["text"]
-    assert "<!channel>" not in alert["text"]
+    summary = alert["blocks"][0]["text"]["text"]
+    assert f"*#{number}*" in summary and "<@U0BOB>" in summary
+    assert "<!channel>" not in alert["text"] + summary
+    blocks_are_valid(alert["blocks"])
+    buttons = [e["action_id"] for e in alert["blocks"][-1]["elements"]]
+    assert buttons == ["alert.ack", "ticket.take", "alert.reassign"]
+
+
+def test_an_unacknowledged_alert_repeats_until_a_lead_acknowledges_it(desk: Desk) -> None:
+    number = desk.open_ticket(text="Payment taken twice")
+    desk.deliver()
+    desk.click("U0BOB", "ticket.escalate", number)
+    wait_for(lambda: desk.ticket(number).escalation, "the escalation")
+    desk.deliver()
+    service, every = desk.runtime.service, timedelta(minutes=15)
+    assert service.repeat_escalations(every=every, limit=2) == []  # not yet due
+    # Time passes: reminders, at most two, each a new message so it notifies again.
+    for _ in range(3):
+        desk.runtime.store.tickets.update_one(
+            {"number": number},
+            {"$set": {"escalation.last_alert_at": desk.ticket(number).created_at - every}},
+        )
+        service.repeat_escalations(every=every, limit=2)
+        desk.deliver()
+    alerts = desk.slack.messages_in("C0LEADS")
+    assert len(alerts) == 3
+    assert "reminder 2 of 2" in alerts[-1]["blocks"][0]["text"]["text"]
+    # An agent cannot acknowledge; a lead can, and the latest alert says who.
+    url = desk.slack.response_url("ack")
+    desk.click("U0BOB", "alert.ack", number, response_url=url)
+    wait_for(lambda: desk.slack.responses_for("ack"), "the refusal")
+    assert desk.slack.responses_for("ack")[0]["text"] == NOT_LEAD
+    assert desk.ticket(number).escalation["acked_by"] is None
+    desk.click("U0LEAD", "alert.ack", number)
+    wait_for(lambda: (desk.ticket(number).escalation or {}).get("acked_by"), "the ack")
+    assert desk.ticket(number).escalation["acked_by"] == "U0LEAD"
+    desk.deliver()
+    latest = desk.slack.messages_in("C0LEADS")[-1]
+    assert any("Acknowledged by <@U0LEAD>" in str(b) for b in latest["blocks"])
+    assert "alert.ack" not in [e.get("action_id") for e in latest["blocks"][-1]["elements"]]
+    # Acknowledged alerts are not repeated.
+    desk.runtime.store.tickets.update_one(
+        {"number": number}, {"$set": {"escalation.last_alert_at": desk.ticket(number).created_at}}
+    )
+    assert service.repeat_escalations(every=every, limit=5) == []
+    # Reassign from the alert: leads only.
+    body = block_action_body(
+        user="U0LEAD",
+        action_id="alert.reassign",
+        selected_user="U0ANN",
+        block_id=f"alert.actions.{number}",
+        channel="C0LEADS",
+    )
+    assert desk.slack_post(body).status_code == 200
+    wait_for(lambda: desk.ticket(number).assignee == "U0ANN", "the reassignment")
 
 
 def test_people_outside_the_agents_group_are_refused_and_nothing_changes(desk: Desk) -> None:
