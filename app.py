@@ -271,6 +271,7 @@ def build_runtime(stack: Stack) -> Any:
     from jobs.effects import CORE_HANDLERS
     from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
     from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
+    from ticketcore.macros import Macros
     from ticketcore.models import Channel
     from ticketcore.outbox import Outbox
     from ticketcore.service import TicketService
@@ -308,6 +309,13 @@ def build_runtime(stack: Stack) -> Any:
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.fetch_file = file_reader(stack, telegram)
+    macros = Macros.load(settings.macros_file)
+    rules = automation(settings, macros)
+    if rules is not None:
+        from jobs import flows as flow_jobs
+
+        handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
+        subscriptions.update(flow_jobs.SUBSCRIPTIONS)
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -315,6 +323,7 @@ def build_runtime(stack: Stack) -> Any:
         dispatcher=QueueDispatcher(queue, delays, urgent_queue, URGENT),
         subscriptions=Subscriptions(subscriptions),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
+        sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )
     return Runtime(
         store=store,
@@ -326,6 +335,8 @@ def build_runtime(stack: Stack) -> Any:
         urgent=URGENT,
         handlers=handlers,
         reply_routes=reply_routes,
+        automation=rules,
+        macros=macros,
     )
 
 
@@ -783,6 +794,36 @@ def telegram_username(settings: Settings) -> str:
     return asyncio.run(ask())
 
 
+def check_flows(path: Path) -> int:
+    """`helpdesk flows check FILE`: every problem with its line, or how many rules."""
+    from ticketcore.automation import SECTIONS
+    from ticketcore.flows import check_file
+    from ticketcore.macros import Macros
+
+    macros = Macros.load(Settings().macros_file)
+    lines = check_file(path, sections=SECTIONS, known_macros=set(macros.by_name) or None)
+    for line in lines:
+        print(line)
+    return 0 if lines and lines[0].startswith("ok") else 1
+
+
+def automation(settings: Settings, macros: Any) -> Any:
+    """The flows file, validated whole (a broken one stops the start); None without one."""
+    from ticketcore.automation import AutomationHolder, load_automation
+    from ticketcore.flows import FlowsError
+
+    path = settings.flows_file
+    if not path.exists():
+        log.info("no flows file at %s: the helpdesk runs no rules, SLAs or auto-close", path)
+        return None
+    known = set(macros.by_name) or None
+    try:
+        loaded = load_automation(path, known_macros=known)
+    except FlowsError as exc:
+        raise StartupError(f"{path} is invalid:\n{exc}") from exc
+    return AutomationHolder(path, loaded, known_macros=known)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="helpdesk", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
@@ -802,7 +843,13 @@ def main(argv: list[str] | None = None) -> None:
     link_cmd = commands.add_parser("link-token", help="print a Telegram deep link for a player")
     link_cmd.add_argument("player_id")
     link_cmd.add_argument("--days", type=int, default=7, help="how long the link is valid")
+    flows_cmd = commands.add_parser("flows", help="work with the flows file")
+    flows_actions = flows_cmd.add_subparsers(dest="flows_command", required=True)
+    check_cmd = flows_actions.add_parser("check", help="validate a flows file, line by line")
+    check_cmd.add_argument("file", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "flows":
+        sys.exit(check_flows(args.file))
     # python-telegram-bot: take retry_after as a timedelta now (the coming default), not the
     # deprecated int; child processes inherit it.
     os.environ.setdefault("PTB_TIMEDELTA", "true")

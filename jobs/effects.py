@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobs.deliver import NoRoute
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
-from ticketcore.models import Channel
+from ticketcore.models import Channel, MessageKind
 from ticketcore.outbox import HISTORY_STORE
 from ticketcore.store import Document, save_entries
 from ticketcore.writes import entry_from_record, is_worth_keeping
@@ -38,6 +38,9 @@ def sync_player(rt: Runtime, ticket: Document, record: Document) -> None:
 
 def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
     """Send an agent's reply on the ticket's channel (email when we know an address)."""
+    entry = rt.service.entry(ticket, record["entry_id"])
+    if entry.message is None or entry.message.kind is not MessageKind.REPLY:
+        return None  # a flow that fired without answering
     channel = Channel(ticket["channel"])
     has_email = ticket["player"].get("email") is not None
     if channel in (Channel.EMAIL, Channel.API) and has_email:
@@ -47,7 +50,6 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
     route = rt.reply_routes.get(channel)
     if route is None:
         raise NoRoute(f"replies on {channel} are not configured")
-    entry = rt.service.entry(ticket, record["entry_id"])
     delivery = route(rt, ticket, entry)
     if delivery:
         # Stored together with the entry: its own history record may not have run yet.

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 from rq import Queue
 
+from ticketcore.automation import Automation, AutomationHolder
 from ticketcore.clock import Clock
+from ticketcore.macros import Macros
 from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import Outbox
 from ticketcore.service import TicketService
@@ -34,6 +36,14 @@ class Runtime:
     urgent: frozenset[str] = frozenset()
     handlers: dict[str, Handler] = field(default_factory=dict)
     reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
+    # The flows file as last loaded well (rules, SLA, escalation, auto-close); None: the
+    # helpdesk does nothing by itself.
+    automation: AutomationHolder | None = None
+    macros: Macros = field(default_factory=lambda: Macros([]))
+
+    @property
+    def policies(self) -> Automation | None:
+        return self.automation.current() if self.automation else None
 
     @property
     def outbox(self) -> Outbox:

@@ -16,6 +16,7 @@ from bot import refs
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
 from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_message, ticket_card
 from bot.slack.text import SECTION_TEXT, escape
+from bot.slack.views import card_link
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
@@ -26,6 +27,7 @@ from ticketcore.store import Document, save_entries, to_ticket
 SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
 SLACK_ESCALATION = "slack.escalation"
+SLACK_NOTIFY = "slack.notify"
 CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
@@ -37,8 +39,10 @@ SUBSCRIPTIONS = {
         "message.edited",
         "reply.sent",
         "note.added",
+        "flow.fired",  # a flow's auto-reply: agents see what the player got
     },
     SLACK_ESCALATION: {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
+    SLACK_NOTIFY: {"flow.fired"},
 }
 ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
@@ -221,9 +225,36 @@ class SlackDelivery:
             f"refs.{ALERT_REF}_for": entry.id,
         }
 
+    def notify(self, rt: Runtime, doc: Document, record: Document) -> None:
+        """The messages a flow rule sends: to a channel, a user (the app's DM) or a user
+        group (mentioned in the leads' or triage channel). Each is posted once."""
+        entry = rt.service.entry(doc, record["entry_id"])
+        notes = entry.data.get("notify") or []
+        if not notes:
+            return None
+        ticket = to_ticket(doc)
+        link = card_link(ticket.refs.get(CARD_REF))
+        where = f"\n<{link}|#{ticket.number} in triage>" if link else ""
+        stored = rt.store.history.find_one({"_id": entry.id}, {"notified": 1}) or {}
+        done: list[int] = list(stored.get("notified") or [])
+        for index, note in enumerate(notes):
+            if index in done:
+                continue
+            text = f"{note['text']}{where}"
+            if note["target"] == "usergroup":
+                channel = self.leads_channel or self.channel_for(ticket)
+                text = f"<!subteam^{note['id']}> {text}"
+            else:
+                channel = note["id"]  # a channel, or a user: the app's DM with them
+            self.post(channel, text=text)
+            done.append(index)
+            save_entries(rt.store, [entry], notified=done)
+        return None
+
     def handlers(self) -> dict[str, Handler]:
         return {
             SLACK_CARD: self.sync_card,
             SLACK_THREAD: self.post_to_thread,
             SLACK_ESCALATION: self.alert_leads,
+            SLACK_NOTIFY: self.notify,
         }

@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
+from jobs.periodic import every_minute
 from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME
 from jobs.sweeper import sweep
 
@@ -23,6 +24,7 @@ def start_cron(
         connection=connection, name=f"helpdesk-cron-{threading.get_native_id()}"
     )
     scheduler.register(sweep, queue_name=QUEUE_NAME, interval=sweep_interval, result_ttl=60)
+    scheduler.register(every_minute, queue_name=QUEUE_NAME, interval=60, result_ttl=300)
 
     def loop() -> None:
         scheduler.register_birth()

@@ -48,6 +48,16 @@ class FakeClock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Tests opt in to flows and macros; the project's own files never act in them."""
+    absent = tmp_path_factory.getbasetemp() / "absent"
+    monkeypatch.setenv("FLOWS_FILE", str(absent / "flows.yaml"))
+    monkeypatch.setenv("MACROS_FILE", str(absent / "macros.yaml"))
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedMongo(tmp_path_factory.mktemp("embedded"))

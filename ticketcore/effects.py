@@ -39,5 +39,5 @@ class Subscriptions:
 
 CORE_SUBSCRIPTIONS: dict[str, set[str]] = {
     PLAYER_SYNC: {"ticket.created"},
-    REPLY_DELIVER: {"reply.sent"},
+    REPLY_DELIVER: {"reply.sent", "flow.fired"},  # a flow's auto-reply goes out the same way
 }

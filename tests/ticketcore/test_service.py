@@ -281,3 +281,42 @@ def test_find_pages_newest_first(service: TicketService) -> None:
     assert [t.number for t in first + second] == [5, 4, 3, 2]
     assert [t.number for t in service.find(status=Status.RESOLVED)] == [2]
     assert [t.number for t in service.find(player_id="p3")] == [4]
+
+
+def test_quiet_answered_tickets_resolve_and_resolved_ones_close(
+    service: TicketService, clock: FakeClock
+) -> None:
+    quiet, talking, done = (
+        service.add_player_message(
+            player=Player(player_id=f"p{i}"), channel=Channel.API, text="x"
+        ).number
+        for i in range(3)
+    )
+    for number in (quiet, talking):
+        service.reply(number, actor=AGENT, text="Try this")
+    service.reply(done, actor=AGENT, text="Fixed", status=Status.RESOLVED)
+    clock.advance(days=2)
+    service.add_player_message_to(talking, text="Still broken", channel=Channel.API)
+    service.reply(talking, actor=AGENT, text="And this?")
+    clock.advance(days=1, hours=1)
+    notice = lambda ticket: f"Closing #{ticket.number}: write again if it happens again."  # noqa: E731
+    resolved, closed = service.auto_close(
+        answered_after=timedelta(days=3), resolved_after=timedelta(days=7), notice=notice
+    )
+    assert (resolved, closed) == ([quiet], [])
+    ticket = service.get(quiet)
+    assert ticket.status is Status.RESOLVED
+    [last] = service.messages(ticket).items[-1:]
+    assert last.actor.id == "autoclose" and last.message is not None
+    assert last.message.text == f"Closing #{quiet}: write again if it happens again."
+    assert service.get(talking).status is Status.ANSWERED  # the player spoke two days ago
+    clock.advance(days=7)
+    resolved, closed = service.auto_close(
+        answered_after=timedelta(days=3), resolved_after=timedelta(days=7)
+    )
+    assert (sorted(resolved), sorted(closed)) == ([talking], sorted([quiet, done]))
+    assert service.get(done).status is Status.CLOSED
+    # Nothing left to do: a second run changes nothing.
+    assert service.auto_close(
+        answered_after=timedelta(days=3), resolved_after=timedelta(days=7)
+    ) == ([], [])

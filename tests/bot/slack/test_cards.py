@@ -229,3 +229,25 @@ def test_home_tab_lists_my_tickets_and_the_shift_toggle() -> None:
     assert "Go on shift" in texts
     assert "*#5*" in texts and "*#9*" in texts
     assert "https://slack.com/archives/C0T/p5000100" in texts
+
+
+def test_the_card_shows_what_is_left_of_the_sla() -> None:
+    from ticketcore import sla
+
+    config = sla.SlaConfig.model_validate(
+        {
+            "policies": [
+                {"name": "p", "first_response": "30m", "resolution": "4h", "business_hours": False}
+            ]
+        }
+    )
+    opened = NOW - timedelta(minutes=40)
+    state = sla.start(config, priority="normal", queue=None, now=opened)
+    assert state is not None
+    late = ticket(sla=state.model_dump(mode="python"))
+    text = cards.sla_text(late, NOW)
+    assert (
+        text == "SLA: :fire: first response overdue by 10 min · :stopwatch: resolution due in 3 h"
+    )
+    blocks = ticket_card(late, first_message="x", now=NOW)
+    assert any(b.block_id == "card.sla" for b in blocks)

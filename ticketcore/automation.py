@@ -1,0 +1,86 @@
+"""Everything the helpdesk does by itself, from one file (FLOWS_FILE): the flow rules,
+the SLA policies, the escalation reminders and auto-close. Loaded whole or not at all:
+a broken file keeps the last good one in force."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ticketcore.flows import Flows, FlowsError, load_flows
+from ticketcore.policies import AssignmentPolicy, AutoClosePolicy, EscalationPolicy
+from ticketcore.sla import SlaConfig
+
+log = logging.getLogger(__name__)
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "sla": SlaConfig,
+    "escalation": EscalationPolicy,
+    "autoclose": AutoClosePolicy,
+    "assignment": AssignmentPolicy,
+}
+
+
+@dataclass(frozen=True)
+class Automation:
+    flows: Flows
+    sla: SlaConfig | None = None
+    escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
+    autoclose: AutoClosePolicy = field(default_factory=AutoClosePolicy)
+    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
+
+
+def load_automation(path: Path, *, known_macros: Collection[str] | None = None) -> Automation:
+    """The whole file, validated; FlowsError (every problem with its line) otherwise."""
+    flows = load_flows(path, sections=SECTIONS, known_macros=known_macros)
+    sections = flows.sections
+    sla = sections.get("sla")
+    escalation = sections.get("escalation")
+    autoclose = sections.get("autoclose")
+    assignment = sections.get("assignment")
+    return Automation(
+        flows=flows,
+        sla=sla if isinstance(sla, SlaConfig) else None,
+        escalation=escalation if isinstance(escalation, EscalationPolicy) else EscalationPolicy(),
+        autoclose=autoclose if isinstance(autoclose, AutoClosePolicy) else AutoClosePolicy(),
+        assignment=(assignment if isinstance(assignment, AssignmentPolicy) else AssignmentPolicy()),
+    )
+
+
+class AutomationHolder:
+    """The file as last loaded well, re-read when it changes on disk."""
+
+    def __init__(
+        self, path: Path, initial: Automation, *, known_macros: Collection[str] | None = None
+    ) -> None:
+        self.path = path
+        self.known_macros = known_macros
+        self._current = initial
+        self._stamp = self._mtime()
+        self._lock = threading.Lock()
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
+    def current(self) -> Automation:
+        stamp = self._mtime()
+        if stamp is not None and stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    try:
+                        self._current = load_automation(self.path, known_macros=self.known_macros)
+                        log.info("reloaded %s: %d rules", self.path, len(self._current.flows.rules))
+                    except (FlowsError, OSError) as exc:
+                        log.error(
+                            "%s not reloaded; the previous rules stay in force:\n%s", self.path, exc
+                        )
+        return self._current
