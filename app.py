@@ -285,6 +285,18 @@ def build_runtime(stack: Stack) -> Any:
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
     refs: tuple[str, ...] = ()
+    macros = Macros.load(settings.macros_file)
+    rules = automation(settings, macros)
+    if rules is not None:
+        from jobs import flows as flow_jobs
+        from jobs import storms
+
+        handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
+        subscriptions.update(flow_jobs.SUBSCRIPTIONS)
+        # Before the Slack card in the same job: a storm's ticket joins its incident
+        # instead of posting a card of its own.
+        handlers[storms.STORM_DETECT] = storms.detect
+        subscriptions.update(storms.SUBSCRIPTIONS)
     slack = slack_delivery(stack)
     if slack is not None:
         from jobs import slack as slack_jobs
@@ -292,6 +304,8 @@ def build_runtime(stack: Stack) -> Any:
         handlers.update(slack.handlers())
         subscriptions.update(slack_jobs.SUBSCRIPTIONS)
         delays.update(slack_jobs.DELAYS)
+        if rules is not None:
+            delays[storms.STORM_DETECT] = slack_jobs.CARD_DEBOUNCE
         refs += (slack_jobs.CARD_REF,)
     reply_routes: dict[Any, Any] = {}
     telegram = telegram_delivery(stack)
@@ -309,13 +323,6 @@ def build_runtime(stack: Stack) -> Any:
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.fetch_file = file_reader(stack, telegram)
-    macros = Macros.load(settings.macros_file)
-    rules = automation(settings, macros)
-    if rules is not None:
-        from jobs import flows as flow_jobs
-
-        handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
-        subscriptions.update(flow_jobs.SUBSCRIPTIONS)
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -530,6 +537,8 @@ URGENT = frozenset(
         "telegram.opened",
         "telegram.csat",
         "mail.opened",
+        "storm.detect",
+        "slack.incident",
     }
 )
 
@@ -573,7 +582,10 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     from bot.slack.cards import CardStyle
     from bot.slack.client import web_client
     from handlers.slack import SlackWorkspace
+    from handlers.slack_incidents import IncidentListeners
+    from jobs.storms import start_action
     from ticketcore.agents import Roster
+    from ticketcore.incidents import Incidents
     from ticketcore.macros import Macros
 
     assert settings.slack_bot_token
@@ -585,15 +597,21 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     )
     if settings.slack_agents is None:
         log.warning("SLACK_AGENTS is not set: everyone in the workspace may act on tickets")
+    access = Access(client, stack.redis, agents=settings.slack_agents, leads=settings.slack_leads)
     SlackWorkspace(
         service=runtime.service,
-        access=Access(
-            client, stack.redis, agents=settings.slack_agents, leads=settings.slack_leads
-        ),
+        access=access,
         roster=Roster(runtime.store),
         macros=Macros.load(settings.macros_file),
         style=CardStyle(admin_url=settings.account_admin_url),
         seen=stack.redis,
+    ).register(app)
+    IncidentListeners(
+        incidents=Incidents(runtime.store),
+        access=access,
+        start=lambda incident, kind, actor, text: start_action(
+            runtime, incident, kind, actor=actor, text=text
+        ),
     ).register(app)
     return app
 

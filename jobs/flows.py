@@ -72,7 +72,7 @@ def run_flows(rt: Runtime, doc: Document, record: Document) -> None:
         in_business_hours=calendar.is_open,
     )
     for rule in automation.flows.matching(facts):
-        if f"{entry.id}:{rule.name}" in ticket.flow_runs or entry.actor.id == f"flow:{rule.name}":
+        if f"{entry.id}:{rule.name}" in ticket.done_keys or entry.actor.id == f"flow:{rule.name}":
             continue  # done before, or this rule's own change
         if not within_guard(rt, ticket):
             log.warning(

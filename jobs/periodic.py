@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from jobs import runtime
+from jobs.storms import resume_lost_actions
 from ticketcore.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -14,11 +15,12 @@ log = logging.getLogger(__name__)
 
 def every_minute() -> dict[str, int]:
     rt = runtime.current()
-    done = {"sla_alerts": 0, "reminders": 0, "resolved": 0, "closed": 0}
+    done = {"sla_alerts": 0, "incident_actions": 0, "reminders": 0, "resolved": 0, "closed": 0}
     policies = rt.policies
     if policies is None:
         return done
     done["sla_alerts"] = len(rt.service.raise_sla_alerts())
+    done["incident_actions"] = resume_lost_actions(rt)
     escalation = policies.escalation
     done["reminders"] = len(
         rt.service.repeat_escalations(every=escalation.repeat_every, limit=escalation.max_repeats)

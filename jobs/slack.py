@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -15,12 +16,14 @@ from slack_sdk.errors import SlackApiError
 from bot import refs
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
 from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_message, ticket_card
+from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import EVERY_EVENT
+from ticketcore.incidents import Incidents
 from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
 
@@ -28,6 +31,8 @@ SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
 SLACK_ESCALATION = "slack.escalation"
 SLACK_NOTIFY = "slack.notify"
+SLACK_INCIDENT = "slack.incident"
+INCIDENT_REFRESH = 2.0  # seconds: an incident card is redrawn at most this often
 CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
@@ -43,6 +48,7 @@ SUBSCRIPTIONS = {
     },
     SLACK_ESCALATION: {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
     SLACK_NOTIFY: {"flow.fired"},
+    SLACK_INCIDENT: {"incident.detected", "incident.joined", "ticket.status_changed"},
 }
 ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
@@ -119,7 +125,9 @@ class SlackDelivery:
             )
             ref = ticket.refs.get(CARD_REF)
             result = None
-            if ref is None:
+            if ref is None and ticket.incident is not None:
+                pass  # a storm's ticket: its incident's card speaks for it
+            elif ref is None:
                 answer = self.post(
                     self.channel_for(ticket),
                     text=card_text(ticket),
@@ -151,7 +159,10 @@ class SlackDelivery:
         whole_on_card = len(entry.message.text) <= SECTION_TEXT
         if entry.event == "ticket.created" and whole_on_card and not media:
             return None  # the card shows it whole
-        ref = to_ticket(doc).refs.get(CARD_REF)
+        ticket = to_ticket(doc)
+        ref = ticket.refs.get(CARD_REF)
+        if ref is None and ticket.incident is not None:
+            return None  # no card of its own: the incident's card stands for it
         if ref is None:
             raise RetryLater(2.0, "the card is not posted yet")
         channel, _, ts = ref.partition(":")
@@ -251,10 +262,64 @@ class SlackDelivery:
             save_entries(rt.store, [entry], notified=done)
         return None
 
+    def sync_incident(self, rt: Runtime, doc: Document, record: Document) -> None:
+        """Post the incident's card to triage and the leads, then keep its count current:
+        redrawn at most every INCIDENT_REFRESH seconds however fast tickets join."""
+        link = to_ticket(doc).incident
+        if link is None:
+            return None
+        incidents = Incidents(rt.store)
+        lock = self.redis.lock(f"slack:incident:{link['id']}", timeout=CARD_LOCK_SECONDS)
+        if not lock.acquire(blocking=False):
+            raise RetryLater(INCIDENT_REFRESH, "another worker is drawing this incident")
+        try:
+            incident = incidents.get(link["id"])
+            if incident is None:
+                return None
+            count, still_open = incidents.count(link["id"]), incidents.open_count(link["id"])
+            shown = incident.get("shown") or {}
+            if shown == {"count": count, "open": still_open, "status": incident["status"]}:
+                return None  # an earlier redraw already shows this
+            now = rt.clock()
+            drawn_at = incident.get("drawn_at")
+            if drawn_at is not None and now - drawn_at < timedelta(seconds=INCIDENT_REFRESH):
+                raise RetryLater(INCIDENT_REFRESH, "the incident card was just redrawn")
+            blocks = incident_blocks(incident, count=count, still_open=still_open, now=now)
+            text = incident_text(incident, count)
+            refs = dict(incident.get("refs") or {})
+            places = {
+                "triage": self.queue_channels.get(incident.get("queue") or "", self.triage_channel)
+            }
+            if self.leads_channel:
+                places["leads"] = self.leads_channel
+            for place, channel in places.items():
+                if place in refs:
+                    posted_channel, _, ts = refs[place].partition(":")
+                    self.update(posted_channel, ts, text=text, blocks=blocks)
+                else:
+                    answer = self.post(channel, text=text, blocks=blocks)
+                    refs[place] = f"{answer['channel']}:{answer['ts']}"
+                    rt.store.incidents.update_one(
+                        {"_id": incident["_id"]}, {"$set": {f"refs.{place}": refs[place]}}
+                    )
+            rt.store.incidents.update_one(
+                {"_id": incident["_id"]},
+                {
+                    "$set": {
+                        "shown": {"count": count, "open": still_open, "status": incident["status"]},
+                        "drawn_at": now,
+                    }
+                },
+            )
+            return None
+        finally:
+            lock.release()
+
     def handlers(self) -> dict[str, Handler]:
         return {
             SLACK_CARD: self.sync_card,
             SLACK_THREAD: self.post_to_thread,
             SLACK_ESCALATION: self.alert_leads,
             SLACK_NOTIFY: self.notify,
+            SLACK_INCIDENT: self.sync_incident,
         }

@@ -13,7 +13,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ticketcore.flows import Flows, FlowsError, load_flows
-from ticketcore.policies import AssignmentPolicy, AutoClosePolicy, EscalationPolicy
+from ticketcore.policies import (
+    AssignmentPolicy,
+    AutoClosePolicy,
+    EscalationPolicy,
+    IncidentPolicy,
+)
 from ticketcore.sla import SlaConfig
 
 log = logging.getLogger(__name__)
@@ -23,6 +28,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "escalation": EscalationPolicy,
     "autoclose": AutoClosePolicy,
     "assignment": AssignmentPolicy,
+    "incidents": IncidentPolicy,
 }
 
 
@@ -33,23 +39,14 @@ class Automation:
     escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
     autoclose: AutoClosePolicy = field(default_factory=AutoClosePolicy)
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
+    incidents: IncidentPolicy = field(default_factory=IncidentPolicy)
 
 
 def load_automation(path: Path, *, known_macros: Collection[str] | None = None) -> Automation:
     """The whole file, validated; FlowsError (every problem with its line) otherwise."""
     flows = load_flows(path, sections=SECTIONS, known_macros=known_macros)
-    sections = flows.sections
-    sla = sections.get("sla")
-    escalation = sections.get("escalation")
-    autoclose = sections.get("autoclose")
-    assignment = sections.get("assignment")
-    return Automation(
-        flows=flows,
-        sla=sla if isinstance(sla, SlaConfig) else None,
-        escalation=escalation if isinstance(escalation, EscalationPolicy) else EscalationPolicy(),
-        autoclose=autoclose if isinstance(autoclose, AutoClosePolicy) else AutoClosePolicy(),
-        assignment=(assignment if isinstance(assignment, AssignmentPolicy) else AssignmentPolicy()),
-    )
+    # Sections left out of the file keep their defaults.
+    return Automation(flows=flows, **flows.sections)  # type: ignore[arg-type]
 
 
 class AutomationHolder:

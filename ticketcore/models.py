@@ -171,9 +171,11 @@ class Ticket(Model):
     mail_ids: tuple[str, ...] = ()
     # The latest outward delivery that failed for good (e.g. a mail address refused).
     delivery_problem: str | None = Field(default=None, max_length=500)
-    # "<entry id>:<rule>" for every flow rule that fired on this ticket: a rule fires once
-    # per event, however often its job runs.
-    flow_runs: tuple[str, ...] = ()
+    # Keys of one-time actions done on this ticket, so a job that runs again skips them:
+    # "<entry id>:<rule>" for each flow rule that fired, "broadcast:<id>" for each reply an
+    # incident sent to all its players.
+    done_keys: tuple[str, ...] = ()
+    incident: dict[str, Any] | None = None  # {"id", "number"} of the storm it belongs to
     # The leads' alert while a ticket is escalated: when and by whom, who acknowledged
     # it, how often it was repeated (see TicketService.escalate / acknowledge).
     escalation: dict[str, Any] | None = None

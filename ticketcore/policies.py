@@ -31,3 +31,12 @@ class AutoClosePolicy(Policy):
 class AssignmentPolicy(Policy):
     # Round robin passes by an agent holding this many open tickets.
     max_open: int = Field(default=25, ge=1, le=1000)
+
+
+class IncidentPolicy(Policy):
+    """When similar new tickets become one incident: `min_similar` of them in one queue
+    within `window`."""
+
+    enabled: bool = True
+    min_similar: int = Field(default=10, ge=2, le=10_000)
+    window: Duration = timedelta(minutes=5)

@@ -83,6 +83,9 @@ class Store:
         # cannot open two tickets. Sparse, and never stored empty, so tickets without
         # mail do not collide.
         self.tickets.create_index([("mail_ids", ASCENDING)], unique=True, sparse=True)
+        self.tickets.create_index([("incident.id", ASCENDING), ("number", ASCENDING)], sparse=True)
+        self.incidents.create_index([("group", ASCENDING)], unique=True)
+        self.incidents.create_index([("number", ASCENDING)], unique=True)
         # The periodic jobs: unacknowledged escalations, SLA clocks, auto-close.
         self.tickets.create_index([("escalation.last_alert_at", ASCENDING)], sparse=True)
         self.tickets.create_index([("sla_next_check", ASCENDING)], sparse=True)
@@ -93,12 +96,16 @@ class Store:
             {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
         )
 
-    def next_number(self) -> int:
-        """Atomically take the next ticket number; a number once taken is never reused."""
+    @property
+    def incidents(self) -> Collection[Document]:
+        return self.db["incidents"]
+
+    def next_number(self, counter: str = NUMBER_COUNTER) -> int:
+        """Atomically take the next number; a number once taken is never reused."""
         for _ in range(5):
             try:
                 doc = self.counters.find_one_and_update(
-                    {"_id": NUMBER_COUNTER},
+                    {"_id": counter},
                     {"$inc": {"value": 1}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,

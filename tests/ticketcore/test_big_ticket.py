@@ -5,7 +5,8 @@ import pytest
 from tests.conftest import AGENT, PLAYER, FakeClock
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel
-from ticketcore.service import MAX_CARRIED_HISTORY, TicketService
+from ticketcore.service import TicketService
+from ticketcore.service_base import MAX_CARRIED_HISTORY
 from ticketcore.store import Store
 
 
