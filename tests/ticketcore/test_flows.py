@@ -922,7 +922,7 @@ def test_the_shipped_flows_file_loads() -> None:
         "night-tickets",
     ]
     assert check_file(ROOT / "flows.yaml", sections=SECTIONS) == ["ok: 6 rules"]
-    assert set(flows.sections) == {"sla", "escalation", "autoclose"}
+    assert set(flows.sections) == {"sla", "escalation", "autoclose", "incidents", "assignment"}
 
 
 def test_the_shipped_rules_do_what_their_names_say() -> None:
