@@ -14,6 +14,7 @@ from jobs.flows import MAX_FIRINGS
 from jobs.periodic import every_minute
 from tests.conftest import AGENT
 from tests.handlers.test_slack import Desk, open_desk
+from ticketcore.agents import Roster
 from ticketcore.lifecycle import Status
 from ticketcore.models import Priority
 
@@ -169,3 +170,52 @@ def test_rules_that_undo_each_other_stop(desk: Desk, tmp_path: Path) -> None:
         desk.deliver()
     assert len(fired(desk, number)) <= MAX_FIRINGS
     assert desk.runtime.outbox.counts()["dead"] == 0
+
+
+def test_assign_status_and_queue_actions(desk: Desk, tmp_path: Path) -> None:
+    rules = """
+rules:
+  - name: ru-queue
+    on: [ticket.created]
+    if: {language: ru}
+    then:
+      - set_queue: ru
+      - assign: {user: U0ANN}
+      - set_status: pending
+  - name: next-free-agent
+    on: [ticket.created]
+    if: {text_contains: shop}
+    then:
+      - assign: {round_robin: true}
+"""
+    (tmp_path / "flows.yaml").write_text(rules)
+    ru = desk.open_ticket(text="Не могу войти", language="ru")  # noqa: RUF001
+    Roster(desk.runtime.store).set_on_shift("U0BOB", True, datetime.now(UTC))
+    shop = desk.open_ticket(text="The shop is empty", player_id="p-2")
+    desk.deliver()
+    ticket = desk.ticket(ru)
+    assert (ticket.queue, ticket.assignee, ticket.status) == ("ru", "U0ANN", Status.PENDING)
+    assert desk.ticket(shop).assignee == "U0BOB"
+    actors = {e.actor.id for e in desk.runtime.service.history(ticket).items}
+    assert "flow:ru-queue" in actors
+
+
+def test_quiet_tickets_are_closed_by_the_periodic_job(desk: Desk) -> None:
+    number = desk.open_ticket(text="Where are my gems?")
+    desk.runtime.service.reply(number, actor=AGENT, text="Restored them, check now")
+    desk.deliver()
+    four_days_ago = datetime.now(UTC) - timedelta(days=4)
+    desk.runtime.store.tickets.update_one(
+        {"number": number}, {"$set": {"last_agent_reply_at": four_days_ago}}
+    )
+    assert every_minute()["resolved"] == 1
+    desk.deliver()
+    ticket = desk.ticket(number)
+    assert ticket.status is Status.RESOLVED
+    mails = sorted((desk.data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime)
+    assert len(mails) == 2 and "Please log out and in again." in mails[-1].read_text()
+    desk.runtime.store.tickets.update_one(
+        {"number": number}, {"$set": {"resolved_at": datetime.now(UTC) - timedelta(days=8)}}
+    )
+    assert every_minute()["closed"] == 1
+    assert desk.ticket(number).status is Status.CLOSED
