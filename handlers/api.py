@@ -104,7 +104,10 @@ def ticket_json(
     ticket: Ticket, messages: Sequence[HistoryEntry] = (), before: int | None = None
 ) -> dict[str, Any]:
     # The opening text is the first of `messages`; refs are the deliveries' own business.
-    body = ticket.model_dump(mode="json", exclude={"id", "version", "refs", "opening_text"})
+    # Internal bookkeeping stays inside: how outside systems know the ticket, the keys of
+    # one-time actions, the mail ids, when the SLA clock is looked at next.
+    internal = {"id", "version", "refs", "opening_text", "done_keys", "mail_ids", "sla_next_check"}
+    body = ticket.model_dump(mode="json", exclude=internal)
     body["messages"] = [entry_json(m) for m in messages]
     body["messages_before"] = encode_cursor(before) if before is not None else None
     return body

@@ -149,7 +149,9 @@ class ServiceBase(TicketQueries):
         doc = ticket.model_dump(mode="python", exclude={"id", *([] if mail_id else ["mail_ids"])})
         config = self.sla()
         if config is not None:
-            doc.update(sla_clock.opened(config, ticket, now))
+            clocks = sla_clock.opened(config, ticket, now)
+            doc.update(clocks)
+            ticket = ticket.model_copy(update=clocks)
         doc.update(
             _id=ObjectId(ticket.id),
             player_key=player_key,

@@ -52,8 +52,8 @@ def test_an_urgent_ticket_warns_then_breaches_once(
     ticket = sla_service.open_ticket(
         player=PLAYER, channel=Channel.API, text="Can't pay", priority=Priority.URGENT
     )
-    assert ticket.sla is None  # the model as opened; the stored ticket has the clock
     stored = sla_service.get(ticket.number)
+    assert ticket.sla == stored.sla
     assert stored.sla is not None and stored.sla["policy"] == "urgent"
     first_due = stored.sla["targets"]["first_response"]["due_at"]
     assert first_due == clock() + timedelta(minutes=30)
