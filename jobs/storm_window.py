@@ -1,15 +1,25 @@
 """The storm detector's shared memory: recent tickets of each queue, in Redis, for all workers.
 
-Each observed ticket leaves its compact fingerprint and its LSH band keys for one window.
-A new ticket compares itself with the recent tickets it shares a band with; when it finds
-`min_similar - 1` similar ones that belong to no group, they become a group (a burst) and
-it is the one that started it; when one of them already belongs to an active group, it
-joins that group, which then stays active for another window. All of this runs in one Lua
-script, so two workers observing at the same moment are simply served one after the other:
-one burst cannot open two groups, and there is no lock to leak.
+Each observed ticket leaves its compact fingerprint and its LSH band keys for one window,
+and compares itself with the recent tickets of its queue that share a band with it (those
+sharing most bands first, a bounded number). Then, in this order:
+
+- similar to `links` or more members of an active group: it joins that group, which stays
+  active for another window; each similar ticket still outside a group gains a link to the
+  group and joins it, attached by this one, once it has `links`;
+- similar to `min_similar - 1` tickets in no group: together they are a burst, a new group
+  this ticket started, unless the burst borders an active group (linked or nearly similar
+  to its members): then it is more of that one, as a storm's first seconds can look like
+  two bursts;
+- otherwise it stays outside, linked to the group it resembles, if any.
+
+Two links, not one, keep out the unrelated ticket that happens to resemble one short storm
+ticket among thousands. All of this runs in one Lua script, so two workers observing at
+the same moment are served one after the other: one burst cannot open two groups, and
+there is no lock to leak.
 
 Time is the ticket's own `at`: a worker's clock never decides what is recent. Everything a
-window holds expires with it (key TTLs, plus the script trimming older entries as it goes).
+window holds expires with it (key TTLs, and the script trims older entries as it goes).
 """
 
 from __future__ import annotations
@@ -22,11 +32,13 @@ from redis import Redis
 from ticketcore.storms import Fingerprint, agreements_needed, bands, fingerprint
 
 # Estimated Jaccard similarity of two texts' features from which they count as one problem.
-# Measured on the synthetic storm (`tests/storm_corpus.py`): pairs of storm tickets have a
-# median of about 0.15 but each has many neighbours above 0.3, while a ticket about anything
-# else rarely reaches 0.3 with any storm ticket.
+# On the synthetic storm (`tests/storm_corpus.py`, seed 1) two storm tickets score 0.17 in
+# the median, yet each has a median of 42 of the 500 at 0.34 or more (3 have none), while
+# one of the 100 other tickets reaches 0.34 with any storm ticket.
 DEFAULT_THRESHOLD = 0.34
+# Similar members of an active group a ticket needs to join it.
 LINKS = 2
+# A share of the threshold: a new burst this close to members of an active group joins it.
 NEAR = 0.6
 KEY_PREFIX = "storm"
 
@@ -45,7 +57,8 @@ PURGE_BATCH = 500
 # similar members of a group, for a ticket in none), near (hash seq -> that group), then
 # the band keys.
 # ARGV: ticket id, at, cutoff (older is out of the window), window (ms), fingerprint,
-# agreements needed, min similar, links, per band, max compared, band keep, purge batch.
+# agreeing bytes for similar, and for nearly similar, min similar, links, per band, max
+# compared, band keep, purge batch.
 # Returns {group or false, size, started (0/1), earlier ticket ids...}.
 _OBSERVE = """
 local recent, sigs, ids, seqs, member_of, groups, sizes, counter, links, near =
@@ -227,8 +240,9 @@ class Observation:
     """Where one ticket stands: `group` is the burst it belongs to (None while there is
     none), `size` the group's member count (without a group: this ticket and the similar
     recent ones, how close they are to a burst), `started` True for the one ticket that
-    made the group, and `earlier` the tickets that arrived before it and belong to it now:
-    on the starting observation the burst so far, later any straggler a member pulled in."""
+    made the group, and `earlier` the tickets that arrived before it and belong to the
+    group because of it: on the starting observation the burst so far; on a later one, a
+    straggler that now has enough links, or a burst found to border the group."""
 
     group: str | None
     size: int
@@ -249,8 +263,8 @@ class StormWindow:
         links: int = LINKS,
         prefix: str = KEY_PREFIX,
     ) -> None:
-        if min_similar < 2:
-            raise ValueError("a burst needs at least two tickets")
+        if min_similar < 2 or links < 1:
+            raise ValueError("a burst needs two tickets or more, and joining one a link")
         self.redis = redis
         self.window = window
         self.min_similar = min_similar
@@ -258,6 +272,7 @@ class StormWindow:
         self.links = links
         self.prefix = prefix
         self._needed = agreements_needed(threshold)
+        self._needed_near = agreements_needed(threshold * NEAR)
         self._script = redis.register_script(_OBSERVE)
 
     def observe(self, ticket_id: str, queue: str | None, text: str, at: datetime) -> Observation:
@@ -268,6 +283,7 @@ class StormWindow:
     def observe_fingerprint(
         self, ticket_id: str, queue: str | None, fp: Fingerprint, at: datetime
     ) -> Observation:
+        """`observe`, for a caller that has the fingerprint already."""
         if not fp.size:  # nothing to compare: an empty or all-stop-words ticket
             return Observation(group=None, size=1, started=False)
         base = self._base(queue)
@@ -285,7 +301,7 @@ class StormWindow:
                 window_ms,
                 fp.compact(),
                 self._needed,
-                agreements_needed(self.threshold * NEAR),
+                self._needed_near,
                 self.min_similar,
                 self.links,
                 max(PER_BAND, self.min_similar),
