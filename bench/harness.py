@@ -211,9 +211,11 @@ def owed_tickets(stack: Stack) -> int:
     return int(stack.runtime.store.tickets.count_documents({"outbox.0": {"$exists": True}}))
 
 
-def wait_until(done: Callable[[], bool], deadline: float, workers: Workers) -> tuple[bool, float]:
-    """Whether `done` held before the deadline (False if every worker died); and the seconds
-    spent asking it."""
+def wait_until(
+    done: Callable[[], bool], deadline: float, workers: Workers, interval: float = POLL_SECONDS
+) -> tuple[bool, float]:
+    """Whether `done` held before the deadline (False if every worker died), asked every
+    `interval` seconds; and the seconds spent asking it."""
     looking = 0.0
     while True:
         began = time.monotonic()
@@ -223,7 +225,7 @@ def wait_until(done: Callable[[], bool], deadline: float, workers: Workers) -> t
             return True, looking
         if time.monotonic() >= deadline or workers.all_exited():
             return False, looking
-        time.sleep(POLL_SECONDS)
+        time.sleep(interval)
 
 
 @dataclass

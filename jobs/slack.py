@@ -108,6 +108,8 @@ class SlackDelivery:
 
     def sync_card(self, rt: Runtime, claimed: Document, record: Document) -> Document | None:
         """Post the card once, then keep it in step with the ticket."""
+        if claimed.get("incident") and CARD_REF not in (claimed.get("refs") or {}):
+            return None  # a storm's ticket without a card: its incident's card speaks for it
         lock = self.redis.lock(f"slack:card:{claimed['_id']}", timeout=CARD_LOCK_SECONDS)
         if not lock.acquire(blocking=False):
             raise RetryLater(CARD_DEBOUNCE, "another worker is updating this card")
@@ -276,14 +278,17 @@ class SlackDelivery:
             incident = incidents.get(link["id"])
             if incident is None:
                 return None
+            now = rt.clock()
+            drawn_at = incident.get("drawn_at")
+            changed_at = rt.service.entry(doc, record["entry_id"]).at
+            if drawn_at is not None and drawn_at >= changed_at:
+                return None  # drawn since this change: it shows it (or a later state)
+            if drawn_at is not None and now - drawn_at < timedelta(seconds=INCIDENT_REFRESH):
+                raise RetryLater(INCIDENT_REFRESH, "the incident card was just redrawn")
             count, still_open = incidents.count(link["id"]), incidents.open_count(link["id"])
             shown = incident.get("shown") or {}
             if shown == {"count": count, "open": still_open, "status": incident["status"]}:
                 return None  # an earlier redraw already shows this
-            now = rt.clock()
-            drawn_at = incident.get("drawn_at")
-            if drawn_at is not None and now - drawn_at < timedelta(seconds=INCIDENT_REFRESH):
-                raise RetryLater(INCIDENT_REFRESH, "the incident card was just redrawn")
             blocks = incident_blocks(incident, count=count, still_open=still_open, now=now)
             text = incident_text(incident, count)
             refs = dict(incident.get("refs") or {})
