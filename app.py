@@ -284,6 +284,7 @@ def build_runtime(stack: Stack) -> Any:
     handlers = dict(CORE_HANDLERS)
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
+    channels: dict[str, set[str]] = {}
     refs: tuple[str, ...] = ()
     macros = Macros.load(settings.macros_file)
     rules = automation(settings, macros)
@@ -315,11 +316,13 @@ def build_runtime(stack: Stack) -> Any:
 
         handlers.update(telegram.handlers())
         subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
+        channels.update(telegram_jobs.CHANNELS)
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
         stack.closers.append(telegram.close)
     mail = mail_delivery(stack, store)
     handlers.update(mail.handlers())
     subscriptions.update(mail_jobs.SUBSCRIPTIONS)
+    channels.update(mail_jobs.CHANNELS)
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.fetch_file = file_reader(stack, telegram)
@@ -328,7 +331,7 @@ def build_runtime(stack: Stack) -> Any:
         store,
         utc_now,
         dispatcher=QueueDispatcher(queue, delays, urgent_queue, URGENT),
-        subscriptions=Subscriptions(subscriptions),
+        subscriptions=Subscriptions(subscriptions, channels),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )

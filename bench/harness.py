@@ -81,14 +81,33 @@ def mongo_server(stack: ExitStack, directory: Path) -> str:
 
 
 def bench_settings(directory: Path, uri: str, url: str, **service: Any) -> Settings:
-    """Settings for the bench's servers (no env file), plus the service's own ones."""
+    """Settings for the bench's servers (no env file), plus the service's own ones. The
+    project's own flows and macros stay out unless a bench brings its own."""
+    absent = directory / "absent"
+    defaults = {"flows_file": absent / "flows.yaml", "macros_file": absent / "macros.yaml"}
     return Settings(
         _env_file=None,
         data_dir=directory,
         mongodb_uri=uri,
         redis_url=url,
         mongodb_db=DB_NAME,
-        **service,
+        **(defaults | service),
+    )
+
+
+def slack_bench_settings(
+    directory: Path, uri: str, url: str, slack_url: str, triage: str, **more: Any
+) -> Settings:
+    """Settings for a run with Slack connected to the fake at `slack_url`."""
+    return bench_settings(
+        directory,
+        uri,
+        url,
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret="x",
+        slack_api_url=slack_url,
+        slack_triage_channel=triage,
+        **more,
     )
 
 
@@ -115,6 +134,8 @@ def worker_env(settings: Settings, own: dict[str, str]) -> dict[str, str]:
             "MONGODB_DB": settings.mongodb_db,
             "REDIS_URL": str(settings.redis_url),
             "DATA_DIR": str(settings.data_dir),
+            "FLOWS_FILE": str(settings.flows_file),
+            "MACROS_FILE": str(settings.macros_file),
             "LOG_LEVEL": "WARNING",
         }
         | own

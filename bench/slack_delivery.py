@@ -65,14 +65,12 @@ def fake_slack(stack: ExitStack, rate: int) -> FakeSlack:
 
 
 def slack_settings(directory: Path, uri: str, url: str, fake: FakeSlack, rate: int) -> Settings:
-    return harness.bench_settings(
+    return harness.slack_bench_settings(
         directory,
         uri,
         url,
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret="x",
-        slack_api_url=fake.url,
-        slack_triage_channel=CHANNEL,
+        fake.url,
+        CHANNEL,
         slack_post_rate=rate,
         slack_update_rate=UPDATE_RATE_FACTOR * rate,
     )

@@ -121,14 +121,12 @@ def write_flows(directory: Path) -> Path:
 
 
 def storm_settings(directory: Path, uri: str, url: str, fake: FakeSlack, flows: Path) -> Settings:
-    return harness.bench_settings(
+    return harness.slack_bench_settings(
         directory,
         uri,
         url,
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret="x",
-        slack_api_url=fake.url,
-        slack_triage_channel=TRIAGE,
+        fake.url,
+        TRIAGE,
         slack_leads_channel=LEADS,
         slack_post_rate=POST_RATE,
         slack_update_rate=UPDATE_RATE,

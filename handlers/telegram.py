@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from redis import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -94,6 +95,7 @@ class SupportBot:
         application.add_handler(CommandHandler("status", self.status, filters=PRIVATE))
         application.add_handler(CommandHandler("help", self.help, filters=PRIVATE))
         application.add_handler(CommandHandler("language", self.language, filters=PRIVATE))
+        application.add_handler(CommandHandler("email", self.email, filters=PRIVATE))
         application.add_handler(CallbackQueryHandler(self.language_chosen, pattern=r"^lang:"))
         application.add_handler(CallbackQueryHandler(self.rated, pattern=r"^csat:"))
         application.add_handler(
@@ -200,6 +202,24 @@ class SupportBot:
             for t in tickets
         ]
         await update.effective_chat.send_message("\n".join(lines)[:4096])
+
+    async def email(self, update: Update, context: Context) -> None:
+        """`/email name@example.com`: the player's address, so mail from it and tickets the
+        game opens with it are known as this same player."""
+        user = update.effective_user
+        assert user is not None
+        given = " ".join(context.args or []).strip()
+        try:
+            address = Player(email=given).email
+        except ValidationError:
+            await self.say(update, "email_invalid")
+            return
+        assert address is not None
+        stored = await self.store(
+            update, lambda: self.directory.set_email(user.id, address, self.clock())
+        )
+        if stored is not None:
+            await self.say(update, "email_saved", email=address)
 
     async def help(self, update: Update, context: Context) -> None:
         await self.say(update, "help")

@@ -29,6 +29,7 @@ SUBSCRIPTIONS = {
     MAIL_OPENED: {"ticket.created"},
     MAIL_CSAT: {"ticket.status_changed", "ticket.updated", "reply.sent"},
 }
+CHANNELS = {MAIL_OPENED: {"email"}, MAIL_CSAT: {"email"}}  # only mail tickets owe these
 MAX_REFERENCES = 10  # the first mail and the latest ones: enough for every client to thread
 
 # (ticket number, resolution) -> the page where the player gives that score, per score.

@@ -52,9 +52,10 @@ SUBSCRIPTIONS = {
 }
 ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
-# Thread messages wait as long as the card, so all the Slack work a change owes is one job
-# (the card first, then its thread), not a second job that would mostly find nothing to do.
-DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE}
+# Thread messages and the incident's card wait as long as the ticket's card, so all the
+# Slack work a change owes is one job, not more jobs that would mostly find nothing to do
+# (runs of those held the workers while card posts stood still).
+DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE, SLACK_INCIDENT: CARD_DEBOUNCE}
 CARD_LOCK_SECONDS = 30
 
 

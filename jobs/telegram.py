@@ -32,6 +32,7 @@ SUBSCRIPTIONS = {
     TELEGRAM_OPENED: {"ticket.created"},
     TELEGRAM_CSAT: {"ticket.status_changed", "ticket.updated", "reply.sent"},
 }
+CHANNELS = {TELEGRAM_OPENED: {"telegram"}, TELEGRAM_CSAT: {"telegram"}}  # Telegram tickets only
 CHAT_RATE = 1  # messages per second to one chat
 OVERALL_RATE = 30  # messages per second for the bot
 T = TypeVar("T")

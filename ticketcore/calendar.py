@@ -38,6 +38,15 @@ def to_minutes(clock: str) -> int:
     return hours * 60 + minutes
 
 
+def known_zone(value: str) -> str:
+    """A time zone name the zone database knows; ValueError otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known time zone, e.g. Europe/Berlin") from None
+    return value
+
+
 class CalendarConfig(BaseModel):
     """Open hours per weekday in local time; a missing or null day is closed."""
 
@@ -50,11 +59,7 @@ class CalendarConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a known time zone, e.g. Europe/Berlin") from None
-        return value
+        return known_zone(value)
 
     @field_validator("hours", mode="before")
     @classmethod

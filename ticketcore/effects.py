@@ -26,14 +26,24 @@ class NoDispatch:
 
 
 class Subscriptions:
-    """Effect kinds per event name, as configured by the features that are enabled."""
+    """Effect kinds per event name, as configured by the features that are enabled; a kind
+    in `channels` is owed only by tickets of those channels (a mail confirmation is no
+    business of a Telegram ticket), so no job runs just to find nothing to do."""
 
-    def __init__(self, table: Mapping[str, Iterable[str]]) -> None:
+    def __init__(
+        self,
+        table: Mapping[str, Iterable[str]],
+        channels: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self._table = {kind: frozenset(events) for kind, events in table.items()}
+        self._channels = {kind: frozenset(c) for kind, c in (channels or {}).items()}
 
-    def kinds_for(self, event: str) -> list[str]:
+    def kinds_for(self, event: str, channel: str | None = None) -> list[str]:
         return [
-            kind for kind, events in self._table.items() if event in events or EVERY_EVENT in events
+            kind
+            for kind, events in self._table.items()
+            if (event in events or EVERY_EVENT in events)
+            and (channel is None or channel in self._channels.get(kind, (channel,)))
         ]
 
 

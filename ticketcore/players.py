@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from ticketcore.store import Store
@@ -18,7 +19,10 @@ class Directory:
         return self.store.players.find_one({"telegram_user_id": telegram_user_id})
 
     def by_email(self, email: str) -> dict[str, Any] | None:
-        return self.store.players.find_one({"email": email.strip().lower()})
+        """The player with this address; one the game knows (with a player id) first."""
+        return self.store.players.find_one(
+            {"email": email.strip().lower()}, sort=[("player_id", DESCENDING)]
+        )
 
     def set_language(self, telegram_user_id: int, language: str, at: datetime) -> None:
         self.store.players.update_one(
@@ -26,6 +30,16 @@ class Directory:
             {"$set": {"language": language, "language_set_at": at}},
             upsert=True,
         )
+
+    def set_email(self, telegram_user_id: int, email: str, at: datetime) -> bool:
+        """The address a Telegram player gave: on their record, where mail from it and the
+        game's tickets with it find them (one record per player id)."""
+        self.store.players.update_one(
+            {"telegram_user_id": telegram_user_id},
+            {"$set": {"email": email, "email_set_at": at}},
+            upsert=True,
+        )
+        return True
 
     def link_telegram(self, telegram_user_id: int, player_id: str, at: datetime) -> None:
         """Make `player_id`'s record the Telegram user's; fold a Telegram-only record in."""

@@ -156,7 +156,7 @@ class ServiceBase(TicketQueries):
             _id=ObjectId(ticket.id),
             player_key=player_key,
             active=True,
-            outbox=entry_record(entry, self.subscriptions.kinds_for(entry.event)),
+            outbox=entry_record(entry, self.subscriptions.kinds_for(entry.event, channel.value)),
         )
         self.store.tickets.insert_one(doc)
         self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]])
@@ -305,7 +305,7 @@ class ServiceBase(TicketQueries):
                 )
                 if clocks:
                     action = replace(action, updates={**action.updates, **clocks})
-            effects = self.subscriptions.kinds_for(action.event)
+            effects = self.subscriptions.kinds_for(action.event, current.channel.value)
             result = outcome(current, action, effects)
             if not is_worth_keeping(result.entry):
                 return current

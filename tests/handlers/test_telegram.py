@@ -32,7 +32,8 @@ from tests.fakes.telegram import (
 )
 from ticketcore.lifecycle import Status
 from ticketcore.links import make_token
-from ticketcore.models import Actor, ActorKind, Channel, MessageKind
+from ticketcore.models import Actor, ActorKind, Channel, MessageKind, Player
+from ticketcore.players import Directory
 from ticketcore.store import Store
 
 SECRET = "tg-webhook-secret"
@@ -386,3 +387,25 @@ def test_polling_mode_reads_updates_without_a_public_url(
             assert runtime.service.messages(ticket).items[0].message.kind is MessageKind.PLAYER
         stack.close()
         mongo_client.drop_database(settings.mongodb_db)
+
+
+def test_a_player_who_gives_an_email_is_one_player_across_channels(bot: Bot) -> None:
+    token = make_token("p-777", secret=LINK_SECRET, now=datetime.now(UTC))
+    bot.send(command_update(user_id=540, command="/start", args=token))
+    bot.send(command_update(user_id=540, command="/email", args="not an address"))
+    assert bot.texts_to(540)[-1].startswith("That does not look like an email address.")
+    bot.send(command_update(user_id=540, command="/email", args="Mia@Example.com"))
+    assert bot.texts_to(540)[-1].startswith("Saved: mia@example.com.")
+    directory = Directory(bot.runtime.store)
+    record = directory.by_email("mia@example.com")
+    assert record is not None
+    assert (record["player_id"], record["telegram_user_id"]) == ("p-777", 540)
+    # The game opens a ticket for the same player with that address: still one player.
+    bot.runtime.service.open_ticket(
+        player=Player(player_id="p-777", email="mia@example.com"),
+        channel=Channel.API,
+        text="From the game",
+    )
+    bot.deliver()
+    assert bot.runtime.store.players.count_documents({"player_id": "p-777"}) == 1
+    assert bot.runtime.store.players.count_documents({"email": "mia@example.com"}) == 1

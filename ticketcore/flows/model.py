@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import time
 from typing import Annotated, Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ticketcore.calendar import known_zone
 from ticketcore.flows.conditions import Predicate, predicate_for
 from ticketcore.flows.text import MAX_TEXT, TextError, check_template
 from ticketcore.lifecycle import Status
@@ -267,10 +268,9 @@ class TimeWindow(FlowModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+            return known_zone(value)
+        except ValueError:
             raise problem("timezone", f"unknown time zone '{value}'") from None
-        return value
 
     @model_validator(mode="after")
     def _compile(self) -> TimeWindow:
