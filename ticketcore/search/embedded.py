@@ -1,0 +1,428 @@
+"""The embedded search adapter: an on-disk tantivy index, for a helpdesk without Elasticsearch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeAlias
+
+import tantivy
+
+from ticketcore.search.ast import DateFilter, Filter, Phrase, Query, QueryError, Term, Words
+from ticketcore.search.port import HIGHLIGHT, Hit, IndexedTicket, Page, Viewer
+
+# tantivy ships no type stubs: its objects stay `Any` inside this module and never leave it.
+TantivyQuery: TypeAlias = Any
+Key: TypeAlias = tuple[float, int, int]  # (score, updated_at in µs, number): the total order
+
+# Bump on any change to `_schema` or the analyzers: a new version opens a fresh directory,
+# which `is_new` reports so the helpdesk reindexes into it.
+SCHEMA_VERSION = 1
+LANGUAGES = {"en": "english", "ru": "russian"}
+TEXT_FIELDS = ("subject", "body", "notes")  # each indexed once per language: body_en, body_ru
+KEYWORD_FIELDS: tuple[str, ...] = ("status", "priority", "channel", "queue", "assignee", "tags")
+KEYWORD_FIELDS += ("player_id", "email", "telegram")
+FILTER_TO_FIELD = {"player": "player_id", "tag": "tags"}  # the others keep their name
+SNIPPET_SOURCE_CAP = 4000
+SNIPPET_CHARS = 200
+WRITER_HEAP = 64_000_000
+_WORD = re.compile(r"[^\W_]+")  # what tantivy's simple tokenizer calls a word
+
+
+def _analyzer(language: str) -> Any:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer(language))
+        .build()
+    )
+
+
+def _schema() -> Any:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_integer_field("number", stored=True, indexed=True, fast=True)
+    builder.add_integer_field("updated_key", indexed=True, fast=True)
+    for name in KEYWORD_FIELDS:
+        builder.add_text_field(name, tokenizer_name="raw")
+    builder.add_date_field("created_at", indexed=True, fast=True)
+    builder.add_date_field("updated_at", indexed=True, fast=True)
+    for name in TEXT_FIELDS:
+        for lang in LANGUAGES:
+            builder.add_text_field(f"{name}_{lang}", tokenizer_name=f"helpdesk_{lang}")
+    builder.add_text_field(
+        "snippet_source", stored=True, tokenizer_name="raw", index_option="basic"
+    )
+    return builder.build()
+
+
+def _keyword(field: str, value: str) -> str:
+    """Keyword values are compared case-blind; a Telegram name with or without its `@`."""
+    value = value.strip().lower()
+    return value.lstrip("@") if field == "telegram" else value
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (_utc(moment) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def encode_cursor(key: Key) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> Key:
+    try:
+        score, updated, number = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return float(score), int(updated), int(number)
+    except (ValueError, TypeError) as error:
+        raise QueryError("This page link has expired; search again.") from error
+
+
+class EmbeddedIndex:
+    """The `SearchIndex` port over a tantivy index kept in `root/v<SCHEMA_VERSION>`."""
+
+    def __init__(self, root: Path, *, writer_threads: int = 1) -> None:
+        path = root / f"v{SCHEMA_VERSION}"
+        path.mkdir(parents=True, exist_ok=True)
+        self.is_new = not tantivy.Index.exists(str(path))
+        self._schema = _schema()
+        self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
+        self._analyzers = {lang: _analyzer(name) for lang, name in LANGUAGES.items()}
+        for lang, analyzer in self._analyzers.items():
+            self._index.register_tokenizer(f"helpdesk_{lang}", analyzer)
+        self._writer_threads = writer_threads
+        self._writer: Any = None  # opened on first write: tantivy allows one per directory
+        self._lock = threading.Lock()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def upsert(self, tickets: list[IndexedTicket]) -> None:
+        with self._lock:
+            writer = self._open_writer()
+            for ticket in tickets:
+                writer.delete_documents_by_term("id", ticket.id)
+                writer.add_document(self._document(ticket))
+            self._commit(writer)
+
+    def delete(self, ticket_ids: list[str]) -> None:
+        with self._lock:
+            writer = self._open_writer()
+            for ticket_id in ticket_ids:
+                writer.delete_documents_by_term("id", ticket_id)
+            self._commit(writer)
+
+    def refresh(self) -> None:
+        self._index.reload()
+
+    def close(self) -> None:
+        """Release the writer's directory lock, so another process (or a reopen) may write."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.wait_merging_threads()
+                self._writer = None
+
+    def __enter__(self) -> EmbeddedIndex:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _open_writer(self) -> Any:
+        if self._writer is None:
+            self._writer = self._index.writer(
+                heap_size=WRITER_HEAP, num_threads=self._writer_threads
+            )
+        return self._writer
+
+    def _commit(self, writer: Any) -> None:
+        writer.commit()
+        self._index.reload()  # read-your-writes: the next search sees this commit
+
+    def _document(self, ticket: IndexedTicket) -> Any:
+        doc = tantivy.Document()
+        doc.add_text("id", ticket.id)
+        doc.add_integer("number", ticket.number)
+        doc.add_integer("updated_key", _micros(ticket.updated_at))
+        doc.add_date("created_at", _utc(ticket.created_at))
+        doc.add_date("updated_at", _utc(ticket.updated_at))
+        keywords = {
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "channel": ticket.channel,
+            "queue": ticket.queue,
+            "assignee": ticket.assignee,
+            "player_id": ticket.player_id,
+            "email": ticket.email,
+            "telegram": ticket.telegram_username,
+        }
+        for field, value in [*keywords.items(), *(("tags", tag) for tag in ticket.tags)]:
+            if value:
+                doc.add_text(field, _keyword(field, value))
+        texts = {
+            "subject": (ticket.subject,),
+            "body": (ticket.subject, *ticket.player_texts, *ticket.replies),
+            "notes": ticket.notes,
+        }
+        for name, values in texts.items():
+            for lang in LANGUAGES:
+                for value in values:
+                    doc.add_text(f"{name}_{lang}", value)
+        source = "\n".join((ticket.subject, *ticket.player_texts))
+        doc.add_text("snippet_source", source[:SNIPPET_SOURCE_CAP])
+        return doc
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def search(
+        self, query: Query, *, viewer: Viewer, limit: int = 20, cursor: str | None = None
+    ) -> Page:
+        if query.is_empty:
+            raise QueryError("Type something to search for.")
+        if limit < 1:
+            raise ValueError(f"limit must be positive, not {limit}")
+        fields = ("subject", "body", "notes") if viewer.is_agent else ("subject", "body")
+        must: list[TantivyQuery] = []
+        must_not: list[TantivyQuery] = []
+        has_text = False
+        for term in query.terms:
+            clause = self._clause(term, fields, viewer)
+            if clause is None:
+                continue
+            (must_not if term.negated else must).append(clause)
+            has_text = has_text or (isinstance(term, Words | Phrase) and not term.negated)
+        if query.number is not None:
+            must.append(self._term("number", query.number))
+        if not must:
+            must.append(tantivy.Query.const_score_query(tantivy.Query.all_query(), 0.0))
+        clauses = [(tantivy.Occur.Must, q) for q in must]
+        clauses += [(tantivy.Occur.MustNot, q) for q in must_not]
+        matcher = tantivy.Query.boolean_query(clauses)
+        after = decode_cursor(cursor) if cursor else None
+        searcher = self._index.searcher()
+        ranked = _by_relevance if has_text else _by_recency
+        keyed, total = ranked(searcher, self._schema, matcher, limit, after)
+        highlight = self._highlighter(query.terms)
+        hits = tuple(
+            Hit(number=key[2], score=key[0], snippet=_snippet(_source(searcher, addr), highlight))
+            for key, addr in keyed[:limit]
+        )
+        more = len(keyed) > limit
+        return Page(
+            hits=hits, cursor=encode_cursor(keyed[limit - 1][0]) if more else None, total=total
+        )
+
+    def _clause(self, term: Term, fields: tuple[str, ...], viewer: Viewer) -> TantivyQuery | None:
+        if isinstance(term, Words):
+            words = [self._any_field(word, fields) for word in _WORD.findall(term.text)]
+            return _all_of([w for w in words if w is not None])
+        if isinstance(term, Phrase):
+            return self._phrase(term.text, fields)
+        if isinstance(term, Filter):
+            return _constant(self._filter(term, viewer))
+        if isinstance(term, DateFilter):
+            return _constant(self._date_range(term))
+        raise QueryError(f"Cannot search for {term!r}.")
+
+    def _term(self, field: str, value: object) -> TantivyQuery:
+        return _constant(tantivy.Query.term_query(self._schema, field, value))
+
+    def _any_field(self, word: str, fields: tuple[str, ...]) -> TantivyQuery | None:
+        """One word, stemmed by each field's own analyzer, found in any text field."""
+        options = []
+        for lang, analyzer in self._analyzers.items():
+            for stem in analyzer.analyze(word)[:1]:
+                for name in fields:
+                    term = tantivy.Query.term_query(self._schema, f"{name}_{lang}", stem)
+                    options.append((tantivy.Occur.Should, term))
+        return tantivy.Query.boolean_query(options) if options else None
+
+    def _phrase(self, text: str, fields: tuple[str, ...]) -> TantivyQuery | None:
+        options = []
+        for lang, analyzer in self._analyzers.items():
+            stems = analyzer.analyze(text)
+            for name in fields if stems else ():
+                field = f"{name}_{lang}"
+                # tantivy refuses (panics on) a one-word phrase: that is a plain term.
+                query = (
+                    tantivy.Query.phrase_query(self._schema, field, stems)
+                    if len(stems) > 1
+                    else tantivy.Query.term_query(self._schema, field, stems[0])
+                )
+                options.append((tantivy.Occur.Should, query))
+        return tantivy.Query.boolean_query(options) if options else None
+
+    def _filter(self, term: Filter, viewer: Viewer) -> TantivyQuery:
+        field = FILTER_TO_FIELD.get(term.field, term.field)
+        if field not in KEYWORD_FIELDS:
+            raise QueryError(f"There is no `{term.field}:` filter.")
+        value = term.value
+        if field == "assignee" and value.lstrip("@").lower() == "me":
+            if viewer.user_id is None:
+                return tantivy.Query.empty_query()  # nobody to be: nothing is assigned to them
+            value = viewer.user_id
+        return tantivy.Query.term_query(self._schema, field, _keyword(field, value))
+
+    def _date_range(self, term: DateFilter) -> TantivyQuery:
+        start, end = _midnight(term.day), _midnight(term.day + timedelta(days=1))
+        lower, upper = {
+            "=": (start, end),
+            ">": (end, None),
+            ">=": (start, None),
+            "<": (None, start),
+            "<=": (None, end),
+        }[term.op]
+        return tantivy.Query.range_query(
+            self._schema,
+            f"{term.field}_at",
+            tantivy.FieldType.Date,
+            lower_bound=lower,
+            upper_bound=upper,
+            include_upper=upper is None,  # every upper bound is the next midnight, excluded
+        )
+
+    def _highlighter(self, terms: Iterable[Term]) -> Callable[[str], bool]:
+        """Whether a word of the text is one the query looked for, by either stemmer."""
+        wanted = {lang: set[str]() for lang in self._analyzers}
+        for term in terms:
+            if isinstance(term, Words | Phrase) and not term.negated:
+                for lang, analyzer in self._analyzers.items():
+                    wanted[lang].update(analyzer.analyze(term.text))
+        seen: dict[str, bool] = {}
+
+        def is_wanted(word: str) -> bool:
+            if word not in seen:
+                seen[word] = any(
+                    stem in wanted[lang]
+                    for lang, analyzer in self._analyzers.items()
+                    for stem in analyzer.analyze(word)
+                )
+            return seen[word]
+
+        return is_wanted
+
+
+def _constant(query: TantivyQuery) -> TantivyQuery:
+    """Filters narrow the results but add no relevance, so they leave the ranking to recency."""
+    return tantivy.Query.const_score_query(query, 0.0)
+
+
+def _all_of(queries: list[TantivyQuery]) -> TantivyQuery | None:
+    if not queries:
+        return None
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+Ranked: TypeAlias = tuple[list[tuple[Key, Any]], int]
+
+
+def _keyed(searcher: Any, hits: list[tuple[Any, Any]], scored: bool) -> list[tuple[Key, Any]]:
+    addresses = [address for _, address in hits]
+    updated = searcher.fast_field_values("updated_key", addresses)
+    numbers = searcher.fast_field_values("number", addresses)
+    return [
+        ((float(score) if scored else 0.0, int(u), int(n)), address)
+        for (score, address), u, n in zip(hits, updated, numbers, strict=True)
+    ]
+
+
+def _by_relevance(
+    searcher: Any, schema: Any, query: TantivyQuery, limit: int, after: Key | None
+) -> Ranked:
+    """The page after `after` in (score, updated, number) order, newest first among equals.
+
+    tantivy ranks by score only and has no search-after, so this fetches a growing top-k
+    until every hit on the page (and one more, to know there is more) scores strictly above
+    the k-th: only then can no unfetched hit tie with, and outrank, one on the page. A page
+    deep in the results therefore costs that depth, paid inside tantivy's collector.
+    """
+    k = max(4 * (limit + 1), 256)
+    while True:
+        result = searcher.search(query, limit=k, count=True)
+        keyed = _keyed(searcher, result.hits, scored=True)
+        keyed = sorted((h for h in keyed if after is None or h[0] < after), reverse=True)
+        exhausted = len(result.hits) < k
+        if exhausted or (len(keyed) > limit and keyed[limit][0][0] > result.hits[-1][0]):
+            return keyed[: limit + 1], int(result.count)
+        k *= 4
+
+
+def _by_recency(
+    searcher: Any, schema: Any, query: TantivyQuery, limit: int, after: Key | None
+) -> Ranked:
+    """Without words there is no relevance: newest first, by a true search-after on the
+    updated time, so a page costs its size whatever its depth."""
+    total = int(searcher.search(query, limit=1, count=True).count)
+    if after is not None:
+        _, updated, number = after
+        older = _range(schema, "updated_key", upper=updated)
+        same = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.term_query(schema, "updated_key", updated)),
+                (tantivy.Occur.Must, _range(schema, "number", upper=number)),
+            ]
+        )
+        query = query.and_must_match(older.or_should_match(same))
+    result = searcher.search(query, limit=limit + 1, count=False, order_by_field="updated_key")
+    keyed = _keyed(searcher, result.hits, scored=False)
+    if len(keyed) > limit:
+        # Hits sharing the last one's time were cut by an order that ignores numbers: take
+        # them all, so the number decides among them.
+        last = keyed[-1][0][1]
+        ties = query.and_must_match(tantivy.Query.term_query(schema, "updated_key", last))
+        tied = searcher.search(ties, limit=searcher.num_docs, count=False).hits
+        keyed = [h for h in keyed if h[0][1] != last] + _keyed(searcher, tied, scored=False)
+    return sorted(keyed, reverse=True)[: limit + 1], total
+
+
+def _range(schema: Any, field: str, *, upper: int) -> TantivyQuery:
+    return tantivy.Query.range_query(
+        schema, field, tantivy.FieldType.Integer, upper_bound=upper, include_upper=False
+    )
+
+
+def _source(searcher: Any, address: Any) -> str:
+    text = searcher.doc(address).get_first("snippet_source")
+    return str(text or "")
+
+
+def _snippet(text: str, is_wanted: Callable[[str], bool]) -> str:
+    """About SNIPPET_CHARS of the player's own words around the first match, matches marked.
+
+    Built from `snippet_source` only (subject and player texts), so no note or reply text
+    can ever show, whoever searches.
+    """
+    text = " ".join(text.split())
+    first = next((m for m in _WORD.finditer(text) if is_wanted(m.group())), None)
+    start = 0 if first is None else max(0, first.start() - SNIPPET_CHARS // 4)
+    if start:
+        start = text.find(" ", start) + 1 or start  # begin on a word
+    end = min(len(text), start + SNIPPET_CHARS)
+    if end < len(text) and (space := text.rfind(" ", start, end)) > start:
+        end = space
+    parts, at = [], start
+    for match in _WORD.finditer(text, start, end):
+        if is_wanted(match.group()):
+            parts += [text[at : match.start()], HIGHLIGHT[0], match.group(), HIGHLIGHT[1]]
+            at = match.end()
+    parts.append(text[at:end])
+    return ("…" if start else "") + "".join(parts) + ("…" if end < len(text) else "")

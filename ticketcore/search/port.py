@@ -1,0 +1,79 @@
+"""The search port: what the rest of the helpdesk sees of any search engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ticketcore.search.ast import Query
+
+
+@dataclass(frozen=True)
+class IndexedTicket:
+    """One ticket as the index holds it (a whole document per ticket: a change to the
+    ticket replaces it)."""
+
+    id: str
+    number: int
+    subject: str
+    status: str
+    priority: str
+    channel: str
+    queue: str | None
+    assignee: str | None
+    tags: tuple[str, ...]
+    player_id: str | None
+    email: str | None
+    telegram_username: str | None
+    language: str | None
+    created_at: datetime
+    updated_at: datetime
+    player_texts: tuple[str, ...]  # what the player wrote
+    replies: tuple[str, ...]  # what agents answered
+    notes: tuple[str, ...]  # internal notes: found only by agents
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who searches: notes are searched only for agents; `user_id` is what `assignee:@me`
+    means."""
+
+    is_agent: bool
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    number: int
+    score: float
+    snippet: str  # plain text; the matched words wrapped in HIGHLIGHT marks
+
+
+@dataclass(frozen=True)
+class Page:
+    hits: tuple[Hit, ...]
+    cursor: str | None  # pass back for the next page; None: no more
+    total: int | None = None  # when the engine knows it cheaply
+
+
+HIGHLIGHT = ("\u2068*", "*\u2069")  # a Slack-bold mark, isolated so it cannot join other text
+
+
+class SearchIndex(Protocol):
+    def upsert(self, tickets: list[IndexedTicket]) -> None:
+        """Add or replace these tickets (bulk)."""
+        ...
+
+    def delete(self, ticket_ids: list[str]) -> None: ...
+
+    def search(
+        self, query: Query, *, viewer: Viewer, limit: int = 20, cursor: str | None = None
+    ) -> Page:
+        """Relevance first, then the newest; paged by an opaque cursor with no ceiling on
+        how deep it goes (no 10,000-hit window)."""
+        ...
+
+    def refresh(self) -> None:
+        """Make every write so far visible to searches (tests and reindex)."""
+        ...
