@@ -326,6 +326,12 @@ def build_runtime(stack: Stack) -> Any:
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.fetch_file = file_reader(stack, telegram)
+    from jobs import search as search_jobs
+
+    search = search_index(stack)
+    handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_ticket
+    subscriptions.update(search_jobs.SUBSCRIPTIONS)
+    delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
     store.ensure_indexes(refs=refs)
     service = TicketService(
         store,
@@ -347,7 +353,32 @@ def build_runtime(stack: Stack) -> Any:
         reply_routes=reply_routes,
         automation=rules,
         macros=macros,
+        search=search,
     )
+
+
+def search_index(stack: Stack) -> Any:
+    """Elasticsearch when ELASTICSEARCH_URL is set (the index behind an alias), else the
+    embedded on-disk index under DATA_DIR/search."""
+    url = stack.settings.elasticsearch_url
+    if not url:
+        from ticketcore.search.embedded import EmbeddedIndex
+
+        return EmbeddedIndex(stack.data_dir / "search")
+    from elasticsearch import Elasticsearch
+    from elasticsearch.exceptions import ApiError, TransportError
+
+    from ticketcore.search.elastic import ElasticIndex
+
+    index = ElasticIndex(Elasticsearch(url, request_timeout=10))
+    try:
+        index.ensure()
+    except (ApiError, TransportError) as exc:
+        raise StartupError(
+            f"ELASTICSEARCH_URL {redact(url)} does not answer ({type(exc).__name__}); start "
+            "Elasticsearch there or leave it unset to use the embedded index"
+        ) from exc
+    return index
 
 
 def mailer_for(stack: Stack) -> Any:
@@ -608,6 +639,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
         macros=Macros.load(settings.macros_file),
         style=CardStyle(admin_url=settings.account_admin_url),
         seen=stack.redis,
+        search=runtime.search,
     ).register(app)
     IncidentListeners(
         incidents=Incidents(runtime.store),

@@ -29,6 +29,9 @@ from ticketcore.models import (
     Priority,
     Ticket,
 )
+from ticketcore.search.ast import QueryError
+from ticketcore.search.port import SearchIndex, Viewer
+from ticketcore.search.query import parse
 from ticketcore.service import UNSET, TicketService
 
 MAX_BODY = 1_000_000
@@ -140,11 +143,17 @@ LinkMaker = Callable[[str, int], dict[str, Any]]
 
 class IntakeApi:
     def __init__(
-        self, service: TicketService, api_keys: Sequence[str], link_maker: LinkMaker | None = None
+        self,
+        service: TicketService,
+        api_keys: Sequence[str],
+        link_maker: LinkMaker | None = None,
+        *,
+        search: SearchIndex | None = None,
     ) -> None:
         self.service = service
         self.keys = [k.encode() for k in api_keys]
         self.link_maker = link_maker
+        self.search = search
 
     def routes(self) -> list[Route]:
         return [
@@ -249,6 +258,8 @@ class IntakeApi:
 
     async def list(self, request: Request, actor: Actor) -> Response:
         params = request.query_params
+        if "q" in params:
+            return await self.find(request)
         unknown = set(params) - {"status", "player_id", "assignee", "limit", "cursor"}
         if unknown:
             raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}")
@@ -277,6 +288,44 @@ class IntakeApi:
         tickets = tickets[:limit]
         cursor = encode_cursor(tickets[-1].number) if more else None
         return JSONResponse({"items": [ticket_json(t) for t in tickets], "next_cursor": cursor})
+
+    async def find(self, request: Request) -> Response:
+        """`?q=` in the agents' query language: relevance first, with snippets, paged."""
+        params = request.query_params
+        unknown = set(params) - {"q", "limit", "cursor"}
+        if unknown:
+            raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r} with q")
+        if self.search is None:
+            raise BadRequest("search is not configured", status=503)
+        raw_limit = params.get("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+            raise BadRequest(f"must be a whole number from 1 to {MAX_PAGE}", field="limit")
+        try:
+            query = parse(params["q"], today=self.service.clock().date())
+        except QueryError as exc:
+            raise BadRequest(str(exc), field="q") from None
+        if query.is_empty:
+            raise BadRequest("say what to look for, e.g. q=refund status:new", field="q")
+        search = self.search
+        # The game's API sees what players see: no internal notes.
+        viewer = Viewer(is_agent=False)
+
+        def run() -> tuple[Any, list[Ticket]]:
+            search.refresh()
+            page = search.search(
+                query, viewer=viewer, limit=int(raw_limit), cursor=params.get("cursor")
+            )
+            return page, [self.service.get(hit.number) for hit in page.hits]
+
+        try:
+            page, tickets = await run_in_threadpool(run)
+        except QueryError as exc:  # a cursor from elsewhere
+            raise BadRequest(str(exc), field="cursor") from None
+        items = [
+            ticket_json(t) | {"snippet": hit.snippet, "score": round(hit.score, 4)}
+            for hit, t in zip(page.hits, tickets, strict=True)
+        ]
+        return JSONResponse({"items": items, "next_cursor": page.cursor})
 
     async def follow_up(self, request: Request, actor: Actor) -> Response:
         body: FollowUp = await self.body(request, FollowUp)

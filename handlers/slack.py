@@ -3,6 +3,7 @@ calls. Every listener acknowledges first, checks who is asking, then makes one c
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from bot.slack import alerts, cards, views
 from bot.slack.access import Access
 from bot.slack.cards import CardStyle, ticket_card
+from bot.slack.search import SEARCH_RESULTS, search_results
 from bot.slack.text import cut_escaped, escape
 from jobs.slack import CARD_REF, THREAD_NOTE_VIA
 from ticketcore.agents import Roster
@@ -27,6 +29,9 @@ from ticketcore.errors import TicketError
 from ticketcore.lifecycle import Status
 from ticketcore.macros import Macros
 from ticketcore.models import Actor, ActorKind, Priority, Ticket
+from ticketcore.search.ast import QueryError
+from ticketcore.search.port import SearchIndex, Viewer
+from ticketcore.search.query import parse
 from ticketcore.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,8 @@ USAGE = (
     "• `/ticket 1234`: show ticket #1234\n"
     "• `/ticket mine`: your open tickets\n"
     "• `/ticket queue [name]`: tickets per status, for one queue or all\n"
+    "• `/ticket search lost gems status:new -refund`: find tickets (also player:, email:,"
+    ' tag:, queue:, assignee:@me, channel:, created:>2026-11-01, "a phrase")\n'
     "• `/ticket merge 12 34`: merge #12 into #34 (leads)\n"
     "• `/ticket player 1234 PLAYER_ID`: set the ticket's player id\n"
     "• `/ticket help`: this message"
@@ -60,6 +67,7 @@ class SlackWorkspace:
     macros: Macros
     style: CardStyle
     seen: Redis
+    search: SearchIndex | None = None
 
     def register(self, app: App) -> None:
         app.middleware(self.drop_repeated_events)
@@ -77,7 +85,7 @@ class SlackWorkspace:
             alerts.REASSIGN: self.reassign,
         }.items():
             app.action(action_id)(listener)
-        app.action({"action_id": r"^home\.open\."})(lambda ack: ack())
+        app.action({"action_id": r"^(home|search)\.open\."})(lambda ack: ack())  # link buttons
         app.view(views.REPLY_VIEW)(self.submit_reply)
         app.view(views.NOTE_VIEW)(self.submit_note)
         app.command("/ticket")(self.command)
@@ -306,6 +314,8 @@ class SlackWorkspace:
                 ticket, first_message=text, now=self.service.clock(), style=self.style
             )
             return {"text": cards.card_text(ticket), "blocks": [b.to_dict() for b in blocks]}
+        if head == "search":
+            return self.answer_search(" ".join(words[1:]), user)
         if head == "mine" and len(words) == 1:
             mine = self.service.open_tickets(assignee=user)
             lines = [
@@ -340,6 +350,23 @@ class SlackWorkspace:
             self.service.set_player(number, player, actor=actor)
             return {"text": f"Ticket #{number} now belongs to player {escape(player_id)}."}
         return {"text": f"I did not understand that.\n{USAGE}"}
+
+    def answer_search(self, text: str, user: str) -> dict[str, Any]:
+        """`/ticket search <query>`: the best matches, each with a link to its card."""
+        if self.search is None:
+            return {"text": "Search is not configured."}
+        try:
+            query = parse(html.unescape(text), today=self.service.clock().date())
+        except QueryError as exc:
+            return {"text": f":mag: {escape(str(exc))}"}
+        if query.is_empty:
+            return {"text": "Say what to look for, e.g. `/ticket search refund status:new`."}
+        viewer = Viewer(is_agent=self.access.is_agent(user), user_id=user)
+        self.search.refresh()
+        page = self.search.search(query, viewer=viewer, limit=SEARCH_RESULTS)
+        tickets = [self.service.get(hit.number) for hit in page.hits]
+        blocks = search_results(escape(text), list(zip(page.hits, tickets, strict=True)))
+        return {"text": f"{len(tickets)} tickets found", "blocks": [b.to_dict() for b in blocks]}
 
     # ------------------------------------------------------------------ events
 

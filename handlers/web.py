@@ -38,7 +38,7 @@ def create_app(
     mail: MailgunInbound | None = None,
     rating: RatingPages | None = None,
 ) -> Starlette:
-    api = IntakeApi(runtime.service, api_keys, link_maker)
+    api = IntakeApi(runtime.service, api_keys, link_maker, search=runtime.search)
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),

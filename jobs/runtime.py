@@ -13,6 +13,7 @@ from ticketcore.clock import Clock
 from ticketcore.macros import Macros
 from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import Outbox
+from ticketcore.search.port import SearchIndex
 from ticketcore.service import TicketService
 from ticketcore.store import Document, Store
 
@@ -40,6 +41,7 @@ class Runtime:
     # helpdesk does nothing by itself.
     automation: AutomationHolder | None = None
     macros: Macros = field(default_factory=lambda: Macros([]))
+    search: SearchIndex | None = None
 
     @property
     def policies(self) -> Automation | None:
