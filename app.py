@@ -267,9 +267,14 @@ def build_runtime(stack: Stack) -> Any:
     from rq import Queue
 
     from jobs import mail as mail_jobs
-    from jobs.dispatch import QueueDispatcher
     from jobs.effects import CORE_HANDLERS
-    from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
+    from jobs.runtime import (
+        QUEUE_NAME,
+        SINGLE_QUEUE_NAME,
+        URGENT_QUEUE_NAME,
+        QueueRoutes,
+        Runtime,
+    )
     from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
     from ticketcore.macros import Macros
     from ticketcore.models import Channel
@@ -333,10 +338,13 @@ def build_runtime(stack: Stack) -> Any:
     subscriptions.update(search_jobs.SUBSCRIPTIONS)
     delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
     store.ensure_indexes(refs=refs)
+    single_queue = Queue(SINGLE_QUEUE_NAME, connection=stack.redis)
+    single = frozenset({search_jobs.SEARCH_INDEX})
+    routing = QueueRoutes(queue, urgent_queue, URGENT, single_queue, single)
     service = TicketService(
         store,
         utc_now,
-        dispatcher=QueueDispatcher(queue, delays, urgent_queue, URGENT),
+        dispatcher=routing.dispatcher(delays),
         subscriptions=Subscriptions(subscriptions, channels),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
@@ -349,6 +357,8 @@ def build_runtime(stack: Stack) -> Any:
         sweep_grace=timedelta(seconds=settings.outbox_grace),
         urgent_queue=urgent_queue,
         urgent=URGENT,
+        single_queue=single_queue,
+        single=single,
         handlers=handlers,
         reply_routes=reply_routes,
         automation=rules,

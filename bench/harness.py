@@ -260,7 +260,7 @@ class Jobs:
 
 def delivery_queues(runtime: Runtime) -> list[Queue]:
     """The queues delivery jobs run from: the urgent one (when set) and the default one."""
-    return [q for q in (runtime.urgent_queue, runtime.queue) if q is not None]
+    return [q for q in (runtime.urgent_queue, runtime.queue, runtime.single_queue) if q is not None]
 
 
 def finished_jobs(queues: Sequence[Queue], before: Collection[str] = ()) -> Jobs:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from rq import Queue
 
+from jobs.dispatch import QueueDispatcher
 from ticketcore.automation import Automation, AutomationHolder
 from ticketcore.clock import Clock
 from ticketcore.macros import Macros
@@ -19,11 +20,33 @@ from ticketcore.store import Document, Store
 
 QUEUE_NAME = "helpdesk"
 URGENT_QUEUE_NAME = "helpdesk-urgent"  # deliveries people wait for; workers empty it first
+# Kinds only one worker may carry out (the embedded search index has one writer): the
+# worker that runs the cron also works this queue, after the others are empty.
+SINGLE_QUEUE_NAME = "helpdesk-single"
 
 # A handler carries out one effect and returns fields to record on the ticket (or None).
 Handler = Callable[["Runtime", Document, Document], Document | None]
 # A reply route carries one agent reply to the player over one channel.
 ReplyRoute = Callable[["Runtime", Document, HistoryEntry], Document | None]
+
+
+@dataclass(frozen=True)
+class QueueRoutes:
+    """Which queue each kind of effect goes to."""
+
+    queue: Queue
+    urgent_queue: Queue | None = None
+    urgent: frozenset[str] = frozenset()
+    single_queue: Queue | None = None
+    single: frozenset[str] = frozenset()
+
+    def queue_for(self, kind: str) -> Queue:
+        if self.single_queue is not None and kind in self.single:
+            return self.single_queue
+        return self.urgent_queue if self.urgent_queue and kind in self.urgent else self.queue
+
+    def dispatcher(self, delays: Mapping[str, float] | None = None) -> QueueDispatcher:
+        return QueueDispatcher(self.queue, delays, route=self.queue_for)
 
 
 @dataclass
@@ -35,6 +58,8 @@ class Runtime:
     sweep_grace: timedelta = timedelta(seconds=30)
     urgent_queue: Queue | None = None
     urgent: frozenset[str] = frozenset()
+    single_queue: Queue | None = None
+    single: frozenset[str] = frozenset()
     handlers: dict[str, Handler] = field(default_factory=dict)
     reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
     # The flows file as last loaded well (rules, SLA, escalation, auto-close); None: the
@@ -51,8 +76,17 @@ class Runtime:
     def outbox(self) -> Outbox:
         return self.service.outbox
 
+    @property
+    def routes(self) -> QueueRoutes:
+        return QueueRoutes(
+            self.queue, self.urgent_queue, self.urgent, self.single_queue, self.single
+        )
+
     def queue_for(self, kind: str) -> Queue:
-        return self.urgent_queue if self.urgent_queue and kind in self.urgent else self.queue
+        return self.routes.queue_for(kind)
+
+    def dispatcher(self, delays: Mapping[str, float] | None = None) -> QueueDispatcher:
+        return self.routes.dispatcher(delays)
 
 
 _current: Runtime | None = None

@@ -8,21 +8,17 @@ store stays the source of truth: a lost index is rebuilt by `helpdesk reindex`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-
-from redis import Redis
 
 from jobs.runtime import Runtime
 from ticketcore.effects import EVERY_EVENT
 from ticketcore.models import HistoryEntry, MessageKind, Ticket
 from ticketcore.queries import TicketQueries
-from ticketcore.search.port import IndexedTicket, SearchIndex
+from ticketcore.search.port import IndexedTicket
 from ticketcore.store import Document, to_ticket
 
 SEARCH_INDEX = "search.index"
 SUBSCRIPTIONS = {SEARCH_INDEX: {EVERY_EVENT}}
 DELAY = 1.0  # seconds: changes to one ticket within it become one index write
-WRITER_LOCK_SECONDS = 60
 PAGE = 500
 
 
@@ -65,19 +61,6 @@ def all_messages(queries: TicketQueries, ticket: Ticket) -> Iterator[HistoryEntr
         yield from items
 
 
-@contextmanager
-def writing(index: SearchIndex, redis: Redis) -> Iterator[SearchIndex]:
-    """One writer at a time across every worker (the embedded index allows one per
-    directory); the writer is let go after each write so another process may take it."""
-    with redis.lock("search:writer", timeout=WRITER_LOCK_SECONDS, blocking_timeout=30):
-        try:
-            yield index
-        finally:
-            release = getattr(index, "close", None)
-            if release is not None:
-                release()
-
-
 def index_ticket(rt: Runtime, doc: Document, record: Document) -> None:
     """The effect handler: re-index the ticket as it is now."""
     if rt.search is None:
@@ -85,7 +68,6 @@ def index_ticket(rt: Runtime, doc: Document, record: Document) -> None:
     fresh = rt.store.tickets.find_one({"_id": doc["_id"]}, {"outbox": 0})
     if fresh is None:
         return None
-    document = indexed(rt.service, to_ticket(fresh))
-    with writing(rt.search, rt.queue.connection) as index:
-        index.upsert([document])
+    # Only the worker that runs the cron works this kind's queue: the index's one writer.
+    rt.search.upsert([indexed(rt.service, to_ticket(fresh))])
     return None

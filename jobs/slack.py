@@ -4,6 +4,7 @@ thread, alert the leads. Each effect is idempotent and paced to Slack's limits."
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +34,7 @@ SLACK_ESCALATION = "slack.escalation"
 SLACK_NOTIFY = "slack.notify"
 SLACK_INCIDENT = "slack.incident"
 INCIDENT_REFRESH = 2.0  # seconds: an incident card is redrawn at most this often
+SHORT_RETRY = 1.0  # seconds: a 429 asking for no more than this is waited out in place
 CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
@@ -83,17 +85,24 @@ class SlackDelivery:
         return self.queue_channels.get(ticket.queue or "", self.triage_channel)
 
     def call(self, budget: str, rate: int, method: Callable[..., Any], **args: Any) -> Any:
-        """Call Slack within our own pace; a 429 becomes a precise retry, never a sleep."""
-        wait = Pacer(self.redis, rate).wait_for(budget)
-        if wait:
-            raise RetryLater(wait, f"pacing {budget}")
-        try:
-            return method(**args)
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
+        """Call Slack within our own pace. A 429 asking for a short wait is waited out once
+        in place (rescheduled, the card would come back whole seconds later, behind
+        everything posted meanwhile); a longer one becomes a precise retry."""
+        for attempt in range(2):
+            wait = Pacer(self.redis, rate).wait_for(budget)
+            if wait:
+                raise RetryLater(wait, f"pacing {budget}")
+            try:
+                return method(**args)
+            except SlackApiError as exc:
+                if exc.response.status_code != 429:
+                    raise
                 retry_after = float(exc.response.headers.get("Retry-After", 1))
+                if attempt == 0 and retry_after <= SHORT_RETRY:
+                    time.sleep(retry_after + random.uniform(0, 0.1))
+                    continue
                 raise RetryLater(retry_after + random.uniform(0, 0.5), "Slack rate limit") from exc
-            raise
+        raise AssertionError("unreachable")
 
     def post(self, channel: str, **args: Any) -> Any:
         return self.call(

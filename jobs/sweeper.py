@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from jobs import runtime
-from jobs.dispatch import QueueDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +16,7 @@ def sweep() -> int:
     by_ticket: dict[str, list[str]] = {}
     for owed in rt.outbox.overdue(cutoff):
         by_ticket.setdefault(owed.ticket_id, []).append(owed.key)
-    dispatcher = QueueDispatcher(rt.queue, urgent_queue=rt.urgent_queue, urgent=rt.urgent)
+    dispatcher = rt.dispatcher()
     redis = rt.queue.connection
     now = rt.clock().timestamp()
     quiet = rt.sweep_grace.total_seconds()

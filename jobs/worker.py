@@ -10,7 +10,7 @@ from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
 from jobs.periodic import every_minute
-from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME
+from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME
 from jobs.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def run_worker(
     stop = threading.Event()
     if with_cron:
         start_cron(connection, sweep_interval=sweep_interval, stop=stop)
-    queues = [Queue(name, connection=connection) for name in (URGENT_QUEUE_NAME, QUEUE_NAME)]
+    names = [URGENT_QUEUE_NAME, QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else [])]
+    queues = [Queue(name, connection=connection) for name in names]
     worker = SimpleWorker(queues, connection=connection)
     try:
         # The scheduler runs jobs enqueued for later: debounced card updates and retries

@@ -20,7 +20,7 @@ from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
 from jobs.effects import CORE_HANDLERS
 from jobs.mail import MailDelivery
-from jobs.runtime import QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
+from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
 from ticketcore.embedded import EmbeddedMongo
 from ticketcore.mail.files import FileMailer
 from ticketcore.mail.once import SendOnce
@@ -150,7 +150,11 @@ def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -
     until the queues are empty; with `scheduled`, jobs scheduled for later (debounces,
     Retry-After) run too: all of them, as if their time had come, or with `only_due` just
     those whose time has come, as RQ's scheduler would."""
-    queues = [Queue(URGENT_QUEUE_NAME, connection=queue.connection), queue]
+    queues = [
+        Queue(URGENT_QUEUE_NAME, connection=queue.connection),
+        queue,
+        Queue(SINGLE_QUEUE_NAME, connection=queue.connection),
+    ]
     while True:
         if scheduled:
             for each in queues:
