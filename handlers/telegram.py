@@ -132,6 +132,7 @@ class SupportBot:
             player_id=known.get("player_id"),
             telegram_user_id=user.id,
             telegram_chat_id=chat_id,
+            telegram_username=(user.username or "").lower()[:64] or None,
             language=known.get("language") or self.texts.language_for(user.language_code),
             display_name=(name or None) and name[:200],
         )

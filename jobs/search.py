@@ -40,7 +40,7 @@ def indexed(queries: TicketQueries, ticket: Ticket) -> IndexedTicket:
         tags=ticket.tags,
         player_id=ticket.player.player_id,
         email=ticket.player.email,
-        telegram_username=None,
+        telegram_username=ticket.player.telegram_username,
         language=ticket.player.language,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,

@@ -63,6 +63,7 @@ class Player(Model):
     email: str | None = Field(default=None, min_length=3, max_length=254)
     telegram_user_id: int | None = None
     telegram_chat_id: int | None = None
+    telegram_username: str | None = Field(default=None, max_length=64)  # without the "@"
     language: str | None = Field(default=None, min_length=2, max_length=16)
     display_name: str | None = Field(default=None, max_length=200)
 

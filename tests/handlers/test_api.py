@@ -60,6 +60,7 @@ def test_create_returns_the_ticket_with_its_number_and_first_message(client: Tes
         "email": "gamer@example.com",
         "telegram_user_id": None,
         "telegram_chat_id": None,
+        "telegram_username": None,
         "language": "ru",
         "display_name": None,
     }

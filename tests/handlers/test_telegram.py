@@ -34,6 +34,8 @@ from ticketcore.lifecycle import Status
 from ticketcore.links import make_token
 from ticketcore.models import Actor, ActorKind, Channel, MessageKind, Player
 from ticketcore.players import Directory
+from ticketcore.search.port import Viewer
+from ticketcore.search.query import parse
 from ticketcore.store import Store
 
 SECRET = "tg-webhook-secret"
@@ -409,3 +411,16 @@ def test_a_player_who_gives_an_email_is_one_player_across_channels(bot: Bot) -> 
     bot.deliver()
     assert bot.runtime.store.players.count_documents({"player_id": "p-777"}) == 1
     assert bot.runtime.store.players.count_documents({"email": "mia@example.com"}) == 1
+
+
+def test_a_player_is_found_by_their_telegram_username(bot: Bot) -> None:
+    bot.send(text_update(user_id=550, text="Where are my gems?", username="Dragon_Slayer"))
+    [ticket] = bot.tickets()
+    assert ticket.player.telegram_username == "dragon_slayer"
+    bot.deliver()
+    assert bot.runtime.search is not None
+    bot.runtime.search.refresh()
+    found = bot.runtime.search.search(
+        parse("telegram:@Dragon_Slayer"), viewer=Viewer(is_agent=True)
+    )
+    assert [hit.number for hit in found.hits] == [ticket.number]
