@@ -13,6 +13,14 @@ from typing import Any, TypeAlias
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from ticketcore.search.ast import DateFilter, Filter, Phrase, Query, QueryError, Term, Words
+from ticketcore.search.documents import (
+    FILTER_TO_FIELD,
+    LANGUAGES,
+    SNIPPET_CHARS,
+    keyword_fields,
+    snippet_source,
+)
+from ticketcore.search.documents import keyword as _keyword
 from ticketcore.search.port import HIGHLIGHT, Hit, IndexedTicket, Page, Viewer
 
 JsonDict: TypeAlias = dict[str, Any]
@@ -20,29 +28,19 @@ JsonDict: TypeAlias = dict[str, Any]
 # Bump on any change to the mappings or analyzers: `new_index()` then names a fresh index to
 # reindex into, and `swap_alias` moves the searches over once it is full.
 SCHEMA_VERSION = 1
-LANGUAGES = {"en": "english", "ru": "russian"}
 # `body` is what the player wrote; `replies` is searched but, like notes, never shown in a
 # snippet, so highlighting `subject` and `body` alone yields the player's own words.
 PUBLIC_TEXT = ("subject", "body", "replies")
 TEXT_FIELDS = (*PUBLIC_TEXT, "notes")
 KEYWORD_FIELDS: tuple[str, ...] = ("status", "priority", "channel", "queue", "assignee", "tags")
 KEYWORD_FIELDS += ("player_id", "email", "telegram")
-FILTER_TO_FIELD = {"player": "player_id", "tag": "tags"}  # the others keep their name
 SORT: list[JsonDict] = [
     {"_score": {"order": "desc"}},
     {"updated_at": {"order": "desc"}},
     {"number": {"order": "desc"}},
 ]
-SNIPPET_SOURCE_CAP = 4000
-SNIPPET_CHARS = 200
 _WORD = re.compile(r"[^\W_]+")  # the words the embedded index sees, so both split alike
 _MARKED = re.compile(re.escape(HIGHLIGHT[0]) + r"(.*?)" + re.escape(HIGHLIGHT[1]), re.S)
-
-
-def _keyword(field: str, value: str) -> str:
-    """Keyword values are compared case-blind; a Telegram name with or without its `@`."""
-    value = value.strip().lower()
-    return value.lstrip("@") if field == "telegram" else value
 
 
 def _utc(moment: datetime) -> str:
@@ -180,18 +178,7 @@ class ElasticIndex:
 
 
 def _document(ticket: IndexedTicket) -> JsonDict:
-    keywords = {
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "channel": ticket.channel,
-        "queue": ticket.queue,
-        "assignee": ticket.assignee,
-        "player_id": ticket.player_id,
-        "email": ticket.email,
-        "telegram": ticket.telegram_username,
-    }
-    document: JsonDict = {f: _keyword(f, v) for f, v in keywords.items() if v}
-    source = "\n".join((ticket.subject, *ticket.player_texts))
+    document: JsonDict = dict(keyword_fields(ticket))
     return document | {
         "id": ticket.id,
         "number": ticket.number,
@@ -202,7 +189,7 @@ def _document(ticket: IndexedTicket) -> JsonDict:
         "body": list(ticket.player_texts),
         "replies": list(ticket.replies),
         "notes": list(ticket.notes),
-        "snippet_source": source[:SNIPPET_SOURCE_CAP],
+        "snippet_source": snippet_source(ticket),
     }
 
 

@@ -15,6 +15,14 @@ from typing import Any, TypeAlias
 import tantivy
 
 from ticketcore.search.ast import DateFilter, Filter, Phrase, Query, QueryError, Term, Words
+from ticketcore.search.documents import (
+    FILTER_TO_FIELD,
+    LANGUAGES,
+    SNIPPET_CHARS,
+    keyword_fields,
+    snippet_source,
+)
+from ticketcore.search.documents import keyword as _keyword
 from ticketcore.search.port import HIGHLIGHT, Hit, IndexedTicket, Page, Viewer
 
 # tantivy ships no type stubs: its objects stay `Any` inside this module and never leave it.
@@ -24,13 +32,9 @@ Key: TypeAlias = tuple[float, int, int]  # (score, updated_at in µs, number): t
 # Bump on any change to `_schema` or the analyzers: a new version opens a fresh directory,
 # which `is_new` reports so the helpdesk reindexes into it.
 SCHEMA_VERSION = 1
-LANGUAGES = {"en": "english", "ru": "russian"}
 TEXT_FIELDS = ("subject", "body", "notes")  # each indexed once per language: body_en, body_ru
 KEYWORD_FIELDS: tuple[str, ...] = ("status", "priority", "channel", "queue", "assignee", "tags")
 KEYWORD_FIELDS += ("player_id", "email", "telegram")
-FILTER_TO_FIELD = {"player": "player_id", "tag": "tags"}  # the others keep their name
-SNIPPET_SOURCE_CAP = 4000
-SNIPPET_CHARS = 200
 WRITER_HEAP = 64_000_000
 _WORD = re.compile(r"[^\W_]+")  # what tantivy's simple tokenizer calls a word
 
@@ -61,12 +65,6 @@ def _schema() -> Any:
         "snippet_source", stored=True, tokenizer_name="raw", index_option="basic"
     )
     return builder.build()
-
-
-def _keyword(field: str, value: str) -> str:
-    """Keyword values are compared case-blind; a Telegram name with or without its `@`."""
-    value = value.strip().lower()
-    return value.lstrip("@") if field == "telegram" else value
 
 
 def _utc(moment: datetime) -> datetime:
@@ -161,19 +159,9 @@ class EmbeddedIndex:
         doc.add_integer("updated_key", _micros(ticket.updated_at))
         doc.add_date("created_at", _utc(ticket.created_at))
         doc.add_date("updated_at", _utc(ticket.updated_at))
-        keywords = {
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "channel": ticket.channel,
-            "queue": ticket.queue,
-            "assignee": ticket.assignee,
-            "player_id": ticket.player_id,
-            "email": ticket.email,
-            "telegram": ticket.telegram_username,
-        }
-        for field, value in [*keywords.items(), *(("tags", tag) for tag in ticket.tags)]:
-            if value:
-                doc.add_text(field, _keyword(field, value))
+        tags = (("tags", _keyword("tags", tag)) for tag in ticket.tags if tag)
+        for field, value in [*keyword_fields(ticket).items(), *tags]:
+            doc.add_text(field, value)
         texts = {
             "subject": (ticket.subject,),
             "body": (ticket.subject, *ticket.player_texts, *ticket.replies),
@@ -183,8 +171,7 @@ class EmbeddedIndex:
             for lang in LANGUAGES:
                 for value in values:
                     doc.add_text(f"{name}_{lang}", value)
-        source = "\n".join((ticket.subject, *ticket.player_texts))
-        doc.add_text("snippet_source", source[:SNIPPET_SOURCE_CAP])
+        doc.add_text("snippet_source", snippet_source(ticket))
         return doc
 
     # -- searching ---------------------------------------------------------------------------
