@@ -82,6 +82,17 @@ class MailDelivery:
             **how,
         )
 
+    def render(self, kind: str, ticket: Ticket, **values: object) -> RenderedMail:
+        """A mail of `kind` about `ticket`, in the player's language."""
+        return self.templates.render(
+            kind,
+            ticket.player.language,
+            ticket_number=ticket.number,
+            subject=ticket.subject,
+            player_name=ticket.player.display_name,
+            **values,
+        )
+
     def send(self, rt: Runtime, ticket: Ticket, mail: OutgoingMail) -> Document:
         """Hand one mail over; what happened, for the record."""
         # Recorded first: an answer to this mail finds the ticket even if we crash after
@@ -106,14 +117,11 @@ class MailDelivery:
         ticket = to_ticket(doc)
         if ticket.player.email is None or entry.message is None:
             raise ValueError(f"ticket #{ticket.number} has no mail address to answer")
-        rendered = self.templates.render(
+        rendered = self.render(
             "reply",
-            ticket.player.language,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
+            ticket,
             agent_name=entry.actor.name,
             text=entry.message.text,
-            player_name=ticket.player.display_name,
         )
         mail = self.mail(ticket, self.message_id(ticket, entry.id), rendered, "reply")
         return self.send(rt, ticket, mail)
@@ -123,12 +131,9 @@ class MailDelivery:
         ticket = to_ticket(doc)
         if ticket.channel is not Channel.EMAIL or ticket.player.email is None:
             return None
-        rendered = self.templates.render(
+        rendered = self.render(
             "opened",
-            ticket.player.language,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
-            player_name=ticket.player.display_name,
+            ticket,
             text=ticket.opening_text,
             reply_hours=self.reply_hours,
         )
@@ -154,12 +159,9 @@ class MailDelivery:
         if any(r["kind"] == REPLY_DELIVER for r in current.get("outbox", [])):
             raise RetryLater(2.0, "the agent's reply goes first")
         resolution = resolution_of(ticket)
-        rendered = self.templates.render(
+        rendered = self.render(
             "csat",
-            ticket.player.language,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
-            player_name=ticket.player.display_name,
+            ticket,
             rate_urls=self.rating_urls(ticket.number, resolution),
         )
         # One Message-Id per resolution: SendOnce makes a second ask for it a no-op.
