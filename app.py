@@ -825,6 +825,33 @@ def player_links(settings: Settings, telegram: Any) -> Any:
     return make
 
 
+def reindex(settings: Settings, *, batch: int) -> int:
+    """`helpdesk reindex`: a new search index from MongoDB, swapped in when complete. It may
+    run beside the serving helpdesk, and resumes where an interrupted one stopped."""
+    from rich.console import Console
+
+    from jobs.reindex import reindex as rebuild
+    from ticketcore.search.rebuild import RebuildBusy
+    from ticketcore.store import Store
+
+    stack = open_stack(settings, own_embedded=False)
+    try:
+        store = Store.connect(stack.mongo, settings.mongodb_db)
+        store.ensure_indexes()
+        index = search_index(stack)
+        try:
+            rebuild(store, index, utc_now, Console(stderr=True), batch=batch)
+        except RebuildBusy as exc:
+            print(f"helpdesk: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if hasattr(index, "close"):
+                index.close()
+    finally:
+        stack.close()
+    return 0
+
+
 def link_token(settings: Settings, player_id: str, days: int) -> None:
     """Print the deep link that opens the support bot as `player_id`."""
     from ticketcore.links import deep_link, make_token
@@ -910,6 +937,10 @@ def main(argv: list[str] | None = None) -> None:
     flows_actions = flows_cmd.add_subparsers(dest="flows_command", required=True)
     check_cmd = flows_actions.add_parser("check", help="validate a flows file, line by line")
     check_cmd.add_argument("file", type=Path)
+    reindex_cmd = commands.add_parser(
+        "reindex", help="rebuild the search index from the store, then swap it in"
+    )
+    reindex_cmd.add_argument("--batch", type=int, default=1_000, help="tickets per write")
     args = parser.parse_args(argv)
     if args.command == "flows":
         sys.exit(check_flows(args.file))
@@ -934,6 +965,8 @@ def main(argv: list[str] | None = None) -> None:
             worker(settings, with_cron=args.with_cron, burst=args.burst)
         elif args.command == "link-token":
             link_token(settings, args.player_id, args.days)
+        elif args.command == "reindex":
+            sys.exit(reindex(settings, batch=args.batch))
         else:
             serve(settings, with_worker=getattr(args, "with_worker", None))
     except StartupError as exc:

@@ -379,7 +379,7 @@ def run_queries(
     queries = [parse(text, today=TODAY) for _, text in texts]
     timings.parse_seconds = time.perf_counter() - began
     matchers = [raw_query(index, q, VIEWER) for q in queries]
-    searcher = index._index.searcher()
+    searcher = index._follow_pointer().searcher()
     ours: list[float] = []
     raw: list[float] = []
     totals: list[int] = []

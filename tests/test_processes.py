@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -231,3 +232,40 @@ def test_a_service_that_does_not_answer_fails_fast_naming_it(
     lines = [line for line in result.stderr.splitlines() if line.startswith("helpdesk:")]
     assert len(lines) == 1
     assert message.format(port=port) in lines[0]
+
+
+def test_reindex_rebuilds_a_lost_index_beside_the_serving_helpdesk(helpdesk: Helpdesk) -> None:
+    def found(word: str) -> list[int]:
+        answer = helpdesk.api("GET", "/api/v1/tickets", params={"q": word})
+        assert answer.status_code == 200, answer.text
+        return [item["number"] for item in answer.json()["items"]]
+
+    def create(text: str) -> int:
+        answer = helpdesk.api("POST", "/api/v1/tickets", json={"text": text, "player_id": text})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["number"])
+
+    helpdesk.start()
+    numbers = [create(f"castle{n} gems vanished") for n in range(3)]
+    wait_for(lambda: found("castle2") == [numbers[2]], "the worker to index the tickets", 30)
+    helpdesk.stop()
+    shutil.rmtree(helpdesk.data_dir / "search")  # the index is lost; the store is not
+    helpdesk.start()
+    assert found("castle1") == []
+
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "app", "reindex"],
+        env=helpdesk.env(),
+        cwd=helpdesk.data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert re.search(r"copying .* 3/3 .* tickets/s", rebuilt.stderr), rebuilt.stderr
+    assert "3 tickets" in rebuilt.stderr and "is live" in rebuilt.stderr
+    assert [found(f"castle{n}") for n in range(3)] == [[number] for number in numbers]
+    # The serving worker follows the swap: a new ticket lands in the new index.
+    later = create("tower door is stuck")
+    wait_for(lambda: found("tower") == [later], "the new ticket in the new index", 30)

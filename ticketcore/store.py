@@ -90,6 +90,8 @@ class Store:
         self.tickets.create_index([("escalation.last_alert_at", ASCENDING)], sparse=True)
         self.tickets.create_index([("sla_next_check", ASCENDING)], sparse=True)
         self.tickets.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
+        # What changed since a moment: a search rebuild's catch-up.
+        self.tickets.create_index([("updated_at", ASCENDING)])
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(
@@ -99,6 +101,11 @@ class Store:
     @property
     def incidents(self) -> Collection[Document]:
         return self.db["incidents"]
+
+    @property
+    def search_rebuilds(self) -> Collection[Document]:
+        """The checkpoint and lease of a running search rebuild (see search/rebuild.py)."""
+        return self.db["search_rebuilds"]
 
     def next_number(self, counter: str = NUMBER_COUNTER) -> int:
         """Atomically take the next number; a number once taken is never reused."""

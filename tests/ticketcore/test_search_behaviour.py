@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from tests.conftest import FakeClock
 from tests.ticketcore.search_support import (
     AGENT,
     CLOSE,
@@ -21,9 +22,13 @@ from tests.ticketcore.search_support import (
     numbers,
     ticket,
 )
+from ticketcore.models import Channel, Player
 from ticketcore.search.ast import DateFilter, Filter, Phrase, Query, Words
 from ticketcore.search.embedded import EmbeddedIndex
-from ticketcore.search.port import SearchIndex, Viewer
+from ticketcore.search.port import RebuildableIndex, SearchIndex, Viewer
+from ticketcore.search.rebuild import Rebuild, RebuildBusy
+from ticketcore.service import TicketService
+from ticketcore.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,7 @@ def client() -> Iterator[Elasticsearch]:
 
 
 @pytest.fixture(params=["embedded", "elasticsearch"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchIndex]:
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RebuildableIndex]:
     if request.param == "embedded":
         with EmbeddedIndex(tmp_path / "search") as embedded:
             yield embedded
@@ -204,3 +209,126 @@ def test_delete_removes_the_ticket(index: SearchIndex) -> None:
     index.upsert([ticket(1, player_texts=("gems",)), ticket(2, player_texts=("gems",))])
     index.delete(["t1"])
     assert numbers(index, Words("gems")) == [2]
+
+
+class ChangesDuringRebuild:
+    """The rebuild's progress hook, changing tickets in the store while it runs, two minutes
+    of the clock per batch, so each catch-up's window (since its start, less a minute of
+    skew) matters: a change in a ticket the scan has passed, new tickets, a change made while
+    the first catch-up runs (an index job could write it to the old index before the swap),
+    and a change once the new index is live."""
+
+    def __init__(
+        self, service: TicketService, clock: FakeClock, index: RebuildableIndex, first: list[int]
+    ) -> None:
+        self.service = service
+        self.clock = clock
+        self.index = index
+        self.live_before = index.live_generation()
+        self.first = first
+        self.stages: list[str] = []
+        self.batches = 0
+        self.words: dict[str, int] = {}
+
+    def stage(self, name: str, total: int) -> None:
+        self.stages.append(name)
+        if self.index.live_generation() != self.live_before and "afterswap" not in self.words:
+            self.say(self.first[2], "afterswap")
+
+    def advance(self, count: int) -> None:
+        self.clock.advance(minutes=2)
+        self.batches += 1
+        if self.stages == ["copying"] and self.batches in (2, 4):
+            self.say(self.first[0], f"scanned{self.batches}")
+            self.words[f"newcomer{self.batches}"] = self.service.open_ticket(
+                player=Player(player_id=f"p{self.batches}"),
+                channel=Channel.API,
+                text=f"newcomer{self.batches} cannot log in",
+            ).number
+        if self.stages == ["copying", "catching up"] and "late" not in self.words:
+            self.say(self.first[1], "late")
+
+    def say(self, number: int, word: str) -> None:
+        ticket = self.service.get(number)
+        self.service.add_player_message(
+            player=ticket.player, channel=ticket.channel, text=f"and also {word}"
+        )
+        self.words[word] = number
+
+
+def test_rebuild_while_writes_continue_misses_nothing(
+    index: RebuildableIndex, store: Store, service: TicketService, clock: FakeClock
+) -> None:
+    opened = [
+        service.open_ticket(
+            player=Player(player_id=f"player{n}"), channel=Channel.API, text=f"word{n} lost gems"
+        ).number
+        for n in range(120)
+    ]
+    index.upsert([ticket(9_999, player_texts=("stale ticket the store no longer has",))])
+    clock.advance(minutes=10)  # they are old news: only changes made from here are caught up
+    changes = ChangesDuringRebuild(service, clock, index, opened)
+    before = index.live_generation()
+
+    report = Rebuild(store, index, service.clock, batch=25, progress=changes).run()
+
+    index.refresh()
+    assert report.replaced == before and index.live_generation() == report.generation != before
+    # Newcomers sort after the scan's place: it meets them if its cursor has not read so far.
+    assert report.copied in (120, 122)
+    assert report.caught_up >= len(set(changes.words.values()))  # only the changed, again
+    assert report.caught_up < 120
+    assert numbers(index, Words("stale")) == []  # the index now holds the store, nothing else
+    for n, number in enumerate(opened):
+        assert numbers(index, Words(f"word{n}")) == [number]
+    for word in ("scanned2", "scanned4", "newcomer2", "newcomer4", "late", "afterswap"):
+        assert numbers(index, Words(word)) == [changes.words[word]], word
+    assert store.search_rebuilds.count_documents({}) == 0
+    assert changes.stages == ["copying", "catching up", "catching up"]
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(
+    index: RebuildableIndex, store: Store, service: TicketService
+) -> None:
+    for n in range(60):
+        service.open_ticket(player=Player(player_id=f"p{n}"), channel=Channel.API, text=f"w{n}")
+
+    class Interrupt:
+        seen = 0
+
+        def stage(self, name: str, total: int) -> None:
+            return None
+
+        def advance(self, count: int) -> None:
+            self.seen += count
+            if self.seen >= 30:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Rebuild(store, index, service.clock, batch=10, progress=Interrupt()).run()
+    checkpoint = store.search_rebuilds.find_one()
+    assert checkpoint is not None and checkpoint["copied"] == 30
+
+    report = Rebuild(store, index, service.clock, batch=10).run()
+
+    index.refresh()
+    assert report.resumed and report.copied == 60 and report.generation == checkpoint["generation"]
+    assert all(numbers(index, Words(f"w{n}")) for n in range(60))
+
+
+def test_only_one_rebuild_runs_at_a_time(
+    index: RebuildableIndex, store: Store, service: TicketService
+) -> None:
+    service.open_ticket(player=Player(player_id="p1"), channel=Channel.API, text="hello")
+    other = Rebuild(store, index, service.clock)
+
+    class StartAnother:
+        def stage(self, name: str, total: int) -> None:
+            with pytest.raises(RebuildBusy):
+                other.run()
+
+        def advance(self, count: int) -> None:
+            return None
+
+    Rebuild(store, index, service.clock, progress=StartAnother()).run()
+    assert numbers(index, Words("hello"))

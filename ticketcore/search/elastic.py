@@ -101,6 +101,35 @@ class ElasticIndex:
         actions.append({"add": {"index": new_name, "alias": self.alias}})
         self.client.indices.update_aliases(actions=actions)
 
+    # -- generations: the indexes a rebuild fills and swaps in --------------------------------
+
+    def live_generation(self) -> str:
+        return self.ensure()
+
+    def new_generation(self) -> str:
+        return self.new_index()
+
+    def has_generation(self, name: str) -> bool:
+        ours = name.startswith(f"{self.alias}-v{SCHEMA_VERSION}-")
+        return ours and bool(self.client.indices.exists(index=name))
+
+    def write_generation(self, name: str, tickets: list[IndexedTicket]) -> None:
+        self.upsert(tickets, index=name)
+
+    def promote(self, name: str) -> None:
+        self.swap_alias(name)
+
+    def finish_generation(self, name: str) -> None:
+        self.client.indices.refresh(index=name)
+
+    def drop_generations(self, keep: set[str]) -> list[str]:
+        live = self.live_generation()
+        names = self.client.indices.get(index=f"{self.alias}-v*")
+        dropped = sorted(name for name in names if name not in keep and name != live)
+        for name in dropped:
+            self.client.indices.delete(index=name)
+        return dropped
+
     def _has_analyzer(self, analyzer: str) -> bool:
         try:
             self.client.indices.analyze(analyzer=analyzer, text="probe")

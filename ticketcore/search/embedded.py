@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep, time_ns
 from types import TracebackType
 from typing import Any, TypeAlias
 
@@ -30,12 +33,14 @@ TantivyQuery: TypeAlias = Any
 Key: TypeAlias = tuple[float, int, int]  # (score, updated_at in µs, number): the total order
 
 # Bump on any change to `_schema` or the analyzers: a new version opens a fresh directory,
-# which `is_new` reports so the helpdesk reindexes into it.
+# which `is_new` reports and `helpdesk reindex` fills.
 SCHEMA_VERSION = 1
 TEXT_FIELDS = ("subject", "body", "notes")  # each indexed once per language: body_en, body_ru
 KEYWORD_FIELDS: tuple[str, ...] = ("status", "priority", "channel", "queue", "assignee", "tags")
 KEYWORD_FIELDS += ("player_id", "email", "telegram")
 WRITER_HEAP = 64_000_000
+WRITER_WAIT = 30.0  # seconds a write waits for the directory lock a rebuild holds
+POINTER = "CURRENT"  # names the live generation directory
 _WORD = re.compile(r"[^\W_]+")  # what tantivy's simple tokenizer calls a word
 
 
@@ -88,47 +93,142 @@ def decode_cursor(cursor: str) -> Key:
 
 
 class EmbeddedIndex:
-    """The `SearchIndex` port over a tantivy index kept in `root/v<SCHEMA_VERSION>`."""
+    """The `SearchIndex` port over tantivy indexes kept in generation directories of `root`.
+
+    `root/CURRENT` names the live generation (`v<SCHEMA_VERSION>-<stamp>`); a rebuild
+    fills a new directory and rewrites the pointer, and every process follows it at its next
+    search or write. Without a pointer (or with one from another schema) the live
+    generation is `root/v<SCHEMA_VERSION>`.
+    """
 
     def __init__(self, root: Path, *, writer_threads: int = 1) -> None:
-        path = root / f"v{SCHEMA_VERSION}"
-        path.mkdir(parents=True, exist_ok=True)
-        self.is_new = not tantivy.Index.exists(str(path))
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self._schema = _schema()
-        self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
         self._analyzers = {lang: _analyzer(name) for lang, name in LANGUAGES.items()}
-        for lang, analyzer in self._analyzers.items():
-            self._index.register_tokenizer(f"helpdesk_{lang}", analyzer)
         self._writer_threads = writer_threads
-        self._writer: Any = None  # opened on first write: tantivy allows one per directory
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._indexes: dict[str, Any] = {}  # generation name -> its open tantivy index
+        self._writers: dict[str, Any] = {}  # opened on first write: one per directory
+        self._pointer_stamp: tuple[int, int] | None = None
+        self._live = ""
+        self.is_new = not self.has_generation(self._live_name())
+        self._follow_pointer()
+
+    # -- generations -------------------------------------------------------------------------
+
+    def live_generation(self) -> str:
+        with self._lock:
+            self._follow_pointer()
+            return self._live
+
+    def new_generation(self) -> str:
+        name = f"v{SCHEMA_VERSION}-{time_ns():x}"
+        with self._lock:
+            self._open(name)
+        return name
+
+    def has_generation(self, name: str) -> bool:
+        path = self.root / name
+        return _is_current_schema(name) and path.is_dir() and tantivy.Index.exists(str(path))
+
+    def write_generation(self, name: str, tickets: list[IndexedTicket]) -> None:
+        with self._lock:
+            self._write(name, tickets)
+
+    def promote(self, name: str) -> None:
+        if not self.has_generation(name):
+            raise ValueError(f"there is no search index generation {name!r} to promote")
+        pointer = self.root / POINTER
+        staged = pointer.with_suffix(".new")
+        with staged.open("w") as file:
+            file.write(name)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staged, pointer)  # atomic: a reader sees the old name or the new one
+        with self._lock:
+            self._follow_pointer()
+
+    def finish_generation(self, name: str) -> None:
+        with self._lock:
+            self._release(name)
+
+    def drop_generations(self, keep: set[str]) -> list[str]:
+        dropped = []
+        with self._lock:
+            self._follow_pointer()
+            for path in sorted(self.root.glob("v*")):
+                name = path.name
+                if path.is_dir() and name not in keep and name != self._live:
+                    self._release(name)
+                    self._indexes.pop(name, None)
+                    shutil.rmtree(path, ignore_errors=True)
+                    dropped.append(name)
+        return dropped
+
+    def _live_name(self) -> str:
+        try:
+            name = (self.root / POINTER).read_text().strip()
+        except FileNotFoundError:
+            name = ""
+        if _is_current_schema(name) and (self.root / name).is_dir():
+            return name
+        return f"v{SCHEMA_VERSION}"
+
+    def _follow_pointer(self) -> Any:
+        """The live tantivy index, switched when a rebuild has promoted another generation.
+
+        Costs a stat per call; the pointer is re-read only when the file was replaced.
+        """
+        try:
+            info = (self.root / POINTER).stat()
+            stamp: tuple[int, int] | None = (info.st_ino, info.st_mtime_ns)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._pointer_stamp or not self._live:
+            with self._lock:
+                name = self._live_name()
+                if name != self._live:
+                    # The old generation's writer goes, so its last merges finish.
+                    self._release(self._live)
+                    self._open(name)
+                    self._live = name
+                self._pointer_stamp = stamp
+        return self._indexes[self._live]
+
+    def _open(self, name: str) -> Any:
+        if name not in self._indexes:
+            path = self.root / name
+            path.mkdir(parents=True, exist_ok=True)
+            index = tantivy.Index(self._schema, path=str(path), reuse=True)
+            for lang, analyzer in self._analyzers.items():
+                index.register_tokenizer(f"helpdesk_{lang}", analyzer)
+            self._indexes[name] = index
+        return self._indexes[name]
 
     # -- writing -----------------------------------------------------------------------------
 
     def upsert(self, tickets: list[IndexedTicket]) -> None:
         with self._lock:
-            writer = self._open_writer()
-            for ticket in tickets:
-                writer.delete_documents_by_term("id", ticket.id)
-                writer.add_document(self._document(ticket))
-            self._commit(writer)
+            self._follow_pointer()
+            self._write(self._live, tickets)
 
     def delete(self, ticket_ids: list[str]) -> None:
         with self._lock:
-            writer = self._open_writer()
+            self._follow_pointer()
+            writer = self._writer(self._live)
             for ticket_id in ticket_ids:
                 writer.delete_documents_by_term("id", ticket_id)
-            self._commit(writer)
+            self._commit(self._live)
 
     def refresh(self) -> None:
-        self._index.reload()
+        self._follow_pointer().reload()
 
     def close(self) -> None:
-        """Release the writer's directory lock, so another process (or a reopen) may write."""
+        """Release every writer's directory lock, so another process (or a reopen) may write."""
         with self._lock:
-            if self._writer is not None:
-                self._writer.wait_merging_threads()
-                self._writer = None
+            for name in list(self._writers):
+                self._release(name)
 
     def __enter__(self) -> EmbeddedIndex:
         return self
@@ -141,16 +241,38 @@ class EmbeddedIndex:
     ) -> None:
         self.close()
 
-    def _open_writer(self) -> Any:
-        if self._writer is None:
-            self._writer = self._index.writer(
-                heap_size=WRITER_HEAP, num_threads=self._writer_threads
-            )
-        return self._writer
+    def _write(self, name: str, tickets: list[IndexedTicket]) -> None:
+        writer = self._writer(name)
+        for ticket in tickets:
+            writer.delete_documents_by_term("id", ticket.id)
+            writer.add_document(self._document(ticket))
+        self._commit(name)
 
-    def _commit(self, writer: Any) -> None:
-        writer.commit()
-        self._index.reload()  # read-your-writes: the next search sees this commit
+    def _writer(self, name: str) -> Any:
+        """This generation's writer. tantivy allows one per directory across processes, so a
+        write waits a little for the one a rebuild holds during its last catch-up."""
+        if name not in self._writers:
+            index = self._open(name)
+            deadline = monotonic() + WRITER_WAIT
+            while True:
+                try:
+                    writer = index.writer(heap_size=WRITER_HEAP, num_threads=self._writer_threads)
+                    break
+                except ValueError as error:
+                    if "LockBusy" not in str(error) or monotonic() > deadline:
+                        raise
+                    sleep(0.05)
+            self._writers[name] = writer
+        return self._writers[name]
+
+    def _commit(self, name: str) -> None:
+        self._writers[name].commit()
+        self._indexes[name].reload()  # read-your-writes: the next search sees this commit
+
+    def _release(self, name: str) -> None:
+        writer = self._writers.pop(name, None)
+        if writer is not None:
+            writer.wait_merging_threads()
 
     def _document(self, ticket: IndexedTicket) -> Any:
         doc = tantivy.Document()
@@ -201,7 +323,7 @@ class EmbeddedIndex:
         clauses += [(tantivy.Occur.MustNot, q) for q in must_not]
         matcher = tantivy.Query.boolean_query(clauses)
         after = decode_cursor(cursor) if cursor else None
-        searcher = self._index.searcher()
+        searcher = self._follow_pointer().searcher()
         ranked = _by_relevance if has_text else _by_recency
         keyed, total = ranked(searcher, self._schema, matcher, limit, after)
         highlight = self._highlighter(query.terms)
@@ -302,6 +424,10 @@ class EmbeddedIndex:
             return seen[word]
 
         return is_wanted
+
+
+def _is_current_schema(name: str) -> bool:
+    return name == f"v{SCHEMA_VERSION}" or name.startswith(f"v{SCHEMA_VERSION}-")
 
 
 def _constant(query: TantivyQuery) -> TantivyQuery:

@@ -77,3 +77,41 @@ class SearchIndex(Protocol):
     def refresh(self) -> None:
         """Make every write so far visible to searches (tests and reindex)."""
         ...
+
+
+class Generations(Protocol):
+    """An index that can be rebuilt beside the live one and swapped in (see `rebuild.py`).
+
+    A generation is one complete index (an Elasticsearch index behind the alias, an
+    embedded index directory); exactly one is live, and searches and `upsert` use it.
+    """
+
+    def live_generation(self) -> str: ...
+
+    def new_generation(self) -> str:
+        """Create an empty generation with the current schema; its name."""
+        ...
+
+    def has_generation(self, name: str) -> bool:
+        """Whether `name` exists and has the current schema (a rebuild may resume into it)."""
+        ...
+
+    def write_generation(self, name: str, tickets: list[IndexedTicket]) -> None:
+        """Add or replace these tickets in `name`; durable when it returns."""
+        ...
+
+    def promote(self, name: str) -> None:
+        """Make `name` the live generation, atomically, for every process."""
+        ...
+
+    def finish_generation(self, name: str) -> None:
+        """Release what writing `name` held (the embedded index's one writer)."""
+        ...
+
+    def drop_generations(self, keep: set[str]) -> list[str]:
+        """Delete every generation not in `keep`; the names dropped."""
+        ...
+
+
+class RebuildableIndex(SearchIndex, Generations, Protocol):
+    """What both adapters are: searched and written live, and rebuilt beside."""
