@@ -334,6 +334,12 @@ def build_runtime(stack: Stack) -> Any:
     from jobs import search as search_jobs
 
     search = search_index(stack)
+    if search.is_new and (count := store.tickets.estimated_document_count()):
+        log.warning(
+            "the search index is new and empty, but the store holds %d tickets: run "
+            "`helpdesk reindex` to make them searchable (new changes are indexed meanwhile)",
+            count,
+        )
     handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_ticket
     subscriptions.update(search_jobs.SUBSCRIPTIONS)
     delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY

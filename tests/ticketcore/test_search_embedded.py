@@ -78,3 +78,22 @@ def test_ticket_with_ten_thousand_messages_is_found(index: EmbeddedIndex) -> Non
     assert numbers(index, Phrase("lost castle")) == [1]
     [hit] = index.search(Query(terms=(Words("castle"),)), viewer=PLAYER).hits
     assert f"{OPEN}castle{CLOSE}" in hit.snippet
+
+
+def test_many_tickets_changed_at_the_same_moment_page_by_number(tmp_path: Path) -> None:
+    """More ties on the updated time than the first look fetches (a bulk import)."""
+    same = START + timedelta(hours=1)
+    with EmbeddedIndex(tmp_path) as index:
+        index.upsert([ticket(n, updated_at=same) for n in range(1, 151)])
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page = index.search(
+                Query(terms=(Filter("channel", "telegram"),)), viewer=AGENT, limit=20, cursor=cursor
+            )
+            seen += [hit.number for hit in page.hits]
+            assert page.total == 150
+            cursor = page.cursor
+            if cursor is None:
+                break
+    assert seen == list(range(150, 0, -1))

@@ -71,6 +71,7 @@ class ElasticIndex:
         self.client = client
         self.alias = alias
         self.analyzers = dict(LANGUAGES)  # what each language subfield really uses
+        self.is_new = False  # whether `ensure` had to create the index (a rebuild fills it)
 
     # -- the index and its alias -------------------------------------------------------------
 
@@ -80,6 +81,7 @@ class ElasticIndex:
             return next(iter(self.client.indices.get_alias(name=self.alias)))
         name = self.new_index()
         self.client.indices.put_alias(index=name, name=self.alias)
+        self.is_new = True
         return name
 
     def new_index(self) -> str:

@@ -41,6 +41,8 @@ KEYWORD_FIELDS += ("player_id", "email", "telegram")
 WRITER_HEAP = 64_000_000
 WRITER_WAIT = 30.0  # seconds a write waits for the directory lock a rebuild holds
 POINTER = "CURRENT"  # names the live generation directory
+STEM_CACHE = 100_000  # words whose stems snippets remember
+TIES = 64  # hits sharing one updated time fetched at first: more are rare
 _WORD = re.compile(r"[^\W_]+")  # what tantivy's simple tokenizer calls a word
 
 
@@ -106,6 +108,7 @@ class EmbeddedIndex:
         root.mkdir(parents=True, exist_ok=True)
         self._schema = _schema()
         self._analyzers = {lang: _analyzer(name) for lang, name in LANGUAGES.items()}
+        self._stem_cache: dict[str, tuple[str, ...]] = {}
         self._writer_threads = writer_threads
         self._lock = threading.RLock()
         self._indexes: dict[str, Any] = {}  # generation name -> its open tantivy index
@@ -407,23 +410,33 @@ class EmbeddedIndex:
 
     def _highlighter(self, terms: Iterable[Term]) -> Callable[[str], bool]:
         """Whether a word of the text is one the query looked for, by either stemmer."""
-        wanted = {lang: set[str]() for lang in self._analyzers}
+        wanted = [set[str]() for _ in self._analyzers]
         for term in terms:
             if isinstance(term, Words | Phrase) and not term.negated:
-                for lang, analyzer in self._analyzers.items():
-                    wanted[lang].update(analyzer.analyze(term.text))
-        seen: dict[str, bool] = {}
+                for stems, analyzer in zip(wanted, self._analyzers.values(), strict=True):
+                    stems.update(analyzer.analyze(term.text))
+
+        seen: dict[str, bool] = {}  # a snippet asks about every word it shows: once each
 
         def is_wanted(word: str) -> bool:
-            if word not in seen:
-                seen[word] = any(
-                    stem in wanted[lang]
-                    for lang, analyzer in self._analyzers.items()
-                    for stem in analyzer.analyze(word)
-                )
-            return seen[word]
+            found = seen.get(word)
+            if found is None:
+                pairs = zip(self._stems(word), wanted, strict=True)
+                found = seen[word] = any(stem in stems for stem, stems in pairs)
+            return found
 
         return is_wanted
+
+    def _stems(self, word: str) -> tuple[str, ...]:
+        """The word's stem by each language's analyzer, remembered: snippets stem every word
+        they show, and the same words come back query after query."""
+        stems = self._stem_cache.get(word)
+        if stems is None:
+            if len(self._stem_cache) >= STEM_CACHE:
+                self._stem_cache.clear()
+            analyzed = (analyzer.analyze(word) for analyzer in self._analyzers.values())
+            stems = self._stem_cache[word] = tuple(found[0] if found else "" for found in analyzed)
+        return stems
 
 
 def _is_current_schema(name: str) -> bool:
@@ -468,7 +481,7 @@ def _by_relevance(
     the k-th: only then can no unfetched hit tie with, and outrank, one on the page. A page
     deep in the results therefore costs that depth, paid inside tantivy's collector.
     """
-    k = max(4 * (limit + 1), 256)
+    k = 2 * (limit + 1)
     while True:
         result = searcher.search(query, limit=k, count=True)
         keyed = _keyed(searcher, result.hits, scored=True)
@@ -484,8 +497,9 @@ def _by_recency(
 ) -> Ranked:
     """Without words there is no relevance: newest first, by a true search-after on the
     updated time, so a page costs its size whatever its depth."""
-    total = int(searcher.search(query, limit=1, count=True).count)
+    total = None
     if after is not None:
+        total = int(searcher.search(query, limit=1, count=True).count)
         _, updated, number = after
         older = _range(schema, "updated_key", upper=updated)
         same = tantivy.Query.boolean_query(
@@ -495,16 +509,23 @@ def _by_recency(
             ]
         )
         query = query.and_must_match(older.or_should_match(same))
-    result = searcher.search(query, limit=limit + 1, count=False, order_by_field="updated_key")
+    # The first page counts in the same pass; a later one counted its own above.
+    result = searcher.search(
+        query, limit=limit + 1, count=total is None, order_by_field="updated_key"
+    )
     keyed = _keyed(searcher, result.hits, scored=False)
     if len(keyed) > limit:
         # Hits sharing the last one's time were cut by an order that ignores numbers: take
-        # them all, so the number decides among them.
+        # them all, so the number decides among them (a few, or ask again for every one).
         last = keyed[-1][0][1]
         ties = query.and_must_match(tantivy.Query.term_query(schema, "updated_key", last))
-        tied = searcher.search(ties, limit=searcher.num_docs, count=False).hits
+        tied = searcher.search(ties, limit=TIES, count=False).hits
+        if len(tied) == TIES:
+            tied = searcher.search(ties, limit=searcher.num_docs, count=False).hits
         keyed = [h for h in keyed if h[0][1] != last] + _keyed(searcher, tied, scored=False)
-    return sorted(keyed, reverse=True)[: limit + 1], total
+    return sorted(keyed, reverse=True)[: limit + 1], total if total is not None else int(
+        result.count
+    )
 
 
 def _range(schema: Any, field: str, *, upper: int) -> TantivyQuery:
