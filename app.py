@@ -858,6 +858,38 @@ def reindex(settings: Settings, *, batch: int) -> int:
     return 0
 
 
+def print_stats(
+    settings: Settings, since: str, fmt: str, queue: str | None, channel: str | None
+) -> int:
+    """`helpdesk stats`: the report for a period, in business hours when the flows file
+    sets an SLA calendar."""
+    from rich.console import Console
+
+    from jobs.stats_cli import as_csv, as_json, print_table
+    from ticketcore.macros import Macros
+    from ticketcore.stats import Period, Stats, business_calendar
+    from ticketcore.store import Store
+
+    rules = automation(settings, Macros.load(settings.macros_file))
+    calendar = business_calendar(rules.current().sla if rules is not None else None)
+    stack = open_stack(settings, own_embedded=False)
+    try:
+        stats = Stats(Store.connect(stack.mongo, settings.mongodb_db), calendar)
+        try:
+            period = Period.parse(since, now=utc_now(), zone=stats.zone)
+        except ValueError as exc:
+            print(f"helpdesk: --since: {exc}", file=sys.stderr)
+            return 2
+        report = stats.report(period, queue=queue, channel=channel)
+    finally:
+        stack.close()
+    if fmt == "table":
+        print_table(report, Console())
+    else:
+        print(as_json(report) if fmt == "json" else as_csv(report), end="")
+    return 0
+
+
 def link_token(settings: Settings, player_id: str, days: int) -> None:
     """Print the deep link that opens the support bot as `player_id`."""
     from ticketcore.links import deep_link, make_token
@@ -947,6 +979,11 @@ def main(argv: list[str] | None = None) -> None:
         "reindex", help="rebuild the search index from the store, then swap it in"
     )
     reindex_cmd.add_argument("--batch", type=int, default=1_000, help="tickets per write")
+    stats_cmd = commands.add_parser("stats", help="print the KPI report (docs/metrics.md)")
+    stats_cmd.add_argument("--since", default="30d", help="7d, 30d, today, yesterday, Nd")
+    stats_cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    stats_cmd.add_argument("--queue")
+    stats_cmd.add_argument("--channel")
     args = parser.parse_args(argv)
     if args.command == "flows":
         sys.exit(check_flows(args.file))
@@ -973,6 +1010,8 @@ def main(argv: list[str] | None = None) -> None:
             link_token(settings, args.player_id, args.days)
         elif args.command == "reindex":
             sys.exit(reindex(settings, batch=args.batch))
+        elif args.command == "stats":
+            sys.exit(print_stats(settings, args.since, args.format, args.queue, args.channel))
         else:
             serve(settings, with_worker=getattr(args, "with_worker", None))
     except StartupError as exc:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.errors import BadRequest, from_ticket_error, from_validation, problem
+from ticketcore.calendar import BusinessCalendar
 from ticketcore.errors import TicketError
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
@@ -33,6 +34,7 @@ from ticketcore.search.ast import QueryError
 from ticketcore.search.port import SearchIndex, Viewer
 from ticketcore.search.query import parse
 from ticketcore.service import UNSET, TicketService
+from ticketcore.stats import Period, Stats
 
 MAX_BODY = 1_000_000
 MAX_CONTEXT_JSON = 16_000
@@ -141,6 +143,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 LinkMaker = Callable[[str, int], dict[str, Any]]
 
 
+STATS_FILTERS = ("queue", "channel", "language", "agent")
+
+
 class IntakeApi:
     def __init__(
         self,
@@ -149,11 +154,13 @@ class IntakeApi:
         link_maker: LinkMaker | None = None,
         *,
         search: SearchIndex | None = None,
+        calendar: Callable[[], BusinessCalendar | None] = lambda: None,
     ) -> None:
         self.service = service
         self.keys = [k.encode() for k in api_keys]
         self.link_maker = link_maker
         self.search = search
+        self.calendar = calendar  # the SLA calendar of the flows file in force, if any
 
     def routes(self) -> list[Route]:
         return [
@@ -167,6 +174,7 @@ class IntakeApi:
                 methods=["POST"],
             ),
             Route("/api/v1/player-links", self.guard(self.player_link), methods=["POST"]),
+            Route("/api/v1/stats", self.guard(self.stats), methods=["GET"]),
         ]
 
     def caller(self, request: Request) -> Actor | None:
@@ -326,6 +334,23 @@ class IntakeApi:
             for hit, t in zip(page.hits, tickets, strict=True)
         ]
         return JSONResponse({"items": items, "next_cursor": page.cursor})
+
+    async def stats(self, request: Request, actor: Actor) -> Response:
+        """The KPI report (docs/metrics.md) for `since` (default 30d), optionally narrowed."""
+        params = request.query_params
+        unknown = set(params) - {"since", *STATS_FILTERS}
+        if unknown:
+            raise BadRequest(f"unknown query parameter {sorted(unknown)[0]!r}")
+        stats = Stats(self.service.store, self.calendar())
+        try:
+            period = Period.parse(
+                params.get("since", "30d"), now=self.service.clock(), zone=stats.zone
+            )
+        except ValueError as exc:
+            raise BadRequest(str(exc), field="since") from None
+        narrow = {name: params[name] for name in STATS_FILTERS if params.get(name)}
+        report = await run_in_threadpool(lambda: stats.report(period, **narrow))
+        return JSONResponse(report.to_json())
 
     async def follow_up(self, request: Request, actor: Actor) -> Response:
         body: FollowUp = await self.body(request, FollowUp)

@@ -18,6 +18,7 @@ from handlers.rating import RatingPages
 from handlers.slack import SlackEndpoint
 from handlers.telegram import TelegramChannel
 from jobs.runtime import Runtime
+from ticketcore.stats import business_calendar
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -38,7 +39,14 @@ def create_app(
     mail: MailgunInbound | None = None,
     rating: RatingPages | None = None,
 ) -> Starlette:
-    api = IntakeApi(runtime.service, api_keys, link_maker, search=runtime.search)
+    rules = runtime.automation
+    api = IntakeApi(
+        runtime.service,
+        api_keys,
+        link_maker,
+        search=runtime.search,
+        calendar=lambda: business_calendar(rules.current().sla if rules is not None else None),
+    )
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),

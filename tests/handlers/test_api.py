@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from handlers.api import MAX_BODY
 from handlers.web import create_app
 from jobs.runtime import Runtime
-from tests.conftest import AGENT
+from tests.conftest import AGENT, FakeClock
 from ticketcore.lifecycle import Status
 
 KEY = "k-" + "s3cret" * 4
@@ -349,3 +349,22 @@ def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
 
 def test_tickets_status_values_cover_the_lifecycle() -> None:
     assert {s.value for s in Status} >= {"new", "closed"}
+
+
+def test_stats_report_for_a_period_and_clear_refusals(client: TestClient, clock: FakeClock) -> None:
+    create(client, text="Lost gems", player_id="p1")
+    create(client, text="Game crashes", player_id="p2")
+    clock.advance(minutes=5)  # a period ends now, exclusive
+
+    everything = client.get("/api/v1/stats", params={"since": "7d"}, headers=AUTH)
+    by_telegram = client.get("/api/v1/stats", params={"channel": "telegram"}, headers=AUTH)
+
+    assert everything.status_code == 200
+    assert everything.json()["created"] == 2
+    assert everything.json()["backlog"]["by_status"]["new"] == 2
+    assert by_telegram.json()["created"] == 0
+    bad_period = client.get("/api/v1/stats", params={"since": "fortnight"}, headers=AUTH)
+    assert bad_period.status_code == 400 and "fortnight" in bad_period.text
+    unknown = client.get("/api/v1/stats", params={"sinse": "7d"}, headers=AUTH)
+    assert unknown.status_code == 400 and "sinse" in unknown.text
+    assert client.get("/api/v1/stats").status_code == 401
