@@ -78,9 +78,13 @@ class Settings(BaseSettings):
     public_url: str | None = None
     secret_key: str | None = None  # signs rating links; kept in DATA_DIR when unset
 
+    # The game's admin API: a URL template with {player_id}, answered with the account JSON.
     account_api_url: str | None = None
-    account_api_token: str | None = None
-    account_admin_url: str | None = None
+    account_api_token: str | None = None  # sent as a bearer token
+    account_admin_url: str | None = None  # the admin tool's page of a player, {player_id}
+    account_fields: str | None = None  # "key:Label,key,...", unset: level, vip, payer_tier, ...
+    account_cache_ttl: int = 600  # seconds an answer is reused
+    account_timeout: float = 3.0  # seconds per request to the game's API
     flows_file: Path = Path("flows.yaml")
     macros_file: Path = Path("macros.yaml")
 
@@ -303,6 +307,13 @@ def build_runtime(stack: Stack) -> Any:
         # instead of posting a card of its own.
         handlers[storms.STORM_DETECT] = storms.detect
         subscriptions.update(storms.SUBSCRIPTIONS)
+    accounts = account_lookup(stack)
+    if accounts is not None:
+        from jobs import accounts as account_jobs
+
+        handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
+        subscriptions.update(account_jobs.SUBSCRIPTIONS)
+        stack.closers.append(accounts.close)
     slack = slack_delivery(stack)
     if slack is not None:
         from jobs import slack as slack_jobs
@@ -370,7 +381,31 @@ def build_runtime(stack: Stack) -> Any:
         automation=rules,
         macros=macros,
         search=search,
+        accounts=accounts,
     )
+
+
+def account_lookup(stack: Stack) -> Any:
+    """The game's admin API behind a Redis cache, when ACCOUNT_API_URL is set."""
+    settings = stack.settings
+    if not settings.account_api_url:
+        return None
+    from jobs.accounts import AccountLookup
+    from ticketcore.accounts import parse_fields
+
+    try:
+        fields = parse_fields(settings.account_fields or "")
+        return AccountLookup(
+            settings.account_api_url,
+            redis=stack.redis,
+            clock=utc_now,
+            token=settings.account_api_token,
+            fields=fields,
+            ttl=settings.account_cache_ttl,
+            timeout=settings.account_timeout,
+        )
+    except ValueError as exc:
+        raise StartupError(f"ACCOUNT_API_URL / ACCOUNT_FIELDS: {exc}") from exc
 
 
 def search_index(stack: Stack) -> Any:
@@ -656,6 +691,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
         style=CardStyle(admin_url=settings.account_admin_url),
         seen=stack.redis,
         search=runtime.search,
+        accounts=runtime.accounts,
     ).register(app)
     IncidentListeners(
         incidents=Incidents(runtime.store),

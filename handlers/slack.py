@@ -21,9 +21,11 @@ from starlette.responses import JSONResponse, Response
 from bot.slack import alerts, cards, views
 from bot.slack.access import Access
 from bot.slack.cards import CardStyle, ticket_card
+from bot.slack.player import player_modal
 from bot.slack.search import SEARCH_RESULTS, search_results
 from bot.slack.text import cut_escaped, escape
 from jobs.slack import CARD_REF, THREAD_NOTE_VIA
+from ticketcore.accounts import AccountProvider
 from ticketcore.agents import Roster
 from ticketcore.errors import TicketError
 from ticketcore.lifecycle import Status
@@ -68,6 +70,7 @@ class SlackWorkspace:
     style: CardStyle
     seen: Redis
     search: SearchIndex | None = None
+    accounts: AccountProvider | None = None  # the game's admin API, for the Player modal
 
     def register(self, app: App) -> None:
         app.middleware(self.drop_repeated_events)
@@ -79,13 +82,15 @@ class SlackWorkspace:
             cards.SET_PRIORITY: self.set_priority,
             cards.REPLY: self.open_reply,
             cards.NOTE: self.open_note,
+            cards.PLAYER: self.open_player,
             views.MACRO_PICKED: self.pick_macro,
             views.SHIFT_TOGGLE: self.toggle_shift,
             alerts.ACKNOWLEDGE: self.acknowledge,
             alerts.REASSIGN: self.reassign,
         }.items():
             app.action(action_id)(listener)
-        app.action({"action_id": r"^(home|search)\.open\."})(lambda ack: ack())  # link buttons
+        link_buttons = r"^((home|search)\.open\.|player\.admin$)"
+        app.action({"action_id": link_buttons})(lambda ack: ack())
         app.view(views.REPLY_VIEW)(self.submit_reply)
         app.view(views.NOTE_VIEW)(self.submit_note)
         app.command("/ticket")(self.command)
@@ -199,6 +204,22 @@ class SlackWorkspace:
         self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
     ) -> None:
         self.open_modal(ack, body, client, respond, views.note_modal)
+
+    def open_player(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        def view(ticket: Ticket) -> Any:
+            player_id = ticket.player.player_id
+            # Only the cache: the modal must open within the trigger's three seconds.
+            cached = self.accounts.cached(player_id) if self.accounts and player_id else None
+            return player_modal(
+                ticket,
+                account=cached,
+                tickets=self.service.player_tickets(ticket.player),
+                admin_url=self.style.admin_url,
+            )
+
+        self.open_modal(ack, body, client, respond, view)
 
     def open_modal(
         self,

@@ -20,6 +20,7 @@ import httpx
 from pydantic import ValidationError
 from redis import Redis, RedisError
 
+from jobs.runtime import Runtime
 from ticketcore.accounts import (
     DEFAULT_FIELDS,
     MALFORMED_JSON,
@@ -31,6 +32,8 @@ from ticketcore.accounts import (
     unknown_player,
 )
 from ticketcore.clock import Clock
+from ticketcore.models import Actor, ActorKind
+from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +231,24 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("Retry-After", "")))
     except ValueError:
         return None
+
+
+# ----------------------------------------------------------------- the outbox effect
+
+ACCOUNT_LOOKUP = "account.lookup"
+# A ticket learns of its player, or hears from them again (a failed lookup is retried then).
+SUBSCRIPTIONS = {ACCOUNT_LOOKUP: {"ticket.created", "ticket.player_changed", "message.received"}}
+LOOKUP_ACTOR = Actor(kind=ActorKind.SYSTEM, id="account-lookup", via="game-api")
+
+
+def look_up_account(rt: Runtime, doc: Document, record: Document) -> None:
+    """The effect handler: ask (or the cache) about the ticket's player, and keep the answer
+    on the ticket, whose change redraws the card and lets flow rules see it."""
+    if rt.accounts is None:
+        return None
+    fresh = rt.store.tickets.find_one({"_id": doc["_id"]}, {"player": 1, "number": 1})
+    if fresh is None or not (player_id := fresh.get("player", {}).get("player_id")):
+        return None
+    summary = rt.accounts.lookup(player_id)
+    rt.service.set_account(int(fresh["number"]), summary, actor=LOOKUP_ACTOR)
+    return None

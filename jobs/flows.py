@@ -68,7 +68,7 @@ def run_flows(rt: Runtime, doc: Document, record: Document) -> None:
         event=entry.event,
         now=rt.clock(),
         message_text=said,
-        account=ticket.context.get("account") if isinstance(ticket.context, dict) else None,
+        account=account_facts(ticket),
         in_business_hours=calendar.is_open,
     )
     for rule in automation.flows.matching(facts):
@@ -157,3 +157,12 @@ def apply(
         case Escalate():
             service.escalate(number, actor=actor, reason=action.reason or f"flow {rule.name}")
     return None
+
+
+def account_facts(ticket: Ticket) -> dict[str, Any] | None:
+    """`account.*` in conditions: what the game's admin API said, else what the game sent
+    with the ticket (its `context.account`)."""
+    if ticket.account is not None and ticket.account.get("status") == "ok":
+        return dict(ticket.account.get("facts") or {})
+    sent = ticket.context.get("account") if isinstance(ticket.context, dict) else None
+    return dict(sent) if isinstance(sent, dict) else None

@@ -9,6 +9,7 @@ from datetime import timedelta
 from rq import Queue
 
 from jobs.dispatch import QueueDispatcher
+from ticketcore.accounts import AccountProvider
 from ticketcore.automation import Automation, AutomationHolder
 from ticketcore.clock import Clock
 from ticketcore.macros import Macros
@@ -67,6 +68,7 @@ class Runtime:
     automation: AutomationHolder | None = None
     macros: Macros = field(default_factory=lambda: Macros([]))
     search: SearchIndex | None = None
+    accounts: AccountProvider | None = None  # the game's admin API, when configured
 
     @property
     def policies(self) -> Automation | None:

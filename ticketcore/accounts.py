@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -262,3 +262,25 @@ def _cut(text: str) -> str:
     if len(text) <= MAX_VALUE_LENGTH:
         return text
     return text[: MAX_VALUE_LENGTH - len(ELLIPSIS)] + ELLIPSIS
+
+
+def snapshot(summary: AccountSummary) -> dict[str, Any]:
+    """What a ticket keeps of its player's account: enough for its card and flow rules
+    (the whole answer stays in the lookup's cache, for the player modal)."""
+    return {
+        "player_id": summary.player_id,
+        "status": summary.status.value,
+        "fields": [list(pair) for pair in summary.fields],
+        "facts": facts(summary),
+        "reason": summary.reason,
+        "fetched_at": summary.fetched_at,
+    }
+
+
+def same_account(kept: Mapping[str, Any] | None, fresh: Mapping[str, Any]) -> bool:
+    """Whether a ticket's snapshot already says what `fresh` says (whenever it was asked)."""
+    if kept is None:
+        return False
+    return {k: v for k, v in kept.items() if k != "fetched_at"} == {
+        k: v for k, v in fresh.items() if k != "fetched_at"
+    }

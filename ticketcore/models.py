@@ -177,6 +177,9 @@ class Ticket(Model):
     # incident sent to all its players.
     done_keys: tuple[str, ...] = ()
     incident: dict[str, Any] | None = None  # {"id", "number"} of the storm it belongs to
+    # What the game's admin API said of the player's account (ticketcore.accounts.snapshot):
+    # shown on the card, and `account.*` in flow conditions. None until it was asked.
+    account: dict[str, Any] | None = None
     # The leads' alert while a ticket is escalated: when and by whom, who acknowledged
     # it, how often it was repeated (see TicketService.escalate / acknowledge).
     escalation: dict[str, Any] | None = None

@@ -82,6 +82,24 @@ class TicketQueries:
         doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
         return to_ticket(doc) if doc else None
 
+    def player_tickets(self, player: Player, *, limit: int = 20) -> list[Ticket]:
+        """The player's tickets on every channel, newest first, by each identity known of
+        them (game id, email, Telegram user): tickets from before the identities were
+        linked belong to the same person too. One indexed query per identity."""
+        known = {
+            "player.player_id": player.player_id,
+            "player.email": player.email,
+            "player.telegram_user_id": player.telegram_user_id,
+        }
+        found: dict[int, Document] = {}
+        for field, value in known.items():
+            if value is not None:
+                docs = self.store.tickets.find({field: value}, {"outbox": 0})
+                for doc in docs.sort("number", DESCENDING).limit(limit):
+                    found[doc["number"]] = doc
+        newest = sorted(found, reverse=True)[:limit]
+        return [to_ticket(found[number]) for number in newest]
+
     def open_for_telegram(self, telegram_user_id: int) -> list[Ticket]:
         """A Telegram user's tickets that are not resolved or closed, newest first."""
         query = {

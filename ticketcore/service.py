@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.automatic import AutomaticChanges
 from ticketcore.errors import CannotMerge, TicketClosed
 from ticketcore.lifecycle import Status
@@ -257,6 +258,22 @@ class TicketService(MailIntake, AutomaticChanges):
 
             self._change({"number": number}, decide)
         return len(numbers)
+
+    def set_account(self, number: int, summary: AccountSummary, *, actor: Actor) -> Ticket | None:
+        """Keep what the game said of the ticket's player (`account.loaded`), for its card and
+        flow rules; nothing when it says what the ticket already keeps, or is about a player
+        the ticket no longer has."""
+        kept = snapshot(summary)
+
+        def decide(current: Ticket) -> Action | None:
+            if current.player.player_id != summary.player_id:
+                return None
+            if same_account(current.account, kept):
+                return None
+            said = {"status": kept["status"], "reason": kept["reason"]}
+            return Action("account.loaded", actor, self.clock(), {"account": kept}, data=said)
+
+        return self._change({"number": number}, decide)
 
     def rate(self, number: int, score: int, *, actor: Actor) -> Ticket:
         """The player's satisfaction with how a resolved ticket went (1 to 5)."""

@@ -93,6 +93,7 @@ class Store:
         # What changed since a moment: a search rebuild's catch-up.
         self.tickets.create_index([("updated_at", ASCENDING)])
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
+        self.tickets.create_index([("player.email", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(
             {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.refs import TELEGRAM_BLOCKED
+from bot.slack.account import account_blocks
 from bot.slack.text import (
     FALLBACK_TEXT,
     HEADER_TEXT,
@@ -42,6 +43,7 @@ TAKE, REPLY, NOTE, RESOLVE, ESCALATE = (
     "ticket.escalate",
 )
 SET_STATUS, SET_PRIORITY = "ticket.status", "ticket.priority"
+PLAYER = "ticket.player"
 
 STATUS_ICON = {
     Status.NEW: ":new:",
@@ -157,6 +159,7 @@ def ticket_card(
     blocks: list[Block] = [
         HeaderBlock(block_id="card.title", text=PlainTextObject(text=title(ticket), emoji=False)),
         SectionBlock(block_id="card.fields", fields=[MarkdownTextObject(text=f) for f in fields]),
+        *account_blocks(ticket.account),
         SectionBlock(
             block_id="card.message", text=PlainTextObject(text=message or " ", emoji=False)
         ),
@@ -216,6 +219,7 @@ def card_actions(ticket: Ticket) -> ActionsBlock:
             ButtonElement(text="Note", action_id=NOTE, value=number),
             ButtonElement(text="Resolve", action_id=RESOLVE, value=number),
             ButtonElement(text="Escalate", action_id=ESCALATE, value=number, style="danger"),
+            ButtonElement(text="Player", action_id=PLAYER, value=number),
             select(SET_STATUS, "Status", [s.value for s in Status], ticket.status, number),
             select(SET_PRIORITY, "Priority", [p.value for p in Priority], ticket.priority, number),
         ],

@@ -251,7 +251,7 @@ def test_a_section_with_an_error_is_reported_with_its_line() -> None:
 ALLOWED_EVENTS = (
     "ticket.created, message.received, ticket.status_changed, ticket.assigned, "
     "ticket.priority_changed, reply.sent, note.added, ticket.escalated, sla.warning, "
-    "sla.breached, csat.low, incident.detected"
+    "sla.breached, csat.low, incident.detected, account.loaded"
 )
 ALLOWED_ACTIONS = "notify, assign, set_priority, set_status, tag, set_queue, reply, escalate"
 

@@ -42,6 +42,7 @@ EVENTS = (
     "sla.breached",
     "csat.low",
     "incident.detected",
+    "account.loaded",  # the game's admin API answered about the player: `account.*` is known
 )
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # in `datetime.weekday()` order
 OPS = ("equals", "not_equals", "in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")

@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.slack import cards, views
+from bot.slack.account import account_blocks
 from bot.slack.cards import CardStyle, thread_message, ticket_card
 from bot.slack.text import cut_escaped, escape
 from tests.conftest import PLAYER
@@ -95,6 +96,7 @@ def test_an_open_card_shows_the_ticket_and_every_control() -> None:
         "Note",
         "Resolve",
         "Escalate",
+        "Player",
     ]
     status_select, priority_select = (e for e in actions if e["type"] == "static_select")
     assert [o["value"] for o in status_select["options"]] == [f"1234:{s.value}" for s in Status]
@@ -251,3 +253,21 @@ def test_the_card_shows_what_is_left_of_the_sla() -> None:
     )
     blocks = ticket_card(late, first_message="x", now=NOW)
     assert any(b.block_id == "card.sla" for b in blocks)
+
+
+def test_the_account_lines_escape_what_the_game_says() -> None:
+    ok = {
+        "status": "ok",
+        "player_id": "p-1",
+        "fields": [["Level", "54"], ["Nick <!here>", "*boss* <@U1>"], ["Empty", ""]],
+    }
+    [section] = [b.to_dict() for b in account_blocks(ok)]
+    texts = [f["text"] for f in section["fields"]]
+    assert texts == ["*Level*\n54", "*Nick &lt;!here&gt;*\nboss &lt;@U1&gt;", "*Empty*\n—"]
+    unknown = account_blocks({"status": "unknown_player", "player_id": "<!channel>"})
+    assert "no player &lt;!channel&gt;" in str(unknown[0].to_dict())
+    down = account_blocks({"status": "unavailable", "player_id": "p", "reason": "timeout"})
+    assert "Account unavailable (timeout)" in str(down[0].to_dict())
+    assert account_blocks(None) == []
+    many = {"status": "ok", "player_id": "p", "fields": [[f"k{i}", "v"] for i in range(14)]}
+    assert len(account_blocks(many)[0].to_dict()["fields"]) == 10  # Slack's limit
