@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("helpdesk")
@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     account_fields: str | None = None  # "key:Label,key,...", unset: level, vip, payer_tier, ...
     account_cache_ttl: int = 600  # seconds an answer is reused
     account_timeout: float = 3.0  # seconds per request to the game's API
+    # The daily digest in SLACK_LEADS_CHANNEL at this local hour (the SLA calendar's zone,
+    # else UTC); unset: no digest.
+    stats_digest_hour: int | None = Field(default=9, ge=0, le=23)
     flows_file: Path = Path("flows.yaml")
     macros_file: Path = Path("macros.yaml")
 
@@ -382,6 +385,24 @@ def build_runtime(stack: Stack) -> Any:
         macros=macros,
         search=search,
         accounts=accounts,
+        digest=daily_digest(stack, store, slack, rules),
+    )
+
+
+def daily_digest(stack: Stack, store: Any, slack: Any, rules: Any) -> Any:
+    """Yesterday's numbers in the leads' channel every day, when Slack and the hour are set."""
+    settings = stack.settings
+    if slack is None or not settings.slack_leads_channel or settings.stats_digest_hour is None:
+        return None
+    from jobs.digest import Digest
+    from ticketcore.stats import Stats, business_calendar
+
+    return Digest(
+        store=store,
+        client=slack.client,
+        channel=settings.slack_leads_channel,
+        hour=settings.stats_digest_hour,
+        stats=lambda: Stats(store, business_calendar(rules.current().sla if rules else None)),
     )
 
 
@@ -650,6 +671,14 @@ def slack_delivery(stack: Stack) -> Any:
     )
 
 
+def stats_of(runtime: Any) -> Any:
+    """The KPI reports over the store, in the flows file's SLA calendar if it sets one."""
+    from ticketcore.stats import Stats, business_calendar
+
+    rules = runtime.automation
+    return Stats(runtime.store, business_calendar(rules.current().sla if rules else None))
+
+
 def slack_app(stack: Stack, runtime: Any) -> Any:
     """The Bolt app answering buttons, modals, commands and events, or None (disabled)."""
     settings = stack.settings
@@ -668,6 +697,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     from bot.slack.client import web_client
     from handlers.slack import SlackWorkspace
     from handlers.slack_incidents import IncidentListeners
+    from handlers.slack_stats import StatsCommand
     from jobs.storms import start_action
     from ticketcore.agents import Roster
     from ticketcore.incidents import Incidents
@@ -692,6 +722,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
         seen=stack.redis,
         search=runtime.search,
         accounts=runtime.accounts,
+        stats=StatsCommand(stats=lambda: stats_of(runtime), clock=runtime.clock),
     ).register(app)
     IncidentListeners(
         incidents=Incidents(runtime.store),

@@ -24,6 +24,7 @@ from bot.slack.cards import CardStyle, ticket_card
 from bot.slack.player import player_modal
 from bot.slack.search import SEARCH_RESULTS, search_results
 from bot.slack.text import cut_escaped, escape
+from handlers.slack_stats import StatsCommand
 from jobs.slack import CARD_REF, THREAD_NOTE_VIA
 from ticketcore.accounts import AccountProvider
 from ticketcore.agents import Roster
@@ -46,6 +47,7 @@ USAGE = (
     "• `/ticket queue [name]`: tickets per status, for one queue or all\n"
     "• `/ticket search lost gems status:new -refund`: find tickets (also player:, email:,"
     ' tag:, queue:, assignee:@me, channel:, created:>2026-11-01, "a phrase")\n'
+    "• `/ticket stats [7d|30d|today|yesterday] [queue]`: the numbers, with a chart\n"
     "• `/ticket merge 12 34`: merge #12 into #34 (leads)\n"
     "• `/ticket player 1234 PLAYER_ID`: set the ticket's player id\n"
     "• `/ticket help`: this message"
@@ -71,6 +73,7 @@ class SlackWorkspace:
     seen: Redis
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, for the Player modal
+    stats: StatsCommand | None = None
 
     def register(self, app: App) -> None:
         app.middleware(self.drop_repeated_events)
@@ -314,10 +317,19 @@ class SlackWorkspace:
 
     # ------------------------------------------------------------------ slash command
 
-    def command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def command(
+        self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
         ack()
         words = (command.get("text") or "").split()
         user = command["user_id"]
+        if words[:1] == ["stats"] and self.stats is not None:
+            if not self.access.is_agent(user):
+                respond(response_type="ephemeral", text=NOT_AGENT)
+                return
+            # After the ack: the report and its chart take longer than Slack waits.
+            self.stats.answer(words[1:], user, client, respond)
+            return
         try:
             answer = self.answer_command(words, user)
         except (TicketError, ValueError) as exc:

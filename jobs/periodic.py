@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 def every_minute() -> dict[str, int]:
     rt = runtime.current()
     done = {"sla_alerts": 0, "incident_actions": 0, "reminders": 0, "resolved": 0, "closed": 0}
+    if rt.digest is not None:
+        done["digest"] = int(rt.digest.post_if_due(rt.clock()))
     policies = rt.policies
     if policies is None:
         return done

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from rq import Queue
 
@@ -69,6 +70,7 @@ class Runtime:
     macros: Macros = field(default_factory=lambda: Macros([]))
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, when configured
+    digest: Any = None  # jobs.digest.Digest: the leads' daily numbers, when Slack is set
 
     @property
     def policies(self) -> Automation | None:

@@ -149,6 +149,7 @@ class SlackWorkspace:
             "conversations.members": self._conversations_members,
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
+            "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -324,6 +325,13 @@ class SlackWorkspace:
         return _ok(
             user={"id": user, "name": user.lower(), "real_name": f"User {user}", "tz": "UTC"}
         )
+
+    def _conversations_open(self, args: JsonDict) -> JsonDict:
+        """conversations.open: the direct-message channel with one user, always the same."""
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            return _error("user_not_found" if not users else "not_implemented")
+        return _ok(channel={"id": f"D{users.removeprefix('U')}", "is_im": True})
 
     def _files_get_upload_url(self, args: JsonDict) -> JsonDict:
         """files.getUploadURLExternal: hand out an upload URL on this server."""
