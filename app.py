@@ -275,6 +275,7 @@ def build_runtime(stack: Stack) -> Any:
 
     from jobs import mail as mail_jobs
     from jobs.effects import CORE_HANDLERS
+    from jobs.metrics import Metrics
     from jobs.runtime import (
         QUEUE_NAME,
         SINGLE_QUEUE_NAME,
@@ -386,6 +387,7 @@ def build_runtime(stack: Stack) -> Any:
         search=search,
         accounts=accounts,
         digest=daily_digest(stack, store, slack, rules),
+        metrics=Metrics(stack.redis),
     )
 
 

@@ -42,6 +42,12 @@ def healthz(runtime: Runtime) -> Any:
     return endpoint
 
 
+def queues(runtime: Runtime) -> list[Any]:
+    """The queues this runtime enqueues on (normal, urgent, the index writer's), once each."""
+    found = [runtime.queue, runtime.urgent_queue, runtime.single_queue]
+    return list({q.name: q for q in found if q is not None}.values())
+
+
 def metrics(runtime: Runtime) -> Any:
     """Prometheus text: tickets by status, owed and dead effects, queued jobs."""
 
@@ -57,10 +63,18 @@ def metrics(runtime: Runtime) -> Any:
         for state, count in runtime.outbox.counts().items():
             lines.append(f'helpdesk_outbox_effects{{state="{state}"}} {count}')
         lines += [
-            "# HELP helpdesk_queue_jobs Jobs waiting in the queue.",
+            "# HELP helpdesk_queue_jobs Jobs waiting, by queue.",
             "# TYPE helpdesk_queue_jobs gauge",
-            f"helpdesk_queue_jobs {runtime.queue.count}",
+            *(f'helpdesk_queue_jobs{{queue="{q.name}"}} {q.count}' for q in queues(runtime)),
+            "# HELP helpdesk_failed_jobs Jobs RQ gave up on (see the runbook), by queue.",
+            "# TYPE helpdesk_failed_jobs gauge",
+            *(
+                f'helpdesk_failed_jobs{{queue="{q.name}"}} {q.failed_job_registry.count}'
+                for q in queues(runtime)
+            ),
         ]
+        if runtime.metrics is not None:
+            lines += runtime.metrics.lines()
         return "\n".join(lines) + "\n"
 
     async def endpoint(request: Request) -> Response:

@@ -16,6 +16,8 @@ def store_history(rt: Runtime, ticket: Document, record: Document) -> None:
     entry = entry_from_record(record)
     if is_worth_keeping(entry):
         save_entries(rt.store, [entry])
+        if rt.metrics is not None:
+            rt.metrics.event(entry.event, str(ticket.get("channel", "")))
     return None
 
 

@@ -71,6 +71,7 @@ class Runtime:
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, when configured
     digest: Any = None  # jobs.digest.Digest: the leads' daily numbers, when Slack is set
+    metrics: Any = None  # jobs.metrics.Metrics: the counts behind /metrics
 
     @property
     def policies(self) -> Automation | None:

@@ -339,7 +339,7 @@ def test_metrics_count_tickets_by_status_and_owed_effects(client: TestClient) ->
     assert 'helpdesk_tickets{status="new"} 1' in text
     assert 'helpdesk_tickets{status="pending"} 1' in text
     assert 'helpdesk_outbox_effects{state="dead"} 0' in text
-    assert "helpdesk_queue_jobs " in text
+    assert "helpdesk_queue_jobs{queue=" in text and "helpdesk_failed_jobs{queue=" in text
 
 
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
