@@ -84,17 +84,26 @@ class TicketQueries:
 
     def player_tickets(self, player: Player, *, limit: int = 20) -> list[Ticket]:
         """The player's tickets on every channel, newest first, by each identity known of
-        them (game id, email, Telegram user): tickets from before the identities were
-        linked belong to the same person too. One indexed query per identity."""
-        known = {
-            "player.player_id": player.player_id,
-            "player.email": player.email,
-            "player.telegram_user_id": player.telegram_user_id,
+        them (game id, email, Telegram user), on the ticket or in the player directory:
+        tickets from before the identities were linked belong to the same person too. One
+        indexed query per identity."""
+        identities: dict[str, object] = {
+            "player_id": player.player_id,
+            "email": player.email,
+            "telegram_user_id": player.telegram_user_id,
         }
+        known: dict[str, set[object]] = {
+            name: {value} if value is not None else set() for name, value in identities.items()
+        }
+        ours = [{name: value} for name, values in known.items() for value in values]
+        for record in self.store.players.find({"$or": ours}) if ours else []:
+            for name, values in known.items():
+                if record.get(name) is not None:
+                    values.add(record[name])
         found: dict[int, Document] = {}
-        for field, value in known.items():
-            if value is not None:
-                docs = self.store.tickets.find({field: value}, {"outbox": 0})
+        for name, values in known.items():
+            for value in values:
+                docs = self.store.tickets.find({f"player.{name}": value}, {"outbox": 0})
                 for doc in docs.sort("number", DESCENDING).limit(limit):
                     found[doc["number"]] = doc
         newest = sorted(found, reverse=True)[:limit]
