@@ -97,3 +97,16 @@ def test_many_tickets_changed_at_the_same_moment_page_by_number(tmp_path: Path) 
             if cursor is None:
                 break
     assert seen == list(range(150, 0, -1))
+
+
+def test_snippets_mark_every_form_of_a_word_even_when_its_stem_is_no_prefix(
+    tmp_path: Path,
+) -> None:
+    """ "cries" and "cry" both stem to "cri"; "happy" to "happi": highlighting must stem
+    every word that starts like a wanted stem, not only those the stem is a prefix of."""
+    with EmbeddedIndex(tmp_path) as index:
+        index.upsert([ticket(1, player_texts=("The kids cry, then cried: HAPPY no more",))])
+        [hit] = index.search(Query(terms=(Words("cries happiness"),)), viewer=AGENT).hits
+    assert hit.snippet == (
+        f"Help The kids {OPEN}cry{CLOSE}, then {OPEN}cried{CLOSE}: {OPEN}HAPPY{CLOSE} no more"
+    )
