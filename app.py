@@ -19,13 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ticketcore.logs import configure as configure_logs
+
 log = logging.getLogger("helpdesk")
+# On SIGTERM the web app stops accepting and finishes the requests in flight, this long at
+# most; a worker finishes the job it is running (RQ's warm shutdown).
+GRACEFUL_SECONDS = 20
 
 
 class Settings(BaseSettings):
@@ -37,6 +42,7 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("var")
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
 
     mongodb_uri: str | None = None
     mongodb_db: str = "helpdesk"
@@ -816,7 +822,12 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             supervisor.start()
             stack.closers.append(supervisor.stop)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our handler: JSON lines with the request id, secrets masked
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
         log.info("helpdesk serving on http://%s:%d", settings.host, settings.port)
         # uvicorn re-raises the signal that stopped it; make SIGTERM an exit that still
@@ -925,6 +936,27 @@ def reindex(settings: Settings, *, batch: int) -> int:
     finally:
         stack.close()
     return 0
+
+
+def outbox_command(settings: Settings, action: str, kind: str | None) -> None:
+    """`helpdesk outbox dead|retry`: what gave up after every retry, and a second chance
+    for it once its cause is fixed (the sweeper hands revived effects to the workers)."""
+    from ticketcore.outbox import Outbox
+    from ticketcore.store import Store
+
+    stack = open_stack(settings, own_embedded=False)
+    try:
+        outbox = Outbox(Store.connect(stack.mongo, settings.mongodb_db))
+        if action == "retry":
+            print(f"{outbox.revive(utc_now(), kind=kind)} tickets have effects owed again")
+            return
+        for row in outbox.dead():
+            print(
+                f"#{row['number']}\t{row['kind']}\t{row['dead_at']:%Y-%m-%d %H:%M}\t"
+                f"{row.get('last_error') or ''}"
+            )
+    finally:
+        stack.close()
 
 
 def print_stats(
@@ -1053,6 +1085,11 @@ def main(argv: list[str] | None = None) -> None:
     stats_cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
     stats_cmd.add_argument("--queue")
     stats_cmd.add_argument("--channel")
+    outbox_cmd = commands.add_parser("outbox", help="see and retry effects that gave up")
+    outbox_actions = outbox_cmd.add_subparsers(dest="outbox_command", required=True)
+    outbox_actions.add_parser("dead", help="list effects that gave up, newest first")
+    retry_cmd = outbox_actions.add_parser("retry", help="make dead effects owed again")
+    retry_cmd.add_argument("--kind", help="only this kind, e.g. reply.deliver or slack.card")
     args = parser.parse_args(argv)
     if args.command == "flows":
         sys.exit(check_flows(args.file))
@@ -1069,9 +1106,7 @@ def main(argv: list[str] | None = None) -> None:
         if v is not None
     }
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logs(settings.log_level, settings.log_format)
     try:
         if args.command == "worker":
             worker(settings, with_cron=args.with_cron, burst=args.burst)
@@ -1079,6 +1114,8 @@ def main(argv: list[str] | None = None) -> None:
             link_token(settings, args.player_id, args.days)
         elif args.command == "reindex":
             sys.exit(reindex(settings, batch=args.batch))
+        elif args.command == "outbox":
+            outbox_command(settings, args.outbox_command, getattr(args, "kind", None))
         elif args.command == "stats":
             sys.exit(print_stats(settings, args.since, args.format, args.queue, args.channel))
         else:

@@ -28,6 +28,11 @@ def probe(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         checks["queue"] = f"unreachable: {type(exc).__name__}"
         healthy = False
     checks["search"] = "disabled"
+    if runtime.search is not None:
+        try:
+            checks["search"] = runtime.search.health()
+        except Exception as exc:  # searches fail, but tickets still come in and go out
+            checks["search"] = f"unreachable: {type(exc).__name__}"
     if checks["store"] == "ok":
         checks["outbox"] = runtime.outbox.counts()
     return healthy, checks
@@ -36,7 +41,9 @@ def probe(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
 def healthz(runtime: Runtime) -> Any:
     async def endpoint(request: Request) -> Response:
         healthy, checks = await run_in_threadpool(probe, runtime)
-        body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+        degraded = str(checks.get("search", "")).startswith("unreachable")
+        status = "unhealthy" if not healthy else "degraded" if degraded else "ok"
+        body = {"status": status, "checks": checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     return endpoint

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from slack_bolt import App
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from handlers.api import IntakeApi, LinkMaker
 from handlers.health import healthz, metrics
 from handlers.mailgun import MailgunInbound
 from handlers.rating import RatingPages
+from handlers.request_context import RequestContext
 from handlers.slack import SlackEndpoint
 from handlers.telegram import TelegramChannel
 from jobs.runtime import Runtime
@@ -73,6 +75,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestContext)],
         exception_handlers={404: not_found, 405: wrong_method},
         lifespan=lifespan,
     )

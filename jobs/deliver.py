@@ -8,6 +8,7 @@ from datetime import timedelta
 from jobs import runtime
 from jobs.dispatch import RESULT_TTL
 from jobs.runtime import Runtime
+from ticketcore.logs import bind
 from ticketcore.outbox import Owed
 from ticketcore.store import Document
 
@@ -41,7 +42,10 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
     done: list[str] = []
     for record in records:
         owed = Owed(ticket_id, record["key"])
-        outcome, result = run_effect(rt, owed, ticket, record)
+        with bind(
+            ticket=ticket.get("number"), channel=ticket.get("channel"), effect=record["kind"]
+        ):
+            outcome, result = run_effect(rt, owed, ticket, record)
         outcomes[owed.key] = outcome
         if rt.metrics is not None:
             rt.metrics.effect(record["kind"], outcome, due=record.get("due_at"), now=rt.clock())

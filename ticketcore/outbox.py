@@ -140,6 +140,49 @@ class Outbox:
                 if due is not None and due <= cutoff:
                     yield Owed(str(ticket["_id"]), record["key"])
 
+    def dead(self, *, limit: int = 100) -> list[Document]:
+        """Effects that gave up, newest first: ticket number, kind, attempts, last error."""
+        rows = self.store.tickets.aggregate(
+            [
+                {"$match": {"outbox.dead_at": {"$ne": None}}},
+                {"$unwind": "$outbox"},
+                {"$match": {"outbox.dead_at": {"$ne": None}}},
+                {"$sort": {"outbox.dead_at": -1}},
+                {"$limit": limit},
+                {
+                    "$project": {
+                        "_id": 0,
+                        "number": 1,
+                        "kind": "$outbox.kind",
+                        "key": "$outbox.key",
+                        "attempts": "$outbox.attempts",
+                        "dead_at": "$outbox.dead_at",
+                        "last_error": "$outbox.last_error",
+                    }
+                },
+            ]
+        )
+        return list(rows)
+
+    def revive(self, now: datetime, *, kind: str | None = None) -> int:
+        """Make dead effects (of one kind, or all) owed again with fresh attempts, due now:
+        the sweeper hands them to the workers. How many tickets had any."""
+        match: Document = {"e.dead_at": {"$ne": None}}
+        if kind is not None:
+            match["e.kind"] = kind
+        ticket_match: Document = {"outbox": {"$elemMatch": {"dead_at": {"$ne": None}}}}
+        if kind is not None:
+            ticket_match["outbox"]["$elemMatch"]["kind"] = kind
+        revived = self.store.tickets.update_many(
+            ticket_match,
+            {
+                "$set": {"outbox.$[e].due_at": now, "outbox.$[e].attempts": 0},
+                "$unset": {"outbox.$[e].dead_at": ""},
+            },
+            array_filters=[match],
+        )
+        return int(revived.modified_count)
+
     def counts(self) -> dict[str, int]:
         """How many effects are pending and how many gave up, for health checks."""
         rows = self.store.tickets.aggregate(

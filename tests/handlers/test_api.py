@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -11,6 +12,7 @@ from handlers.web import create_app
 from jobs.runtime import Runtime
 from tests.conftest import AGENT, FakeClock
 from ticketcore.lifecycle import Status
+from ticketcore.search.embedded import EmbeddedIndex
 
 KEY = "k-" + "s3cret" * 4
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -368,3 +370,31 @@ def test_stats_report_for_a_period_and_clear_refusals(client: TestClient, clock:
     unknown = client.get("/api/v1/stats", params={"sinse": "7d"}, headers=AUTH)
     assert unknown.status_code == 400 and "sinse" in unknown.text
     assert client.get("/api/v1/stats").status_code == 401
+
+
+def test_every_answer_carries_a_request_id(client: TestClient) -> None:
+    given = client.get("/healthz", headers={"X-Request-Id": "lb-7f3a"})
+    made = client.get("/healthz")
+    insane = client.get("/healthz", headers={"X-Request-Id": "<script>" * 20})
+    assert given.headers["x-request-id"] == "lb-7f3a"
+    assert len(made.headers["x-request-id"]) == 32
+    assert insane.headers["x-request-id"] != "<script>" * 20
+
+
+def test_healthz_names_the_search_index_and_a_lost_one_degrades(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    runtime.search = EmbeddedIndex(tmp_path / "search")
+    with TestClient(create_app(runtime, api_keys=[KEY])) as client:
+        fine = client.get("/healthz").json()
+
+        class Unreachable:
+            def health(self) -> str:
+                raise ConnectionError("refused")
+
+        runtime.search = Unreachable()  # type: ignore[assignment]
+        lost = client.get("/healthz")
+    assert fine["status"] == "ok" and fine["checks"]["search"] == "ok: 0 tickets in v1"
+    assert lost.status_code == 200  # tickets still come in and go out
+    assert lost.json()["status"] == "degraded"
+    assert lost.json()["checks"]["search"] == "unreachable: ConnectionError"

@@ -10,7 +10,7 @@ from jobs.runtime import Runtime
 from jobs.sweeper import sweep
 from tests.conftest import AGENT, PLAYER, FakeClock, run_jobs
 from ticketcore.models import Channel, Player
-from ticketcore.outbox import Owed
+from ticketcore.outbox import MAX_ATTEMPTS, Owed
 from ticketcore.service import TicketService
 
 
@@ -186,3 +186,29 @@ def test_a_batch_claim_leases_only_what_is_due_and_not_leased(
     assert {r["key"] for r in second[1]} == set(keys[2:]), "the first two are leased already"
     assert runtime.outbox.claim_many(ticket.id, keys, clock()) is None
     assert all(r["attempts"] == 1 for r in first[1] + second[1])
+
+
+def test_dead_effects_are_listed_and_revived_by_the_operator(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    service.reply(number, actor=AGENT, text="answer")
+    doc = runtime.store.tickets.find_one({"number": number})
+    [reply] = [r for r in doc["outbox"] if r["kind"] == "reply.deliver"]
+    owed = Owed(str(doc["_id"]), reply["key"])
+    assert runtime.outbox.fail(owed, MAX_ATTEMPTS, "SMTPServerDisconnected: gone", clock())
+    run_jobs(queue)
+    assert mails(mail_dir) == []  # a dead effect is not tried again by itself
+
+    [dead] = runtime.outbox.dead()
+    assert (dead["number"], dead["kind"]) == (number, "reply.deliver")
+    assert dead["last_error"].startswith("SMTPServerDisconnected")
+    assert runtime.outbox.revive(clock(), kind="player.sync") == 0  # another kind: untouched
+    assert runtime.outbox.revive(clock(), kind="reply.deliver") == 1
+    assert runtime.outbox.dead() == []
+    clock.advance(seconds=31)
+    sweep()
+    run_jobs(queue)
+    assert len(mails(mail_dir)) == 1
+    assert runtime.outbox.counts()["dead"] == 0

@@ -168,6 +168,10 @@ class ElasticIndex:
     def refresh(self) -> None:
         self.client.indices.refresh(index=self.alias)
 
+    def health(self) -> str:
+        count = self.client.count(index=self.alias)["count"]
+        return f"ok: {count} tickets in {self.live_generation()}"
+
     # -- searching ---------------------------------------------------------------------------
 
     def search(

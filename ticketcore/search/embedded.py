@@ -228,6 +228,10 @@ class EmbeddedIndex:
     def refresh(self) -> None:
         self._follow_pointer().reload()
 
+    def health(self) -> str:
+        searcher = self._follow_pointer().searcher()
+        return f"ok: {searcher.num_docs} tickets in {self.live_generation()}"
+
     def close(self) -> None:
         """Release every writer's directory lock, so another process (or a reopen) may write."""
         with self._lock:

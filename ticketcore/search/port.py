@@ -78,6 +78,11 @@ class SearchIndex(Protocol):
         """Make every write so far visible to searches (tests and reindex)."""
         ...
 
+    def health(self) -> str:
+        """A word on the live index for /healthz (e.g. how many tickets it holds); raises
+        when it cannot be reached."""
+        ...
+
 
 class Generations(Protocol):
     """An index that can be rebuilt beside the live one and swapped in (see `rebuild.py`).
