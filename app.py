@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # The outbox's timing: how often the sweeper looks, how long a fresh effect is left to
     # its own job before the sweeper steps in, and how long a worker holds a claimed one.
     sweep_interval: int = 10
+    # Seconds between the periodic jobs (SLA alerts, reminders, auto-close, the digest):
+    # all idempotent, so a shorter interval only costs queries.
+    periodic_interval: int = Field(default=60, ge=1)
     outbox_grace: int = 30
     outbox_lease: int = 120
 
@@ -884,7 +887,11 @@ def worker(settings: Settings, *, with_cron: bool, burst: bool) -> None:
         blocking = Redis.from_url(stack.redis_url, socket_timeout=None)
         stack.closers.append(blocking.close)
         run_worker(
-            blocking, with_cron=with_cron, sweep_interval=settings.sweep_interval, burst=burst
+            blocking,
+            with_cron=with_cron,
+            sweep_interval=settings.sweep_interval,
+            burst=burst,
+            periodic_interval=settings.periodic_interval,
         )
     finally:
         stack.close()

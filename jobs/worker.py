@@ -17,14 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def start_cron(
-    connection: Redis, *, sweep_interval: int, stop: threading.Event
+    connection: Redis, *, sweep_interval: int, stop: threading.Event, periodic_interval: int = 60
 ) -> threading.Thread:
     """Run RQ's cron scheduler loop in a thread: it only enqueues, workers run the jobs."""
     scheduler = CronScheduler(
         connection=connection, name=f"helpdesk-cron-{threading.get_native_id()}"
     )
     scheduler.register(sweep, queue_name=QUEUE_NAME, interval=sweep_interval, result_ttl=60)
-    scheduler.register(every_minute, queue_name=QUEUE_NAME, interval=60, result_ttl=300)
+    scheduler.register(
+        every_minute, queue_name=QUEUE_NAME, interval=periodic_interval, result_ttl=300
+    )
 
     def loop() -> None:
         scheduler.register_birth()
@@ -49,13 +51,23 @@ def start_cron(
 
 
 def run_worker(
-    connection: Redis, *, with_cron: bool, sweep_interval: int, burst: bool = False
+    connection: Redis,
+    *,
+    with_cron: bool,
+    sweep_interval: int,
+    burst: bool = False,
+    periodic_interval: int = 60,
 ) -> None:
     """Work the queue until stopped. Jobs run in this process (no fork per job), so they
     reuse its database connections; every job is idempotent, so a crash only delays work."""
     stop = threading.Event()
     if with_cron:
-        start_cron(connection, sweep_interval=sweep_interval, stop=stop)
+        start_cron(
+            connection,
+            sweep_interval=sweep_interval,
+            stop=stop,
+            periodic_interval=periodic_interval,
+        )
     names = [URGENT_QUEUE_NAME, QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else [])]
     queues = [Queue(name, connection=connection) for name in names]
     worker = SimpleWorker(queues, connection=connection)
