@@ -1,0 +1,181 @@
+"""Faults the helpdesk must survive, each as a scenario over running processes (see
+tests/e2e/desk.py) that reports what was owed, what arrived, what was lost or doubled and
+how long the recovery took. The tests run them short; bench/faults.py runs them long."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from tests.conftest import wait_for
+from tests.e2e.desk import TRIAGE, Desk
+from tests.fakes.telegram import text_update
+
+CARD_TITLE = re.compile(r"^#(\d+) · ")
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    fault: str
+    owed: int
+    delivered: int
+    lost: int
+    duplicated: int
+    recovery_seconds: float
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0
+
+
+def cards(desk: Desk) -> Counter[int]:
+    """How many cards each ticket has in triage (a posted card is a top-level message
+    whose header is `#N · subject`)."""
+    found: Counter[int] = Counter()
+    for message in desk.fakes.slack.messages_in(TRIAGE):
+        blocks = message.get("blocks") or []
+        header = blocks[0].get("text", {}).get("text", "") if blocks else ""
+        if match := CARD_TITLE.match(header):
+            found[int(match.group(1))] += 1
+    return found
+
+
+def distinct_words() -> str:
+    """Text unlike any other, so tickets are not a storm that joins one incident card."""
+    return " ".join(uuid.uuid4().hex[:7] for _ in range(8))
+
+
+def open_tickets(desk: Desk, count: int, tag: str) -> list[int]:
+    numbers = []
+    for n in range(count):
+        body = {"text": f"{tag} {n}: {distinct_words()}", "player_id": f"{tag}-{n}"}
+        answer = desk.api("POST", "/api/v1/tickets", json=body)
+        assert answer.status_code == 201, answer.text
+        numbers.append(int(answer.json()["number"]))
+    return numbers
+
+
+def settle(desk: Desk, done: Callable[[], bool], what: str, seconds: float) -> float:
+    began = time.monotonic()
+    wait_for(lambda: done() and desk.drained(), what, seconds)
+    return time.monotonic() - began
+
+
+def card_result(fault: str, desk: Desk, numbers: list[int], recovery: float) -> FaultResult:
+    posted = cards(desk)
+    return FaultResult(
+        fault=fault,
+        owed=len(numbers),
+        delivered=sum(1 for n in numbers if posted[n] >= 1),
+        lost=sum(1 for n in numbers if posted[n] == 0),
+        duplicated=sum(posted[n] - 1 for n in numbers if posted[n] > 1),
+        recovery_seconds=round(recovery, 1),
+    )
+
+
+def worker_killed(desk: Desk, *, tickets: int = 20, timeout: float = 120) -> FaultResult:
+    """kill -9 the worker while it posts cards (Slack answers slowly), start another."""
+    desk.fakes.slack.slow("chat.postMessage", 0.3)
+    numbers = open_tickets(desk, tickets, "killed")
+    wait_for(lambda: sum(cards(desk).values()) >= tickets // 4, "the first cards", 120)
+    desk.kill_worker()
+    desk.start_worker()
+    recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
+    desk.fakes.slack.slow("chat.postMessage", None)
+    return card_result("worker killed (kill -9) mid-delivery", desk, numbers, recovery)
+
+
+def slack_down(
+    desk: Desk, *, outage: float = 20, tickets: int = 6, timeout: float = 240
+) -> FaultResult:
+    """Slack answers 500 to everything for `outage` seconds, then recovers."""
+    desk.fakes.slack.down(outage)
+    ends = time.monotonic() + outage
+    numbers = open_tickets(desk, tickets, "outage")
+    wait_for(lambda: time.monotonic() >= ends, "the outage to end", outage + 5)
+    recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
+    return card_result(f"Slack down (500) for {outage:g} s", desk, numbers, recovery)
+
+
+def telegram_throttled(desk: Desk, *, players: int = 10, timeout: float = 120) -> FaultResult:
+    """Telegram answers 429 beyond 2 messages a second: the notices still arrive once."""
+    telegram = desk.fakes.telegram
+    telegram.rate_limit(per_second_overall=2, per_chat_per_second=1, retry_after=1)
+    user_ids = [7000 + n for n in range(players)]
+    began = time.monotonic()
+    for user_id in user_ids:
+        desk.telegram(text_update(user_id=user_id, text=f"{user_id}: {distinct_words()}"))
+
+    def notices() -> Counter[int]:
+        return Counter({u: len(telegram.sent_to(u)) for u in user_ids})
+
+    wait_for(
+        lambda: all(notices()[u] >= 1 for u in user_ids) and desk.drained(), "notices", timeout
+    )
+    telegram.rate_limit(None, None)
+    sent = notices()
+    return FaultResult(
+        fault="Telegram 429 beyond 2 messages/s",
+        owed=players,
+        delivered=sum(1 for u in user_ids if sent[u] >= 1),
+        lost=sum(1 for u in user_ids if sent[u] == 0),
+        duplicated=sum(sent[u] - 1 for u in user_ids if sent[u] > 1),
+        recovery_seconds=round(time.monotonic() - began, 1),
+    )
+
+
+def restarted_while_writing(
+    desk: Desk, *, players: int = 8, messages: int = 3, timeout: float = 120
+) -> FaultResult:
+    """Stop and start the whole helpdesk while players keep writing on Telegram; Telegram
+    delivers each update again until it is answered 200, as it does."""
+    updates = [
+        text_update(
+            user_id=8000 + p, text=f"{m} {p} " + " ".join(uuid.uuid4().hex[:7] for _ in range(6))
+        )
+        for m in range(messages)
+        for p in range(players)
+    ]
+    done = threading.Event()
+
+    def players_write() -> None:
+        for update in updates:
+            while True:  # Telegram keeps an update until the webhook answers 200
+                try:
+                    desk.telegram(update)
+                    break
+                except (httpx.HTTPError, AssertionError):
+                    time.sleep(0.2)
+            time.sleep(0.05)
+        done.set()
+
+    writer = threading.Thread(target=players_write, daemon=True)
+    writer.start()
+    time.sleep(1.0)
+    desk.stop()
+    began = time.monotonic()
+    desk.start()
+    wait_for(done.is_set, "every update to be taken", timeout)
+    texts = [str(u["message"]["text"]) for u in updates]
+
+    def stored() -> Counter[str]:
+        entries = desk.store.history.find({"message.text": {"$in": texts}}, {"message.text": 1})
+        return Counter(e["message"]["text"] for e in entries)
+
+    settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
+    counts = stored()
+    return FaultResult(
+        fault="web and worker restarted while updates arrive",
+        owed=len(texts),
+        delivered=sum(1 for t in texts if counts[t] >= 1),
+        lost=sum(1 for t in texts if counts[t] == 0),
+        duplicated=sum(counts[t] - 1 for t in texts if counts[t] > 1),
+        recovery_seconds=round(time.monotonic() - began, 1),
+    )
