@@ -89,6 +89,7 @@ class Desk:
     def env(self) -> dict[str, str]:
         fakes = self.fakes
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         (self.data_dir.parent / "flows.yaml").write_text(self.flows)
         return base | {
             "DATA_DIR": str(self.data_dir),
