@@ -530,6 +530,24 @@ def bench_parser(doc: str, n_default: int, n_help: str) -> argparse.ArgumentPars
     return parser
 
 
+def sized_parser(doc: str, full: int, quick: int) -> argparse.ArgumentParser:
+    """A parser for a benchmark over synthetic tickets: `--n` (default `full`), `--quick`
+    (`quick` of them unless `--n` says) and the data `--seed`; `sized` resolves `--n`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=positive(int), default=None, help=f"tickets (default {full})")
+    parser.add_argument("--quick", action="store_true", help=f"{quick} tickets (unless --n)")
+    parser.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
+    parser.set_defaults(full_n=full, quick_n=quick)
+    return parser
+
+
+def sized(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with `--n` filled in from `--quick` when it was not given."""
+    if args.n is None:
+        args.n = args.quick_n if args.quick else args.full_n
+    return args
+
+
 def add_run_options(parser: argparse.ArgumentParser, timeout_help: str) -> None:
     """The `--workers` and `--timeout` options of a delivery benchmark."""
     parser.add_argument(

@@ -28,7 +28,16 @@ from typing import Any
 import pymongo
 from bson import ObjectId
 
-from bench.harness import DB_NAME, positive, print_results, summary, temporary_dir, verdict
+from bench.harness import (
+    DB_NAME,
+    positive,
+    print_results,
+    sized,
+    sized_parser,
+    summary,
+    temporary_dir,
+    verdict,
+)
 from bench.search import FULL_TICKETS, MAX_INDEX_SECONDS_FULL, TicketMaker
 from ticketcore.search.embedded import EmbeddedIndex
 from ticketcore.search.port import IndexedTicket
@@ -223,19 +232,11 @@ def report(fig: Document) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--n", type=positive(int), default=None, help=f"tickets (default {FULL_TICKETS})"
-    )
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_TICKETS} tickets")
-    parser.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
+    parser = sized_parser(__doc__, FULL_TICKETS, QUICK_TICKETS)
     parser.add_argument(
         "--batch", type=positive(int), default=1000, help="tickets per write (default 1000)"
     )
-    args = parser.parse_args(argv)
-    if args.n is None:
-        args.n = QUICK_TICKETS if args.quick else FULL_TICKETS
-    return args
+    return sized(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

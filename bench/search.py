@@ -42,7 +42,16 @@ from typing import Any
 
 import tantivy
 
-from bench.harness import percentile, positive, print_results, summary, temporary_dir, verdict
+from bench.harness import (
+    percentile,
+    positive,
+    print_results,
+    sized,
+    sized_parser,
+    summary,
+    temporary_dir,
+    verdict,
+)
 from ticketcore.search.ast import Query
 from ticketcore.search.embedded import EmbeddedIndex
 from ticketcore.search.port import IndexedTicket, Viewer
@@ -501,25 +510,14 @@ def report(fig: Document) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--n", type=positive(int), default=None, help=f"tickets (default {FULL_TICKETS})"
-    )
+    parser = sized_parser(__doc__, FULL_TICKETS, QUICK_TICKETS)
     parser.add_argument(
         "--queries", type=positive(int), default=None, help=f"queries (default {FULL_QUERIES})"
     )
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"{QUICK_TICKETS} tickets and {QUICK_QUERIES} queries (unless --n/--queries)",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="data and query seed (default 1)")
-    parser.add_argument(
         "--batch", type=positive(int), default=5000, help="tickets per upsert (default 5000)"
     )
-    args = parser.parse_args(argv)
-    if args.n is None:
-        args.n = QUICK_TICKETS if args.quick else FULL_TICKETS
+    args = sized(parser.parse_args(argv))
     if args.queries is None:
         args.queries = QUICK_QUERIES if args.quick else FULL_QUERIES
     return args

@@ -45,7 +45,16 @@ import pymongo
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from bench.harness import DB_NAME, positive, print_results, summary, temporary_dir, verdict
+from bench.harness import (
+    DB_NAME,
+    positive,
+    print_results,
+    sized,
+    sized_parser,
+    summary,
+    temporary_dir,
+    verdict,
+)
 from bench.reindex import mongo_process
 from bench.search import (
     EN_PHRASES,
@@ -882,12 +891,7 @@ def report(fig: Document) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--n", type=positive(int), default=None, help=f"tickets (default {FULL_TICKETS})"
-    )
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_TICKETS} tickets")
-    parser.add_argument("--seed", type=int, default=1, help="data seed (default 1)")
+    parser = sized_parser(__doc__, FULL_TICKETS, QUICK_TICKETS)
     parser.add_argument(
         "--repeats", type=positive(int), default=5, help="runs of each measure (default 5)"
     )
@@ -897,10 +901,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time the pipeline prefix by prefix and each $facet branch alone "
         "(about four more reports' time)",
     )
-    args = parser.parse_args(argv)
-    if args.n is None:
-        args.n = QUICK_TICKETS if args.quick else FULL_TICKETS
-    return args
+    return sized(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
