@@ -38,7 +38,36 @@ from ticketcore.stats import Period, Stats
 
 MAX_BODY = 1_000_000
 MAX_CONTEXT_JSON = 16_000
+MAX_CONTEXT_DEPTH = 32
+MAX_NUMBER = 2**63 - 1  # the largest integer the store keeps
 MAX_PAGE = 100
+
+
+def unstorable(value: Any, depth: int = MAX_CONTEXT_DEPTH) -> str | None:
+    """Why the store could not keep this JSON value, or None when it can."""
+    if isinstance(value, str):
+        return None if is_encodable(value) else "has text with an unpaired surrogate"
+    if isinstance(value, int) and not -MAX_NUMBER - 1 <= value <= MAX_NUMBER:
+        return "has a number too large to keep (more than 64 bits)"
+    if isinstance(value, dict | list):
+        if depth == 0:
+            return f"must be nested at most {MAX_CONTEXT_DEPTH} levels deep"
+        if isinstance(value, dict):
+            if any("\x00" in key for key in value):
+                return "has a key with a NUL character"
+            value = [*value, *value.values()]
+        for item in value:
+            if problem := unstorable(item, depth - 1):
+                return problem
+    return None
+
+
+def is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Body(BaseModel):
@@ -65,7 +94,11 @@ class NewTicket(Body):
     @field_validator("context")
     @classmethod
     def _small_context(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value)) > MAX_CONTEXT_JSON:
+        if value is None:
+            return None
+        if problem := unstorable(value):
+            raise ValueError(problem)
+        if len(json.dumps(value)) > MAX_CONTEXT_JSON:
             raise ValueError(f"must be at most {MAX_CONTEXT_JSON} bytes as JSON")
         return value
 
@@ -129,7 +162,7 @@ def decode_cursor(raw: str | None, name: str) -> int | None:
         value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["v"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise BadRequest("is not a cursor this API gave out", field=name) from None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_NUMBER:
         raise BadRequest("is not a cursor this API gave out", field=name)
     return value
 
@@ -198,6 +231,9 @@ class IntakeApi:
                 return problem(
                     401, "missing or wrong API key", hint="send Authorization: Bearer <key>"
                 )
+            number = request.path_params.get("number")
+            if number is not None and number > MAX_NUMBER:
+                return problem(404, f"ticket #{number} does not exist")
             try:
                 return await endpoint(request, actor)
             except BadRequest as exc:
@@ -224,6 +260,8 @@ class IntakeApi:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("body is not valid JSON") from None
+        except RecursionError:
+            raise BadRequest("body is nested too deeply") from None
         if not isinstance(data, dict):
             raise BadRequest("body must be a JSON object", status=422)
         return model.model_validate(data)

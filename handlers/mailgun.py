@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ MAX_AGE = 300  # seconds a signed request stays good (Mailgun's own advice: a fe
 MAX_REQUEST = 40 * 1024 * 1024  # Mailgun forwards messages of up to 25 MB
 MAX_FIELD = 8 * 1024 * 1024  # a body-plain/body-html field
 MAX_FILES = 50
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # seconds since 1970, as Mailgun signs them
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,9 @@ class MailgunInbound:
         expected = expected_signature(self.signing_key, timestamp, token)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise Refused(401, "the signature does not match")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_AGE:
+        if not TIMESTAMP.fullmatch(timestamp):
+            raise Refused(406, "the timestamp is not a time in seconds")
+        if abs(time.time() - int(timestamp)) > MAX_AGE:
             raise Refused(406, "the request is older than five minutes")
         key = self.token_key(token)
         if not self.redis.set(key, "1", nx=True, ex=2 * MAX_AGE):
@@ -140,6 +144,8 @@ class MailgunInbound:
             mail = from_mailgun(fields)
         except NotAMail as exc:
             raise Refused(406, str(exc)) from None
+        except RecursionError:  # the standard address parser recurses on nested groups
+            raise Refused(406, "an address in the mail is nested too deeply to read") from None
         machine = mail.machine_sent(self.own_addresses)
         if machine is not None:
             log.info("mail %s not taken: sent by a machine (%s)", mail.message_id, machine)

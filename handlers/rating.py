@@ -26,6 +26,7 @@ from ticketcore.service import TicketService
 from ticketcore.writes import player_actor
 
 SCORES = range(1, 6)
+SCORE_TEXTS = {str(s) for s in SCORES}  # as the buttons and the mail's links send them
 PAGE_TEXTS = "rating_page.yaml"
 
 
@@ -97,7 +98,7 @@ class RatingPages:
         title = texts["title"].format(number=number)
         if not self.still_asks(ticket, resolution):
             return page(lang, title, f"<p>{escape(texts['stale'].format(number=number))}</p>", 410)
-        score = int(score_text) if score_text.isdigit() else None
+        score = int(score_text) if score_text in SCORE_TEXTS else None
         if record and score not in SCORES:
             return page(lang, title, f"<p>{escape(texts['bad_score'])}</p>", 400)
         if record and score is not None:

@@ -3,9 +3,11 @@ calls. Every listener acknowledges first, checks who is asking, then makes one c
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from redis import Redis
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.request import payload_utils
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,6 +57,36 @@ USAGE = (
 )
 NOT_AGENT = "Only support agents can act on tickets."
 NOT_LEAD = "Only leads can do that."
+# What reading a payload of the wrong shape raises, in Bolt or in a listener.
+UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError)
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# What Bolt takes out of every payload before any listener or error handler runs.
+PAYLOAD_PARTS = (
+    payload_utils.to_options,
+    payload_utils.to_shortcut,
+    payload_utils.to_action,
+    payload_utils.to_view,
+    payload_utils.to_command,
+    payload_utils.to_event,
+    payload_utils.to_message,
+    payload_utils.to_step,
+)
+
+
+def after_ack(listener: Callable[..., None]) -> Callable[..., None]:
+    """What fails once the listener has acked is logged, not raised: Bolt would take the
+    ack back, and Slack would get a 404 three seconds later for a request it saw answered."""
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception:
+            if kwargs["ack"].response is None:
+                raise
+            log.exception("Slack listener %s failed after its ack", listener.__name__)
+
+    return run
 
 
 def actor_of(user: dict[str, Any]) -> Actor:
@@ -76,6 +109,7 @@ class SlackWorkspace:
     stats: StatsCommand | None = None
 
     def register(self, app: App) -> None:
+        app.error(refuse_unreadable)
         app.middleware(self.drop_repeated_events)
         for action_id, listener in {
             cards.TAKE: self.take,
@@ -91,12 +125,12 @@ class SlackWorkspace:
             alerts.ACKNOWLEDGE: self.acknowledge,
             alerts.REASSIGN: self.reassign,
         }.items():
-            app.action(action_id)(listener)
+            app.action(action_id)(after_ack(listener))
         link_buttons = r"^((home|search)\.open\.|player\.admin$)"
         app.action({"action_id": link_buttons})(lambda ack: ack())
-        app.view(views.REPLY_VIEW)(self.submit_reply)
-        app.view(views.NOTE_VIEW)(self.submit_note)
-        app.command("/ticket")(self.command)
+        app.view(views.REPLY_VIEW)(after_ack(self.submit_reply))
+        app.view(views.NOTE_VIEW)(after_ack(self.submit_note))
+        app.command("/ticket")(after_ack(self.command))
         app.event("message")(self.thread_message)
         app.event("app_home_opened")(self.publish_home)
 
@@ -443,6 +477,15 @@ class SlackWorkspace:
         self.refresh_home(user, client)
 
 
+def refuse_unreadable(error: Exception, response: BoltResponse | None) -> BoltResponse | None:
+    """A payload that Bolt, or a listener before its ack, cannot read gets a 400, not
+    Bolt's bare 500."""
+    log.error("Slack request not handled: %s", error, exc_info=error)
+    if response is None or not isinstance(error, UNREADABLE):
+        return None  # acknowledged already, or a failure of ours
+    return BoltResponse(status=400, body={"error": f"unreadable payload: {error!r}"[:200]})
+
+
 class SlackEndpoint:
     """POST /slack/events: hands Slack's signed requests to Bolt without blocking the loop."""
 
@@ -455,6 +498,15 @@ class SlackEndpoint:
             body.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
-        bolt_request = to_bolt_request(request, body)
+        # Bolt turns a timestamp that is not a number into a 500 before checking the signature.
+        stamp = request.headers.get("x-slack-request-timestamp")
+        if stamp is not None and not TIMESTAMP.fullmatch(stamp):
+            return JSONResponse({"error": "X-Slack-Request-Timestamp is not a time"}, 401)
+        try:  # Bolt reads the body before it checks the signature, and fails on odd shapes
+            bolt_request = to_bolt_request(request, body)
+            for part in PAYLOAD_PARTS:
+                part(bolt_request.body)
+        except UNREADABLE:
+            return JSONResponse({"error": "body is not a request Slack sends"}, status_code=400)
         bolt_response = await run_in_threadpool(self.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from bot.slack import incidents as cards
 from bot.slack.access import Access
-from handlers.slack import NOT_LEAD, actor_of
+from handlers.slack import NOT_LEAD, actor_of, after_ack
 from ticketcore.incidents import Incidents
 from ticketcore.models import Actor
 
@@ -27,9 +27,9 @@ class IncidentListeners:
     start: StartAction
 
     def register(self, app: App) -> None:
-        app.action(cards.REPLY_ALL)(self.open_reply_all)
-        app.action(cards.RESOLVE_ALL)(self.resolve_all)
-        app.view(cards.REPLY_ALL_VIEW)(self.submit_reply_all)
+        app.action(cards.REPLY_ALL)(after_ack(self.open_reply_all))
+        app.action(cards.RESOLVE_ALL)(after_ack(self.resolve_all))
+        app.view(cards.REPLY_ALL_VIEW)(after_ack(self.submit_reply_all))
 
     def incident_of(self, body: dict[str, Any]) -> dict[str, Any] | None:
         raw = str(body["actions"][0].get("value") or "")

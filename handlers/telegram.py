@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 from redis import Redis
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from telegram import Message as TelegramMessage
@@ -42,6 +44,23 @@ UPDATE_SEEN_SECONDS = 7 * 24 * 3600
 PRIVATE = filters.ChatType.PRIVATE
 MEDIA = filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.VOICE | filters.VIDEO_NOTE
 OPEN = ("new", "inprogress", "waiting", "pending", "answered")
+# Failures of ours, which a retry of the same update may get past.
+TRANSIENT = (PyMongoError, RedisError, OSError)
+LARGEST = 2**63 - 1  # the store keeps 64-bit integers
+
+
+def has_huge_number(data: Any) -> bool:
+    """Whether any number in a JSON value is too large for the store to keep."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, int) and not -LARGEST - 1 <= value <= LARGEST:
+            return True
+    return False
 
 
 def attachments_of(message: TelegramMessage) -> tuple[list[Attachment], str]:
@@ -342,9 +361,13 @@ class TelegramWebhook:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "body is nested too deeply"}, status_code=400)
         update_id = data.get("update_id") if isinstance(data, dict) else None
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             return JSONResponse({"error": "update_id: an integer is required"}, status_code=400)
+        if has_huge_number(data):  # it would fail at the store, after a ticket number is taken
+            return JSONResponse({"error": "a number in the update is over 64 bits"}, 400)
         seen = f"tg:update:{update_id}"
         if not self.bot.redis.set(seen, 1, nx=True, ex=UPDATE_SEEN_SECONDS):
             return JSONResponse({"ok": True, "duplicate": True})
@@ -354,9 +377,13 @@ class TelegramWebhook:
             self.bot.redis.delete(seen)
             return JSONResponse({"error": f"not a Telegram update: {exc}"[:200]}, status_code=400)
         await self.application.process_update(update)
-        if self.bot.failures.pop(update_id, None) is not None:
+        failure = self.bot.failures.pop(update_id, None)
+        if isinstance(failure, TRANSIENT):
             self.bot.redis.delete(seen)  # let Telegram's retry through
             return JSONResponse({"error": "not stored; send it again"}, status_code=503)
+        if failure is not None:  # the update itself: a retry would fail the same way
+            reason = f"{type(failure).__name__}: {str(failure).splitlines()[0]}"
+            return JSONResponse({"error": f"update cannot be stored ({reason})"[:200]}, 400)
         return JSONResponse({"ok": True})
 
 
