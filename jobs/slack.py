@@ -296,9 +296,7 @@ class SlackDelivery:
             if drawn_at is not None and now - drawn_at < timedelta(seconds=INCIDENT_REFRESH):
                 raise RetryLater(INCIDENT_REFRESH, "the incident card was just redrawn")
             count, still_open = incidents.count(link["id"]), incidents.open_count(link["id"])
-            shown = incident.get("shown") or {}
-            if shown == {"count": count, "open": still_open, "status": incident["status"]}:
-                return None  # an earlier redraw already shows this
+            state = {"count": count, "open": still_open, "status": incident["status"]}
             blocks = incident_blocks(incident, count=count, still_open=still_open, now=now)
             text = incident_text(incident, count)
             refs = dict(incident.get("refs") or {})
@@ -307,25 +305,22 @@ class SlackDelivery:
             }
             if self.leads_channel:
                 places["leads"] = self.leads_channel
+            # What each place shows is saved as soon as it is drawn: a retry (the second
+            # place may have to wait for its rate-limit slot) redraws only the places still
+            # behind, so the two never take turns using up the slot forever.
+            shown = incident.get("shown") or {}
             for place, channel in places.items():
+                if shown.get(place) == state:
+                    continue
+                drawn: Document = {f"shown.{place}": state}
                 if place in refs:
                     posted_channel, _, ts = refs[place].partition(":")
                     self.update(posted_channel, ts, text=text, blocks=blocks)
                 else:
                     answer = self.post(channel, text=text, blocks=blocks)
-                    refs[place] = f"{answer['channel']}:{answer['ts']}"
-                    rt.store.incidents.update_one(
-                        {"_id": incident["_id"]}, {"$set": {f"refs.{place}": refs[place]}}
-                    )
-            rt.store.incidents.update_one(
-                {"_id": incident["_id"]},
-                {
-                    "$set": {
-                        "shown": {"count": count, "open": still_open, "status": incident["status"]},
-                        "drawn_at": now,
-                    }
-                },
-            )
+                    drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"
+                rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": drawn})
+            rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})
             return None
         finally:
             lock.release()

