@@ -998,6 +998,19 @@ def print_stats(
     return 0
 
 
+def backfill_stats(settings: Settings) -> int:
+    """`helpdesk stats --backfill`: fill what reports read on tickets written before it."""
+    from jobs.stats_cli import backfill
+    from ticketcore.store import Store
+
+    stack = open_stack(settings, own_embedded=False)
+    try:
+        print(backfill(Store.connect(stack.mongo, settings.mongodb_db)))
+    finally:
+        stack.close()
+    return 0
+
+
 def link_token(settings: Settings, player_id: str, days: int) -> None:
     """Print the deep link that opens the support bot as `player_id`."""
     from ticketcore.links import deep_link, make_token
@@ -1092,6 +1105,9 @@ def main(argv: list[str] | None = None) -> None:
     stats_cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
     stats_cmd.add_argument("--queue")
     stats_cmd.add_argument("--channel")
+    stats_cmd.add_argument(
+        "--backfill", action="store_true", help="fill tickets written before the upgrade, once"
+    )
     outbox_cmd = commands.add_parser("outbox", help="see and retry effects that gave up")
     outbox_actions = outbox_cmd.add_subparsers(dest="outbox_command", required=True)
     outbox_actions.add_parser("dead", help="list effects that gave up, newest first")
@@ -1123,6 +1139,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(reindex(settings, batch=args.batch))
         elif args.command == "outbox":
             outbox_command(settings, args.outbox_command, getattr(args, "kind", None))
+        elif args.command == "stats" and args.backfill:
+            sys.exit(backfill_stats(settings))
         elif args.command == "stats":
             sys.exit(print_stats(settings, args.since, args.format, args.queue, args.channel))
         else:

@@ -66,6 +66,9 @@ class Store:
         self.tickets.create_index([("status", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("player.player_id", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("assignee", ASCENDING), ("number", DESCENDING)])
+        # An agent's report also reads the tickets the agent replied on, changed since the
+        # period's start (ticketcore.stats; writes.AGENT_REPLIES).
+        self.tickets.create_index([("agent_replies.by", ASCENDING), ("updated_at", ASCENDING)])
         # The sweeper's question: which effects are owed and overdue?
         self.tickets.create_index([("outbox.due_at", ASCENDING)])
         # How a writer finds the ticket it just changed: by the key its change appended.

@@ -48,6 +48,12 @@ TRACKED = (
     "delivery_problem",
 )
 
+# What the KPI report (ticketcore/stats) reads of a ticket's past, kept on the ticket and
+# appended by the same update as the change, so it never lags behind the status the way
+# the history does while the worker is behind. Records stay small: a time and two words.
+STATUS_MOVES = "status_moves"  # {at, old, new} of every change of status, oldest first
+AGENT_REPLIES = "agent_replies"  # {at, by} of every reply an agent sent, oldest first
+
 
 @dataclass(frozen=True)
 class Action:
@@ -144,6 +150,19 @@ def diff(before: Ticket, after: Ticket) -> tuple[Change, ...]:
     )
 
 
+def timeline_records(entry: HistoryEntry) -> dict[str, Document]:
+    """What one history entry adds to the ticket's STATUS_MOVES and AGENT_REPLIES. Read
+    from the entry, so a live write and the backfill from stored history agree."""
+    records: dict[str, Document] = {}
+    status = next((c for c in entry.changes if c.field == "status"), None)
+    if status is not None:
+        old, new = Status(status.old).value, Status(status.new).value
+        records[STATUS_MOVES] = {"at": entry.at, "old": old, "new": new}
+    if entry.event == "reply.sent" and entry.actor.kind is ActorKind.AGENT:
+        records[AGENT_REPLIES] = {"at": entry.at, "by": entry.actor.id}
+    return records
+
+
 def entry_record(entry: HistoryEntry, effects: Sequence[str]) -> list[Document]:
     """The outbox records of one change: its history entry first, then its effects."""
     history = new_record(HISTORY_STORE, entry.id, entry.at)
@@ -188,7 +207,7 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
     records = entry_record(entry, effects)
     update: Document = {
         "$set": {**fields, "updated_at": action.at, "version": after.version},
-        "$push": {"outbox": {"$each": records}},
+        "$push": {"outbox": {"$each": records}, **timeline_records(entry)},
     }
     if action.adds:
         update["$addToSet"] = {name: {"$each": list(v)} for name, v in action.adds.items()}

@@ -541,3 +541,38 @@ def test_to_json_has_the_agreed_keys_and_is_plain_json(
     ]
     assert body["by_day"][0] == {"date": "2026-11-03", "created": 4, "resolved": 2}
     assert json.loads(json.dumps(body)) == body
+
+
+def test_an_agents_report_counts_their_replies_on_other_agents_tickets(
+    helpdesk: TicketService, clock: FakeClock, store: Store
+) -> None:
+    at(clock, utc(11, 2, 9))
+    old = open_ticket(helpdesk)
+    helpdesk.take(old, actor=OTHER_AGENT)
+    helpdesk.reply(old, actor=AGENT, text="Before the period")
+    at(clock, utc(11, 3, 9))
+    mine, bobs, duplicate = (open_ticket(helpdesk) for _ in range(3))
+    helpdesk.take(mine, actor=AGENT)
+    helpdesk.take(bobs, actor=OTHER_AGENT)
+    at(clock, utc(11, 3, 10))
+    helpdesk.reply(bobs, actor=AGENT, text="Ann helps on Bob's ticket")
+    helpdesk.reply(duplicate, actor=AGENT, text="Answered before the merge")
+    helpdesk.merge(duplicate, bobs, actor=OTHER_AGENT)
+    helpdesk.reply(old, actor=OTHER_AGENT, text="Bob's own")
+    at(clock, utc(11, 3, 11))
+    helpdesk.set_status(bobs, Status.RESOLVED, actor=OTHER_AGENT)
+    period = Period(utc(11, 3), utc(11, 4))
+
+    anns = Stats(store).report(period, agent=ANN)
+    # Ann's replies in the period: on Bob's ticket and on the merged duplicate; the one on
+    # Bob's older ticket came before it. Ticket measures are of her own ticket only:
+    # created, open now, not answered.
+    assert anns.by_agent == (AgentLoad(ANN, replies=2, open_now=1),)
+    assert (anns.created, anns.resolved, anns.backlog.total) == (1, 0, 1)
+    assert anns.first_response_seconds == Percentiles()
+    bobs_report = Stats(store).report(period, agent=BOB)
+    # Bob: his old ticket (open) and his new one (answered by Ann an hour after it was
+    # opened, resolved), and his own reply.
+    assert bobs_report.by_agent == (
+        AgentLoad(BOB, replies=1, resolved=1, open_now=1, first_response_median=3600),
+    )
