@@ -59,6 +59,9 @@ CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.
 # (runs of those held the workers while card posts stood still).
 DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE, SLACK_INCIDENT: CARD_DEBOUNCE}
 CARD_LOCK_SECONDS = 30
+# How long a later change of a card waits while an earlier one is in line to redraw it;
+# it is dropped when the earlier one draws the card, and acts itself if that one is lost.
+CARD_FOLLOWER_WAIT = 60.0
 
 
 def mention_of(actor: Actor) -> str:
@@ -128,6 +131,18 @@ class SlackDelivery:
             # overwrite the card with an older one.
             doc = rt.store.tickets.find_one({"_id": claimed["_id"]}, {"outbox.payload": 0})
             assert doc is not None
+            in_line = [
+                r["key"]
+                for r in doc.get("outbox", [])
+                if r["kind"] == SLACK_CARD and r.get("dead_at") is None
+            ]
+            if record["key"] not in in_line:
+                return None  # drawn meanwhile, by the change in line before it
+            if in_line[0] != record["key"]:
+                # The ticket's oldest owed card change draws the card for all of them (and
+                # drops the rest when done): only it waits for a rate-limit slot, so one
+                # redraw costs one slot, not one slot per change waiting in line.
+                raise RetryLater(CARD_FOLLOWER_WAIT, "an earlier change will redraw this card")
             ticket = to_ticket(doc)
             blocks = ticket_card(
                 ticket,
