@@ -887,12 +887,12 @@ def measure(n: int, seed: int, repeats: int, stages: bool, directory: Path) -> D
             repeats,
         )
         load_after = os.getloadavg()[0]
-        pipeline = stats.pipeline(period)
+        pipeline, untouched_pipeline = stats.pipelines(period)
         runs_each = min(STAGE_RUNS, repeats)
         stage_rows = stage_times(store, pipeline, runs_each) if stages else []
         facets = facet_times(store, pipeline, runs_each) if stages else {}
         if stages:
-            untouched = partial(fetch, store.tickets, stats.untouched_pipeline(period))
+            untouched = partial(fetch, store.tickets, untouched_pipeline)
             facets["untouched, open (own aggregation)"] = round(
                 median_run(untouched, runs_each)[0], 3
             )

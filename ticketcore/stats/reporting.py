@@ -55,14 +55,19 @@ class Stats:
         """Every metric of the period: one aggregation over the tickets changed since its
         start, and one over those open and untouched since (they count in the backlog and
         open now only)."""
-        filters: dict[str, Any] = {"queue": queue, "channel": channel, "language": language}
-        main = self.pipeline(period, **filters, agent=agent, group_by_day=group_by_day)
+        main, untouched = self.pipelines(
+            period,
+            queue=queue,
+            channel=channel,
+            language=language,
+            agent=agent,
+            group_by_day=group_by_day,
+        )
         (facets,) = self.store.tickets.aggregate(main)
-        untouched = self.untouched_pipeline(period, **filters, agent=agent)
         facets["open"] += list(self.store.tickets.aggregate(untouched))
         return self._fold(facets, period, group_by_day=group_by_day)
 
-    def pipeline(
+    def pipelines(
         self,
         period: Period,
         *,
@@ -71,25 +76,13 @@ class Stats:
         language: str | None = None,
         agent: str | None = None,
         group_by_day: bool = True,
-    ) -> list[Document]:
-        """The main aggregation behind a report (exposed for explain and benchmarks)."""
+    ) -> tuple[list[Document], list[Document]]:
+        """The two aggregations behind a report, the main one and the one over open tickets
+        untouched since the start (exposed for explain and benchmarks)."""
         narrow = _narrow(queue, channel, language)
         branches = pipeline.Branches(period, agent=agent, by_day=group_by_day)
-        return [*pipeline.changed(period, narrow=narrow, agent=agent), {"$facet": branches.all()}]
-
-    def untouched_pipeline(
-        self,
-        period: Period,
-        *,
-        queue: str | None = None,
-        channel: Channel | str | None = None,
-        language: str | None = None,
-        agent: str | None = None,
-    ) -> list[Document]:
-        """The second aggregation: the tickets open now and untouched since the start."""
-        return pipeline.open_untouched(
-            period, narrow=_narrow(queue, channel, language), agent=agent
-        )
+        main = [*pipeline.changed(period, narrow=narrow, agent=agent), {"$facet": branches.all()}]
+        return main, pipeline.open_untouched(period, narrow=narrow, agent=agent)
 
     # -------------------------------------------------------------- folding
 
