@@ -3,9 +3,10 @@
 Each fault runs on a fresh helpdesk (`helpdesk serve` and `helpdesk worker` as processes on
 embedded defaults, in a temporary DATA_DIR, against fake Slack, Telegram, Mailgun and game
 servers): the worker killed with SIGKILL while it posts cards, Slack answering 500 to
-everything for two minutes, Telegram answering 429 beyond two messages a second, and the
-whole helpdesk restarted while players keep writing. For each it prints the effects owed,
-delivered, lost and duplicated, and the recovery time (from the fault's end, or the
+everything for two minutes, Telegram answering 429 beyond two messages a second, the
+whole helpdesk restarted while players keep writing, and Redis restarted empty (every
+queued job and connection lost) while cards are posted. For each it prints the effects
+owed, delivered, lost and duplicated, and the recovery time (from the fault's end, or the
 restart, to the last owed effect done). `--quick` shortens the Slack outage to 20 s and
 the loads, and runs every fault in under four minutes. Run it from the project root:
 `.venv/bin/python bench/faults.py --quick`.
@@ -32,6 +33,7 @@ def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
         (scenarios.slack_down, {"outage": 20.0 if quick else 120.0, "timeout": 600}),
         (scenarios.telegram_throttled, {"players": 10 if quick else 30}),
         (scenarios.restarted_while_writing, {"players": 8 if quick else 20}),
+        (scenarios.redis_lost, {"tickets": 12 if quick else 40}),
     ]
     results = []
     for n, (scenario, options) in enumerate(runs):

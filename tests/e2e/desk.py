@@ -85,45 +85,50 @@ class Desk:
         self.worker: subprocess.Popen[bytes] | None = None
         self.store: Any = None
         self.client: pymongo.MongoClient[dict[str, Any]] | None = None
+        self.redis_url: str | None = None  # a Redis of its own, instead of the embedded one
 
     def env(self) -> dict[str, str]:
         fakes = self.fakes
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         (self.data_dir.parent / "flows.yaml").write_text(self.flows)
-        return base | {
-            "DATA_DIR": str(self.data_dir),
-            "PORT": str(self.port),
-            "API_KEYS": API_KEY,
-            "LOG_LEVEL": "WARNING",
-            "SWEEP_INTERVAL": "1",
-            "OUTBOX_GRACE": "1",
-            "OUTBOX_LEASE": "5",
-            "PERIODIC_INTERVAL": "2",
-            "FLOWS_FILE": str(self.data_dir.parent / "flows.yaml"),
-            "MACROS_FILE": str(self.data_dir.parent / "absent.yaml"),
-            "SLACK_BOT_TOKEN": "xoxb-e2e",
-            "SLACK_SIGNING_SECRET": SLACK_SECRET,
-            "SLACK_API_URL": fakes.slack.url,
-            "SLACK_TRIAGE_CHANNEL": TRIAGE,
-            "SLACK_LEADS_CHANNEL": LEADS,
-            "SLACK_AGENTS": AGENTS,
-            "SLACK_LEADS": LEAD_GROUP,
-            "STATS_DIGEST_HOUR": "",
-            "TELEGRAM_BOT_TOKEN": fakes.telegram.token,
-            "TELEGRAM_API_URL": fakes.telegram.url,
-            "TELEGRAM_WEBHOOK_URL": "https://helpdesk.test/telegram/webhook",
-            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
-            "MAILGUN_API_KEY": fakes.mailgun.api_key,
-            "MAILGUN_DOMAIN": fakes.mailgun.domain,
-            "MAILGUN_API_URL": fakes.mailgun.url,
-            "MAILGUN_WEBHOOK_SIGNING_KEY": MAIL_KEY,
-            "SUPPORT_EMAIL": SUPPORT_ADDRESS,
-            "PUBLIC_URL": "https://help.example.com",
-            "SECRET_KEY": "e2e-rating-secret",
-            "ACCOUNT_API_URL": fakes.game.players_url,
-            "ACCOUNT_API_TOKEN": GAME_TOKEN,
-        }
+        return (
+            base
+            | {
+                "DATA_DIR": str(self.data_dir),
+                "PORT": str(self.port),
+                "API_KEYS": API_KEY,
+                "LOG_LEVEL": "WARNING",
+                "SWEEP_INTERVAL": "1",
+                "OUTBOX_GRACE": "1",
+                "OUTBOX_LEASE": "5",
+                "PERIODIC_INTERVAL": "2",
+                "FLOWS_FILE": str(self.data_dir.parent / "flows.yaml"),
+                "MACROS_FILE": str(self.data_dir.parent / "absent.yaml"),
+                "SLACK_BOT_TOKEN": "xoxb-e2e",
+                "SLACK_SIGNING_SECRET": SLACK_SECRET,
+                "SLACK_API_URL": fakes.slack.url,
+                "SLACK_TRIAGE_CHANNEL": TRIAGE,
+                "SLACK_LEADS_CHANNEL": LEADS,
+                "SLACK_AGENTS": AGENTS,
+                "SLACK_LEADS": LEAD_GROUP,
+                "STATS_DIGEST_HOUR": "",
+                "TELEGRAM_BOT_TOKEN": fakes.telegram.token,
+                "TELEGRAM_API_URL": fakes.telegram.url,
+                "TELEGRAM_WEBHOOK_URL": "https://helpdesk.test/telegram/webhook",
+                "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+                "MAILGUN_API_KEY": fakes.mailgun.api_key,
+                "MAILGUN_DOMAIN": fakes.mailgun.domain,
+                "MAILGUN_API_URL": fakes.mailgun.url,
+                "MAILGUN_WEBHOOK_SIGNING_KEY": MAIL_KEY,
+                "SUPPORT_EMAIL": SUPPORT_ADDRESS,
+                "PUBLIC_URL": "https://help.example.com",
+                "SECRET_KEY": "e2e-rating-secret",
+                "ACCOUNT_API_URL": fakes.game.players_url,
+                "ACCOUNT_API_TOKEN": GAME_TOKEN,
+            }
+            | ({"REDIS_URL": self.redis_url} if self.redis_url else {})
+        )
 
     def start(self) -> None:
         self.start_web()

