@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -269,3 +271,37 @@ def test_reindex_rebuilds_a_lost_index_beside_the_serving_helpdesk(helpdesk: Hel
     # The serving worker follows the swap: a new ticket lands in the new index.
     later = create("tower door is stuck")
     wait_for(lambda: found("tower") == [later], "the new ticket in the new index", 30)
+
+
+def test_sigterm_finishes_the_request_in_flight_then_stops(helpdesk: Helpdesk) -> None:
+    """A deploy stops the web process with SIGTERM: a player's request already in flight
+    (its body still arriving) is finished and answered; then the port is closed."""
+    helpdesk.start()
+    assert helpdesk.process is not None
+    body = json.dumps({"text": "Gems lost during a deploy", "player_id": "p-deploy"}).encode()
+
+    def slowly() -> Iterator[bytes]:
+        yield body[:12]
+        time.sleep(1.5)  # SIGTERM arrives while the rest of the body is on its way
+        yield body[12:]
+
+    answers: list[httpx.Response] = []
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    sender = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(
+                f"{helpdesk.url}/api/v1/tickets", content=slowly(), headers=headers, timeout=20
+            )
+        )
+    )
+    sender.start()
+    time.sleep(0.5)
+    helpdesk.process.send_signal(signal.SIGTERM)
+    sender.join(timeout=30)
+    assert [a.status_code for a in answers] == [201], answers
+    assert helpdesk.process.wait(timeout=30) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{helpdesk.url}/healthz", timeout=2)
+    helpdesk.start()
+    stored = helpdesk.api("GET", f"/api/v1/tickets/{answers[0].json()['number']}")
+    assert stored.json()["subject"] == "Gems lost during a deploy"
