@@ -8,6 +8,8 @@ from jobs import runtime
 
 log = logging.getLogger(__name__)
 
+BACKLOG_JOBS = 100  # jobs waiting in a queue beyond which the sweeper leaves it alone
+
 
 def sweep() -> int:
     """RQ cron job: hand overdue effects (lost jobs, expired leases, retries) to workers."""
@@ -21,7 +23,22 @@ def sweep() -> int:
     now = rt.clock().timestamp()
     quiet = rt.sweep_grace.total_seconds()
     count = 0
-    for ticket_id, keys in by_ticket.items():
+    # A queue with a backlog is not fed: its overdue effects are most likely waiting in it
+    # already, and copies would only lengthen it (on the load day they grew it by
+    # thousands of jobs a minute). Whatever is still overdue once it has drained was
+    # really lost, and is handed over then.
+    busy: dict[str, bool] = {}
+
+    def backlogged(key: str) -> bool:
+        queue = rt.queue_for(key.split(":", 1)[0])
+        if queue.name not in busy:
+            busy[queue.name] = queue.count > BACKLOG_JOBS
+        return busy[queue.name]
+
+    for ticket_id, owed_keys in by_ticket.items():
+        keys = [key for key in owed_keys if not backlogged(key)]
+        if not keys:
+            continue
         # Once per grace period per ticket: when workers are behind, the first re-enqueued
         # job is still waiting in the queue, and more copies would only lengthen the queue.
         last = redis.get(f"swept:{ticket_id}")
@@ -31,5 +48,5 @@ def sweep() -> int:
         dispatcher.dispatch(ticket_id, keys)
         count += len(keys)
     if count:
-        log.info("sweeper re-enqueued %d overdue effects on %d tickets", count, len(by_ticket))
+        log.info("sweeper re-enqueued %d overdue effects", count)
     return count

@@ -7,7 +7,7 @@ from rq import Queue
 
 from jobs.deliver import deliver
 from jobs.runtime import Runtime
-from jobs.sweeper import sweep
+from jobs.sweeper import BACKLOG_JOBS, sweep
 from tests.conftest import AGENT, PLAYER, FakeClock, run_jobs
 from ticketcore.models import Channel, Player
 from ticketcore.outbox import MAX_ATTEMPTS, Owed
@@ -59,6 +59,28 @@ def test_lost_jobs_are_found_by_the_sweeper(
     assert sweep() == 0, "fresh effects are left to their own job during the grace period"
     clock.advance(seconds=31)
     assert sweep() == len(pending(service)) > 0
+    run_jobs(queue)
+    assert pending(service) == []
+    assert len(mails(mail_dir)) == 1
+
+
+def test_the_sweeper_leaves_a_backlogged_queue_alone_until_it_drains(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    service.reply(number, actor=AGENT, text="answer")
+    queue.connection.flushall()  # the jobs are lost...
+    reply_queue = runtime.queue_for("reply.deliver")
+    for _ in range(BACKLOG_JOBS + 1):  # ...and the workers are far behind on others
+        reply_queue.enqueue("jobs.deliver.deliver", "no-such-ticket", [])
+    clock.advance(seconds=31)
+    sweep()
+    assert "reply.deliver" in pending(service)
+    assert reply_queue.count == BACKLOG_JOBS + 1, "no copy joins the backlog"
+    reply_queue.empty()  # the backlog drains; what is still overdue was really lost
+    clock.advance(seconds=31)
+    assert sweep() > 0
     run_jobs(queue)
     assert pending(service) == []
     assert len(mails(mail_dir)) == 1
