@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 
@@ -14,6 +16,8 @@ from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME
 from jobs.sweeper import sweep
 
 log = logging.getLogger(__name__)
+
+RECONNECT = 2  # seconds before a worker that lost Redis works again
 
 
 def start_cron(
@@ -70,10 +74,20 @@ def run_worker(
         )
     names = [URGENT_QUEUE_NAME, QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else [])]
     queues = [Queue(name, connection=connection) for name in names]
-    worker = SimpleWorker(queues, connection=connection)
     try:
-        # The scheduler runs jobs enqueued for later: debounced card updates and retries
-        # at the moment a platform asked for (Retry-After).
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=True)
+        while True:
+            worker = SimpleWorker(queues, connection=connection)
+            try:
+                # The scheduler runs jobs enqueued for later: debounced card updates and
+                # retries at the moment a platform asked for (Retry-After).
+                worker.work(burst=burst, logging_level="WARNING", with_scheduler=True)
+                return
+            except RedisConnectionError:
+                # Redis restarted or the network blinked: RQ gives up; work again once it
+                # answers (what it lost is still owed in the outbox; the sweeper re-queues it).
+                if burst:
+                    raise
+                log.warning("lost the connection to Redis; working again in %ss", RECONNECT)
+                time.sleep(RECONNECT)
     finally:
         stop.set()
