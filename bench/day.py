@@ -462,7 +462,9 @@ class Backlog:
             for record in doc["outbox"]:
                 redraw = record["kind"] == "slack.card" and has_card
                 kinds["slack.card (redraw)" if redraw else record["kind"]] += 1
-        jobs = sum(int(self.redis.llen(key)) for key in self.redis.scan_iter("rq:queue:*"))
+        # RQ keeps the set of its queues' keys: a SCAN of the whole keyspace (one key per
+        # job) took a fifth of Redis and a third of this process under load.
+        jobs = sum(int(self.redis.llen(key)) for key in self.redis.smembers("rq:queues"))
         redraws = kinds["slack.card (redraw)"]
         sample = Sample(round(at, 1), redraws, sum(kinds.values()) - redraws, jobs)
         self.samples.append(sample)

@@ -81,7 +81,10 @@ def run_effect(
     except RetryLater as exc:
         # Come back exactly when asked, without holding the worker: other tickets and
         # channels go on meanwhile. The outbox keeps the effect owed if Redis loses this.
-        rt.outbox.postpone(owed, rt.clock() + timedelta(seconds=exc.seconds), str(exc))
+        until = rt.clock() + timedelta(seconds=exc.seconds)
+        rt.outbox.postpone(owed, until, str(exc))
+        # The later effects of this job see that it waits, and until when.
+        record.update(due_at=until, lease=None)
         # RQ's scheduler keeps whole seconds (it truncates), so a job scheduled for exactly
         # the due time could run a fraction early and find the effect not yet due.
         later = timedelta(seconds=exc.seconds + SCHEDULER_GRAIN)

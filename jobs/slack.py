@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -20,7 +20,7 @@ from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_messag
 from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
-from jobs.deliver import RetryLater
+from jobs.deliver import SCHEDULER_GRAIN, RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import EVERY_EVENT
@@ -62,6 +62,21 @@ CARD_LOCK_SECONDS = 30
 # How long a later change of a card waits while an earlier one is in line to redraw it;
 # it is dropped when the earlier one draws the card, and acts itself if that one is lost.
 CARD_FOLLOWER_WAIT = 60.0
+# Seconds a thread message waits for its card at least and at most: the most, in case the
+# card's turn is held by a worker that died.
+THREAD_WAIT = (2.0, 15.0)
+
+
+def card_wait(doc: Document, now: datetime) -> float:
+    """How long a thread message waits for its ticket's first card: until the card's own
+    turn to be posted (a rate-limited card is postponed to a known moment), within bounds.
+    A fixed short wait had every waiting message back many times while cards queued for
+    their channel, each visit a claim and a release on the store."""
+    owed = [r for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD and r.get("due_at")]
+    if not owed or owed[0].get("lease"):
+        return THREAD_WAIT[0]  # a worker holds the card's change: it is being posted now
+    seconds = (owed[0]["due_at"] - now).total_seconds() + SCHEDULER_GRAIN
+    return min(max(seconds, THREAD_WAIT[0]), THREAD_WAIT[1])
 
 
 def mention_of(actor: Actor) -> str:
@@ -191,7 +206,7 @@ class SlackDelivery:
         if ref is None and ticket.incident is not None:
             return None  # no card of its own: the incident's card stands for it
         if ref is None:
-            raise RetryLater(2.0, "the card is not posted yet")
+            raise RetryLater(card_wait(doc, rt.clock()), "the card is not posted yet")
         channel, _, ts = ref.partition(":")
         stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1, "slack_files": 1})
         stored = stored or {}

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,21 +72,88 @@ def withdraw(data_dir: Path) -> None:
 
 
 class EmbeddedMongo:
-    """A SecantusDB server in this process, its files under `DATA_DIR/mongo`."""
+    """A SecantusDB server in a child process of its own, its files under `DATA_DIR/mongo`.
+
+    A process of its own because the server is Python: inside the web process it shared
+    one interpreter lock with the request handlers, and under load that lock was the
+    whole helpdesk's ceiling (the web process pinned at one core, the machine a third
+    idle). The child serves until its stdin closes, which happens however its parent
+    ends, kill -9 included, so it never outlives its owner; it is in a session of its own,
+    so a Ctrl-C meant for the parent does not take the database away mid-drain.
+    """
+
+    START_TIMEOUT = 60.0  # seconds; a cold start with an import of the server takes ~1 s
+    STOP_TIMEOUT = 30.0
 
     def __init__(self, data_dir: Path) -> None:
-        from secantus import SecantusDBServer  # only embedded installs need it
-
         self.path = data_dir / "mongo"
         self.path.mkdir(parents=True, exist_ok=True)
-        self._server = SecantusDBServer(storage_path=str(self.path))
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
-        self._server.start()
-        uri = str(self._server.uri)
+        command = [sys.executable, "-m", "ticketcore.embedded", str(self.path)]
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], self.START_TIMEOUT)
+        line = process.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("mongodb://"):
+            process.kill()
+            process.wait()
+            raise RuntimeError(line.removeprefix("error: ") or "the server did not start")
+        self._process = process
         # No retryable writes: the server is on this machine, with no failover to retry
         # across, and its bookkeeping for them took a sixth of its time under load.
-        return f"{uri}{'&' if '?' in uri else '?'}retryWrites=false"
+        return f"{line}{'&' if '?' in line else '?'}retryWrites=false"
 
     def stop(self) -> None:
-        self._server.stop()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()  # the child's signal to stop cleanly
+        try:
+            process.wait(timeout=self.STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+def serve_mongo(path: str) -> int:
+    """The child's side of EmbeddedMongo: print the server's URI, serve until stdin
+    closes (or SIGTERM), then stop the server cleanly so its files are consistent."""
+    from secantus import SecantusDBServer
+
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    # No replica set: nothing here reads the oplog (no change streams, no transactions),
+    # and writing it cost every update a second write and a diff.
+    server = SecantusDBServer(storage_path=path, replica_set_name=None)
+    # A parent restarted at once may find the previous child still closing its files.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            server.start()
+            break
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                print(f"error: {exc}", flush=True)
+                return 1
+            time.sleep(0.2)
+    try:
+        print(str(server.uri), flush=True)
+        sys.stdin.buffer.read()  # returns when the parent closes it or exits
+    except SystemExit:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(serve_mongo(sys.argv[1]))

