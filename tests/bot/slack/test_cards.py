@@ -86,7 +86,12 @@ def test_an_open_card_shows_the_ticket_and_every_control() -> None:
     fields = [f["text"] for f in dicts[1]["fields"]]
     assert fields[0].endswith(" new")
     assert "*Assignee*\n<@U0ANN>" in fields
-    assert "*Age*\n3 h" in fields
+    # Opened three hours before NOW, shown in each reader's time zone: true however late
+    # someone looks, so the card need not be redrawn as time passes.
+    opened = int((NOW - timedelta(hours=3)).timestamp())
+    assert (
+        f"*Opened*\n<!date^{opened}^{{date_short_pretty}} {{time}}|2026-11-02 09:00 UTC>" in fields
+    )
     assert "*Tags*\n`refund`" in fields
     assert dicts[2]["text"] == {"type": "plain_text", "text": "My gems vanished", "emoji": False}
     actions = dicts[-1]["elements"]
@@ -248,8 +253,12 @@ def test_the_card_shows_what_is_left_of_the_sla() -> None:
     assert state is not None
     late = ticket(sla=state.model_dump(mode="python"))
     text = cards.sla_text(late, NOW)
-    assert (
-        text == "SLA: :fire: first response overdue by 10 min · :stopwatch: resolution due in 3 h"
+    first_due = int((opened + timedelta(minutes=30)).timestamp())
+    resolution_due = int((opened + timedelta(hours=4)).timestamp())
+    assert text == (
+        f"SLA: :fire: first response overdue since <!date^{first_due}^{{date_short_pretty}}"
+        " {time}|2026-11-02 11:50 UTC> · :stopwatch: resolution due "
+        f"<!date^{resolution_due}^{{date_short_pretty}} {{time}}|2026-11-02 15:20 UTC>"
     )
     blocks = ticket_card(late, first_message="x", now=NOW)
     assert any(b.block_id == "card.sla" for b in blocks)
