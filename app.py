@@ -336,6 +336,10 @@ def build_runtime(stack: Stack) -> Any:
         delays.update(slack_jobs.DELAYS)
         if rules is not None:
             delays[storms.STORM_DETECT] = slack_jobs.CARD_DEBOUNCE
+            # The flows run in the card's job, ahead of it: a rule that routes a new ticket
+            # to its queue decides the card's channel before the card is posted. Behind a
+            # backlog of bookkeeping they came late, and the cards piled up in triage.
+            delays[flow_jobs.FLOWS_RUN] = slack_jobs.CARD_DEBOUNCE
         refs += (slack_jobs.CARD_REF,)
     reply_routes: dict[Any, Any] = {}
     telegram = telegram_delivery(stack)
@@ -656,6 +660,7 @@ URGENT = frozenset(
         "mail.opened",
         "storm.detect",
         "slack.incident",
+        "flows.run",  # routing, auto-replies and escalations: what people wait for
     }
 )
 

