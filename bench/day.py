@@ -433,7 +433,9 @@ def day_steps(day: Day, story: Story, scheduler: Scheduler) -> None:
 @dataclass
 class Sample:
     at: float  # seconds into the day
-    redraws: int  # card redraws owed (chat.update, one a second for the whole workspace)
+    # Card redraws owed, the tickets' and the incidents' (chat.update, one a second for the
+    # whole workspace).
+    redraws: int
     others: int  # every other effect owed: cards, thread messages, replies, bookkeeping
     jobs: int  # RQ jobs waiting
 
@@ -460,7 +462,11 @@ class Backlog:
         for doc in owing:
             has_card = bool(doc.get("refs", {}).get("slack_card"))
             for record in doc["outbox"]:
-                redraw = record["kind"] == "slack.card" and has_card
+                # An incident's card is redrawn as tickets join it: in the same line for
+                # chat.update as the tickets' cards, so counted with them.
+                redraw = (record["kind"] == "slack.card" and has_card) or record[
+                    "kind"
+                ] == "slack.incident"
                 kinds["slack.card (redraw)" if redraw else record["kind"]] += 1
         # RQ keeps the set of its queues' keys: a SCAN of the whole keyspace (one key per
         # job) took a fifth of Redis and a third of this process under load.

