@@ -76,13 +76,19 @@ def test_a_status_move_and_an_agents_reply_are_recorded_on_the_ticket(
     }
 
 
-def test_an_automatic_reply_moves_the_status_but_is_no_agents_reply(
-    store: Store, clock: FakeClock
-) -> None:
+def answered_ticket(store: Store, clock: FakeClock, text: str) -> tuple[TicketService, int]:
+    """A ticket opened on 2 November at 9:00 and answered at once by Ann."""
     service = TicketService(store, clock)
     clock.now = utc(11, 2, 9)
     number = open_ticket(service)
-    service.reply(number, actor=AGENT, text="Fixed")
+    service.reply(number, actor=AGENT, text=text)
+    return service, number
+
+
+def test_an_automatic_reply_moves_the_status_but_is_no_agents_reply(
+    store: Store, clock: FakeClock
+) -> None:
+    service, number = answered_ticket(store, clock, "Fixed")
     clock.now = utc(11, 6, 9)
     service.auto_close(
         answered_after=timedelta(days=3),
@@ -118,10 +124,7 @@ def test_the_backfill_rebuilds_what_the_live_writes_recorded(
 def test_the_backfill_completes_a_ticket_changed_after_the_upgrade_before_it_ran(
     store: Store, clock: FakeClock
 ) -> None:
-    service = TicketService(store, clock)
-    clock.now = utc(11, 2, 9)
-    number = open_ticket(service)
-    service.reply(number, actor=AGENT, text="Fixed?")
+    service, number = answered_ticket(store, clock, "Fixed?")
     store_history(store, complete=True)
     forget_arrays(store)  # written before the upgrade
     clock.now = utc(11, 2, 10)
