@@ -81,6 +81,11 @@ FOLLOWER_WAIT_MOST = 3600.0  # a line of redraws an hour long is a Slack outage
 # Seconds a thread message waits for its card at least and at most: the most, in case the
 # card's turn is held by a worker that died.
 THREAD_WAIT = (2.0, 15.0)
+# Every message the helpdesk posts carries its effect's key in its metadata, so a retry
+# whose earlier attempt may have posted (the worker died mid-call, the answer was lost)
+# finds that message instead of posting a second one.
+POSTED_EVENT = "helpdesk_ticket"
+LOOKBACK_PAGES, LOOKBACK_PAGE = 5, 200  # how far back such a retry looks: 1,000 messages
 
 
 def wait_behind(
@@ -103,6 +108,13 @@ def owed_cards(doc: Document) -> list[Document]:
     return [
         r for r in doc.get("outbox", []) if r["kind"] == SLACK_CARD and r.get("dead_at") is None
     ]
+
+
+def retried(record: Document) -> bool:
+    """Whether an earlier attempt at this effect ended without a known outcome: it failed,
+    or its worker died holding it. Waiting out a rate limit is not an attempt (`postpone`
+    gives it back), so only these pay for a look at what Slack already has."""
+    return int(record.get("attempts") or 0) > 1
 
 
 def release(lock: Lock) -> None:
@@ -162,6 +174,66 @@ class SlackDelivery:
         return self.call(
             f"post:{channel}", self.post_rate, self.client.chat_postMessage, channel=channel, **args
         )
+
+    def post_once(
+        self,
+        channel: str,
+        effect: str,
+        record: Document,
+        *,
+        number: int | None = None,
+        thread_ts: str | None = None,
+        **args: Any,
+    ) -> Document:
+        """Post a message that must appear once: `effect` names it in the message's
+        metadata, and a retry after an unknown outcome adopts the message if it is there.
+        Returns where it is, `{"channel", "ts"}`."""
+        if retried(record):
+            ts = self.find_posted(channel, effect, thread_ts)
+            if ts is not None:
+                log.warning("effect %s was posted by an earlier attempt: kept", effect)
+                return {"channel": channel, "ts": ts}
+        payload: Document = {"effect": effect}
+        if number is not None:
+            payload["number"] = number
+        if thread_ts is not None:
+            args["thread_ts"] = thread_ts
+        metadata = {"event_type": POSTED_EVENT, "event_payload": payload}
+        answer = self.post(channel, metadata=metadata, **args)
+        return {"channel": answer["channel"], "ts": answer["ts"]}
+
+    def find_posted(self, channel: str, effect: str, thread_ts: str | None) -> str | None:
+        """The `ts` of the message posted for `effect` among the channel's latest messages
+        (or the thread's), if any. A look Slack refuses (a DM addressed by user ID, a
+        workspace that never granted the history scope) finds nothing: the message is
+        posted, possibly twice, rather than never."""
+        method = self.client.conversations_history
+        where: Document = {"channel": channel}
+        if thread_ts is not None:
+            method, where["ts"] = self.client.conversations_replies, thread_ts
+        cursor = None
+        for _ in range(LOOKBACK_PAGES):
+            try:
+                page = self.call(
+                    "history",
+                    self.update_rate,
+                    method,
+                    **where,
+                    include_all_metadata=True,
+                    limit=LOOKBACK_PAGE,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                log.warning("could not look for effect %s in %s: %s", effect, channel, exc)
+                return None
+            for message in page.get("messages") or []:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("effect") == effect:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
 
     def update(self, channel: str, ts: str, **args: Any) -> Any:
         return self.call(
@@ -223,14 +295,13 @@ class SlackDelivery:
             if ref is None and ticket.incident is not None:
                 result = None  # a storm's ticket: its incident's card speaks for it
             elif ref is None:
-                answer = self.post(
+                answer = self.post_once(
                     self.channel_for(ticket),
+                    record["key"],
+                    record,
+                    number=ticket.number,
                     text=text,
                     blocks=blocks,
-                    metadata={
-                        "event_type": "helpdesk_ticket",
-                        "event_payload": {"number": ticket.number},
-                    },
                 )
                 result = {
                     CARD_DRAWN: drawn,
@@ -267,7 +338,15 @@ class SlackDelivery:
         stored = stored or {}
         if not stored.get("slack_ts"):
             text, blocks = thread_message(entry)
-            answer = self.post(channel, thread_ts=ts, text=text, blocks=blocks)
+            answer = self.post_once(
+                channel,
+                record["key"],
+                record,
+                number=ticket.number,
+                thread_ts=ts,
+                text=text,
+                blocks=blocks,
+            )
             save_entries(rt.store, [entry], slack_ts=answer["ts"])
         relayed: list[str] = list(stored.get("slack_files") or [])
         for attachment in media:
@@ -327,7 +406,14 @@ class SlackDelivery:
         # Posted once per escalation or reminder, even if this job runs again.
         if ticket.refs.get(f"{ALERT_REF}_for") == entry.id:
             return None
-        answer = self.post(self.leads_channel, text=text, blocks=blocks)
+        answer = self.post_once(
+            self.leads_channel,
+            record["key"],
+            record,
+            number=ticket.number,
+            text=text,
+            blocks=blocks,
+        )
         return {
             f"refs.{ALERT_REF}": f"{answer['channel']}:{answer['ts']}",
             f"refs.{ALERT_REF}_for": entry.id,
@@ -354,7 +440,7 @@ class SlackDelivery:
                 text = f"<!subteam^{note['id']}> {text}"
             else:
                 channel = note["id"]  # a channel, or a user: the app's DM with them
-            self.post(channel, text=text)
+            self.post_once(channel, f"{record['key']}#{index}", record, text=text)
             done.append(index)
             save_entries(rt.store, [entry], notified=done)
         return None
@@ -402,7 +488,8 @@ class SlackDelivery:
                     posted_channel, _, ts = refs[place].partition(":")
                     self.update(posted_channel, ts, text=text, blocks=blocks)
                 else:
-                    answer = self.post(channel, text=text, blocks=blocks)
+                    effect = f"incident:{incident['_id']}:{place}"
+                    answer = self.post_once(channel, effect, record, text=text, blocks=blocks)
                     drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"
                 rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": drawn})
             rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})

@@ -134,6 +134,7 @@ class Faults:
     def __init__(self, outage_answer: Answer) -> None:
         self.down_until: float | None = None
         self.failures: dict[str, deque[Answer]] = {}
+        self.lost_answers: dict[str, int] = {}
         self._outage_answer = outage_answer
 
     def outage(self, now: float) -> Answer | None:
@@ -150,6 +151,18 @@ class Faults:
         """The next failure scheduled for `method`."""
         queued = self.failures.get(method)
         return queued.popleft() if queued else None
+
+    def lose_answers(self, method: str, times: int) -> None:
+        """Carry out the next `times` successful calls of `method`, but answer them as an
+        outage would: the caller cannot tell that the call took effect."""
+        self.lost_answers[method] = self.lost_answers.get(method, 0) + times
+
+    def lost_answer(self, method: str) -> Answer | None:
+        """The answer that replaces a successful call's own, if its answer is to be lost."""
+        if not self.lost_answers.get(method):
+            return None
+        self.lost_answers[method] -= 1
+        return self._outage_answer
 
     def note_success(self, method: str, scope: Any, now: float) -> None:
         """Count a successful call against the rate limits; none here."""
@@ -172,6 +185,7 @@ class FakeHttpServer:
         self._calls: list[Call] = []
         self._faults = self._new_faults()
         self.delays: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}  # calls inside their delay, by method
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -247,6 +261,13 @@ class FakeHttpServer:
             else:
                 self.delays[method] = seconds
 
+    def lose_answers(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method` but answer them with an error, as a
+        gateway that timed out after the service acted: a retry that trusts the error
+        does it twice."""
+        with self._lock:
+            self._faults.lose_answers(self._method_name(method), times)
+
     def down(self, seconds: float | None) -> None:
         """Answer every call with 500 for `seconds`; None ends the outage."""
         until = None if seconds is None else time.monotonic() + seconds
@@ -281,10 +302,23 @@ class FakeHttpServer:
 
     def answer_call(self, method: str, params: JsonDict, token: str) -> Answer:
         """Wait out any delay set for `method`, then answer the call."""
-        delay = self.delays.get(self._method_name(method), 0.0)
+        name = self._method_name(method)
+        delay = self.delays.get(name, 0.0)
         if delay:
-            time.sleep(delay)  # outside the lock: other calls go on meanwhile
+            with self._lock:
+                self._waiting[name] = self._waiting.get(name, 0) + 1
+            try:
+                time.sleep(delay)  # outside the lock: other calls go on meanwhile
+                return self.handle_api(method, params, token)
+            finally:
+                with self._lock:
+                    self._waiting[name] -= 1
         return self.handle_api(method, params, token)
+
+    def in_flight(self, method: str) -> int:
+        """Calls of `method` received and not yet answered (slowed down by `slow`)."""
+        with self._lock:
+            return self._waiting.get(self._method_name(method), 0)
 
     def handle_api(self, method: str, params: JsonDict, token: str) -> Answer:
         """Answer one API call, applying faults first, and record it."""
@@ -297,7 +331,8 @@ class FakeHttpServer:
                 self._faults.note_success(name, scope, now)
             body = copy.deepcopy(answer.body)
             self._calls.append(self.call_type(name, params, answer.status, now, body))
-            return answer
+            lost = self._faults.lost_answer(name) if answer.ok else None
+            return lost or answer
 
     def json_reply(self, answer: Answer) -> Reply:
         """Encode an answer as this API encodes its JSON replies."""

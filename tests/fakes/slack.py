@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -39,6 +40,7 @@ TOKEN_PREFIXES = ("xoxb-", "xoxp-")
 JSON_STRING_ARGS = ("blocks", "view", "attachments", "metadata", "files")
 FIRST_TS_MICROS = 1_700_000_000_000_000
 TS_STEP_MICROS = 100
+DEFAULT_PAGE, MAX_PAGE = 100, 999  # messages a page of history holds
 SERVE_POLL_SECONDS = 0.05
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -87,6 +89,35 @@ def _decode_json_strings(args: JsonDict) -> JsonDict:
             except ValueError:
                 continue
     return args
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as clients send it: true, 1 or "true"."""
+    return str(value).lower() in ("1", "true")
+
+
+def _page(args: JsonDict, items: list[JsonDict]) -> JsonDict:
+    """One page of `items` by `limit` (100 by default, at most 999) and an opaque `cursor`,
+    with `has_more` and the next cursor the way Slack's paginated methods answer."""
+    try:
+        limit = min(max(int(args.get("limit") or DEFAULT_PAGE), 1), MAX_PAGE)
+        start = int(base64.b64decode(str(args.get("cursor") or "")).decode() or 0)
+    except ValueError:
+        return _error("invalid_cursor")
+    rest = items[start + limit :]
+    following = base64.b64encode(str(start + limit).encode()).decode() if rest else ""
+    return _ok(
+        messages=items[start : start + limit],
+        has_more=bool(rest),
+        response_metadata={"next_cursor": following},
+    )
+
+
+def _as_read(message: JsonDict, args: JsonDict) -> JsonDict:
+    """A stored message as a reading method returns it: its metadata only on request."""
+    if _flag(args.get("include_all_metadata")):
+        return message
+    return {key: value for key, value in message.items() if key != "metadata"}
 
 
 def _bearer_token(authorization: str) -> str:
@@ -145,6 +176,7 @@ class SlackWorkspace:
             "views.push": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
+            "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.members": self._conversations_members,
             "usergroups.users.list": self._usergroups_users_list,
@@ -301,7 +333,32 @@ class SlackWorkspace:
             return _error("thread_not_found")
         root_ts = found.get("thread_ts", found["ts"])
         root = self._find_message(channel, root_ts) or found
-        return _ok(messages=[root, *self._replies(channel, root_ts)], has_more=False)
+        thread = [root, *self._replies(channel, root_ts)]
+        return _page(args, [_as_read(m, args) for m in thread])
+
+    def _conversations_history(self, args: JsonDict) -> JsonDict:
+        """conversations.history: a channel's top-level messages, newest first, between
+        `oldest` and `latest` (exclusive unless `inclusive`)."""
+        channel = args.get("channel")
+        if not channel:
+            return _error("channel_not_found")
+        try:
+            oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+        except ValueError:
+            return _error("invalid_ts_oldest")
+        inclusive = _flag(args.get("inclusive"))
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top = [
+            _as_read(m, args)
+            for m in reversed(self.messages.get(channel, []))
+            if m.get("thread_ts", m["ts"]) == m["ts"] and within(float(m["ts"]))
+        ]
+        return _page(args, top)
 
     def _conversations_members(self, args: JsonDict) -> JsonDict:
         """conversations.members: the configured members of a channel."""

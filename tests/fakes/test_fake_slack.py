@@ -101,6 +101,40 @@ def test_a_thread_reply_lands_in_the_thread_only(client: WebClient, slack: FakeS
     assert [m["text"] for m in replies["messages"]] == ["ticket", "reply"]
 
 
+def test_history_pages_newest_first_and_shows_metadata_only_on_request(
+    client: WebClient, slack: FakeSlack
+) -> None:
+    marks = [{"event_type": "helpdesk_ticket", "event_payload": {"n": n}} for n in range(5)]
+    posted = [
+        client.chat_postMessage(channel=CHANNEL, text=f"m{n}", metadata=marks[n]) for n in range(5)
+    ]
+    client.chat_postMessage(channel=CHANNEL, text="a reply", thread_ts=posted[0]["ts"])
+
+    first = client.conversations_history(channel=CHANNEL, limit=2, include_all_metadata=True)
+    assert [m["text"] for m in first["messages"]] == ["m4", "m3"]
+    assert [m["metadata"]["event_payload"]["n"] for m in first["messages"]] == [4, 3]
+    assert first["has_more"] is True
+    rest = client.conversations_history(
+        channel=CHANNEL, limit=10, cursor=first["response_metadata"]["next_cursor"]
+    )
+    assert [m["text"] for m in rest["messages"]] == ["m2", "m1", "m0"]  # no thread replies
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    assert not any("metadata" in m for m in rest["messages"])
+    since = client.conversations_history(channel=CHANNEL, oldest=posted[2]["ts"])
+    assert [m["text"] for m in since["messages"]] == ["m4", "m3"]
+
+
+def test_a_lost_answer_hides_a_call_that_took_effect(client: WebClient, slack: FakeSlack) -> None:
+    slack.lose_answers("chat.postMessage")
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel=CHANNEL, text="posted all the same")
+
+    assert api_error(excinfo) == (500, "internal_error")
+    assert [m["text"] for m in slack.messages_in(CHANNEL)] == ["posted all the same"]
+    client.chat_postMessage(channel=CHANNEL, text="answered")  # only the next call was hit
+    assert len(slack.calls_to("chat.postMessage")) == 2
+
+
 def test_a_message_without_channel_is_channel_not_found(client: WebClient) -> None:
     with pytest.raises(SlackApiError) as excinfo:
         client.chat_postMessage(channel="", text="lost")

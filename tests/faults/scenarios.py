@@ -82,10 +82,13 @@ def card_result(fault: str, desk: Desk, numbers: list[int], recovery: float) -> 
 
 
 def worker_killed(desk: Desk, *, tickets: int = 20, timeout: float = 120) -> FaultResult:
-    """kill -9 the worker while it posts cards (Slack answers slowly), start another."""
-    desk.fakes.slack.slow("chat.postMessage", 0.3)
+    """kill -9 the worker in the middle of posting a card (Slack answers slowly, and posts
+    the card all the same), start another."""
+    slack = desk.fakes.slack
+    slack.slow("chat.postMessage", 0.3)
     numbers = open_tickets(desk, tickets, "killed")
     wait_for(lambda: sum(cards(desk).values()) >= tickets // 4, "the first cards", 120)
+    wait_for(lambda: slack.in_flight("chat.postMessage") > 0, "a card on its way", 60)
     desk.kill_worker()
     desk.start_worker()
     recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
