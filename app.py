@@ -672,6 +672,7 @@ def slack_delivery(stack: Stack) -> Any:
         return None
     from bot.slack.cards import CardStyle
     from bot.slack.client import web_client
+    from bot.slack.hooks import CardHooks
     from jobs.slack import SlackDelivery
 
     assert settings.slack_bot_token and settings.slack_triage_channel
@@ -684,6 +685,7 @@ def slack_delivery(stack: Stack) -> Any:
         style=CardStyle(admin_url=settings.account_admin_url),
         post_rate=settings.slack_post_rate,
         update_rate=settings.slack_update_rate,
+        hooks=CardHooks.for_api(stack.redis, settings.slack_api_url),
     )
 
 
@@ -711,6 +713,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     from bot.slack.access import Access
     from bot.slack.cards import CardStyle
     from bot.slack.client import web_client
+    from bot.slack.hooks import CardHooks
     from handlers.slack import SlackWorkspace
     from handlers.slack_incidents import IncidentListeners
     from handlers.slack_stats import StatsCommand
@@ -739,6 +742,7 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
         search=runtime.search,
         accounts=runtime.accounts,
         stats=StatsCommand(stats=lambda: stats_of(runtime), clock=runtime.clock),
+        hooks=CardHooks.for_api(stack.redis, settings.slack_api_url),
     ).register(app)
     IncidentListeners(
         incidents=Incidents(runtime.store),

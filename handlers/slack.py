@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from bot.slack import alerts, cards, views
 from bot.slack.access import Access
 from bot.slack.cards import CardStyle, ticket_card
+from bot.slack.hooks import CardHooks
 from bot.slack.player import player_modal
 from bot.slack.search import SEARCH_RESULTS, search_results
 from bot.slack.text import cut_escaped, escape
@@ -57,6 +58,20 @@ USAGE = (
 )
 NOT_AGENT = "Only support agents can act on tickets."
 NOT_LEAD = "Only leads can do that."
+# The card's own buttons and menus: a click on one of them, on the card itself, hands over
+# a response URL that can redraw the card.
+CARD_ACTIONS = frozenset(
+    {
+        cards.TAKE,
+        cards.RESOLVE,
+        cards.ESCALATE,
+        cards.SET_STATUS,
+        cards.SET_PRIORITY,
+        cards.REPLY,
+        cards.NOTE,
+        cards.PLAYER,
+    }
+)
 # What reading a payload of the wrong shape raises, in Bolt or in a listener.
 UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError)
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -107,11 +122,12 @@ class SlackWorkspace:
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, for the Player modal
     stats: StatsCommand | None = None
+    hooks: CardHooks | None = None  # response URLs of clicks on cards, to redraw them
 
     def register(self, app: App) -> None:
         app.error(refuse_unreadable)
         app.middleware(self.drop_repeated_events)
-        for action_id, listener in {
+        listeners: dict[str, Callable[..., None]] = {
             cards.TAKE: self.take,
             cards.RESOLVE: self.resolve,
             cards.ESCALATE: self.escalate,
@@ -124,7 +140,10 @@ class SlackWorkspace:
             views.SHIFT_TOGGLE: self.toggle_shift,
             alerts.ACKNOWLEDGE: self.acknowledge,
             alerts.REASSIGN: self.reassign,
-        }.items():
+        }
+        for action_id, listener in listeners.items():
+            if action_id in CARD_ACTIONS:
+                listener = self.keeping_card_hook(listener)
             app.action(action_id)(after_ack(listener))
         link_buttons = r"^((home|search)\.open\.|player\.admin$)"
         app.action({"action_id": link_buttons})(lambda ack: ack())
@@ -167,6 +186,28 @@ class SlackWorkspace:
             change(actor)
         except (TicketError, ValueError) as exc:
             respond(text=f":warning: {exc}", response_type="ephemeral", replace_original=False)
+
+    def keeping_card_hook(self, listener: Callable[..., None]) -> Callable[..., None]:
+        """The listener, then keep the click's response URL if it was on the ticket's own
+        card (not on a copy in /ticket's answer, the App Home or search results)."""
+
+        @functools.wraps(listener)
+        def run(**kwargs: Any) -> None:
+            listener(**kwargs)
+            body = kwargs["body"]
+            container = body.get("container") or {}
+            url = body.get("response_url")
+            if self.hooks is None or not url or container.get("is_ephemeral"):
+                return
+            try:
+                ticket = self.service.get(self.number_of(body))
+            except (TicketError, *UNREADABLE):
+                return
+            clicked = f"{container.get('channel_id')}:{container.get('message_ts')}"
+            if ticket.refs.get(CARD_REF) == clicked:
+                self.hooks.remember(ticket.number, str(url))
+
+        return run
 
     @staticmethod
     def number_of(body: dict[str, Any]) -> int:

@@ -16,6 +16,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot import refs
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
@@ -27,6 +28,7 @@ from bot.slack.cards import (
     thread_message,
     ticket_card,
 )
+from bot.slack.hooks import CardHooks
 from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
@@ -146,6 +148,26 @@ class SlackDelivery:
     # Reads a player's file by its reference (set when a channel that has files is on).
     fetch_file: Callable[[str], bytes] | None = None
     update_rate: int = 1  # chat.update per second for the workspace (Tier 3: 50+/min)
+    hooks: CardHooks | None = None  # response URLs of agents' clicks on cards
+
+    def redraw_card(self, number: int, channel: str, ts: str, text: str, blocks: list[Any]) -> None:
+        """Redraw a posted card through the response URL of a recent click on it while one
+        has a use left (no turn in chat.update's budget), else with chat.update."""
+        url = self.hooks.take(number) if self.hooks is not None else None
+        if url is not None:
+            try:
+                answer = WebhookClient(url, timeout=10).send(
+                    text=text, blocks=blocks, replace_original=True
+                )
+                if answer.status_code == 200:
+                    return
+                refused = f"{answer.status_code} {answer.body}"
+            except OSError as exc:  # no answer: redraw the sure way
+                refused = str(exc)
+            log.info("card #%s: its response URL was refused (%s)", number, refused)
+            assert self.hooks is not None
+            self.hooks.forget(number)
+        self.update(channel, ts, text=text, blocks=blocks)
 
     def channel_for(self, ticket: Ticket) -> str:
         return self.queue_channels.get(ticket.queue or "", self.triage_channel)
@@ -207,7 +229,7 @@ class SlackDelivery:
         (or the thread's), if any. A look Slack refuses (a DM addressed by user ID, a
         workspace that never granted the history scope) finds nothing: the message is
         posted, possibly twice, rather than never."""
-        method = self.client.conversations_history
+        method: Callable[..., Any] = self.client.conversations_history
         where: Document = {"channel": channel}
         if thread_ts is not None:
             method, where["ts"] = self.client.conversations_replies, thread_ts
@@ -309,7 +331,7 @@ class SlackDelivery:
                 }
             else:
                 channel, _, ts = ref.partition(":")
-                self.update(channel, ts, text=text, blocks=blocks)
+                self.redraw_card(ticket.number, channel, ts, text, blocks)
             if others:
                 rt.outbox.complete_many(str(doc["_id"]), others)
             return result

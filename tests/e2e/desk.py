@@ -4,6 +4,7 @@ Mailgun and game-account servers, and the signed requests people and systems sen
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -89,6 +90,7 @@ class Desk:
         # One pooled client: a client per request builds a TLS context each time, which
         # cost the load benchmark a quarter of its process.
         self.http = httpx.Client(timeout=10)
+        self.clicks = itertools.count(1)  # response URLs handed out with clicks
 
     def env(self) -> dict[str, str]:
         fakes = self.fakes
@@ -203,7 +205,16 @@ class Desk:
         assert answer.status_code == 200, answer.text
 
     def click(self, user: str, action_id: str, number: int, **kwargs: Any) -> None:
+        """Click a button or menu of the ticket's card, as Slack sends it: with the card's
+        `ts` and a response URL that can redraw the card (before the card is posted, or
+        when `channel` holds no card of the ticket, a click on a copy of it)."""
         selected = kwargs.pop("selected", None)
+        channel = kwargs.setdefault("channel", TRIAGE)
+        ts = self.fakes.slack.find_top_level(channel, number=number)
+        if ts is not None and "message_ts" not in kwargs:
+            rid = f"click-{next(self.clicks)}"
+            url = self.fakes.slack.response_url(rid, channel=channel, ts=ts)
+            kwargs.update(message_ts=ts, response_url=url)
         self.slack(
             block_action_body(
                 user=user,

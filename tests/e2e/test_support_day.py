@@ -151,3 +151,8 @@ def test_a_support_day(desk: Desk) -> None:
         if f"#{n} ·" in str(m.args.get("blocks"))
     )
     assert all(card_numbers[n] == 1 for n in (paid, gems, photo, mailed)), card_numbers
+    # The clicked cards were redrawn through their clicks' response URLs, and show the end.
+    assert sum(1 for r in fakes.slack.responses if r.get("replace_original")) >= 4
+    card_of_photo, card_of_paid = desk.card_of(photo), desk.card_of(paid)
+    assert card_of_photo is not None and "waiting" in json.dumps(card_of_photo["blocks"])
+    assert card_of_paid is not None and "urgent" in json.dumps(card_of_paid["blocks"])

@@ -41,6 +41,8 @@ JSON_STRING_ARGS = ("blocks", "view", "attachments", "metadata", "files")
 FIRST_TS_MICROS = 1_700_000_000_000_000
 TS_STEP_MICROS = 100
 DEFAULT_PAGE, MAX_PAGE = 100, 999  # messages a page of history holds
+# A response URL of a click on a message: five posts within 30 minutes.
+RESPONSE_URL_USES, RESPONSE_URL_LIFETIME = 5, 30 * 60
 SERVE_POLL_SECONDS = 0.05
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -156,6 +158,9 @@ class SlackWorkspace:
         self.pending_files: dict[str, JsonDict] = {}
         self.uploads: dict[str, bytes] = {}
         self.files: dict[str, JsonDict] = {}
+        # Response URLs handed out with clicks on messages: the message, uses, expiry.
+        self.response_hooks: dict[str, JsonDict] = {}
+        self.response_url_lifetime = float(RESPONSE_URL_LIFETIME)
 
     def api(self, method: str, args: JsonDict) -> JsonDict:
         """Answer a Web API method the way Slack would."""
@@ -192,6 +197,18 @@ class SlackWorkspace:
             posted = self.messages.get(channel, [])
             return copy.deepcopy([m for m in posted if m.get("thread_ts", m["ts"]) == m["ts"]])
 
+    def find_top_level(self, channel: str, **payload: Any) -> str | None:
+        """The `ts` of the newest top-level message of `channel` whose metadata payload
+        holds every given field, if any."""
+        with self._lock:
+            for message in reversed(self.messages.get(channel, [])):
+                if message.get("thread_ts", message["ts"]) != message["ts"]:
+                    continue
+                found = (message.get("metadata") or {}).get("event_payload") or {}
+                if all(found.get(key) == value for key, value in payload.items()):
+                    return str(message["ts"])
+            return None
+
     def thread(self, channel: str, ts: str) -> list[JsonDict]:
         """Replies in the thread under message `ts`, oldest first."""
         with self._lock:
@@ -209,6 +226,41 @@ class SlackWorkspace:
         """Stored replies to the thread rooted at `ts`."""
         posted = self.messages.get(channel, [])
         return [m for m in posted if m.get("thread_ts") == ts and m["ts"] != ts]
+
+    def hook_message(self, response_id: str, channel: str, ts: str) -> None:
+        """Tie a response URL to the message clicked, as Slack does for a click on it."""
+        expires = time.monotonic() + self.response_url_lifetime
+        with self._lock:
+            self.response_hooks[response_id] = {
+                "channel": channel,
+                "ts": ts,
+                "uses": 0,
+                "expires": expires,
+            }
+
+    def respond(self, response_id: str, body: JsonDict) -> tuple[int, str]:
+        """Act on a body posted to a response URL tied to a message: `replace_original`
+        redraws it, `delete_original` removes it. The HTTP status and text answered."""
+        with self._lock:
+            hook = self.response_hooks.get(response_id)
+            if hook is None:
+                return 200, "ok"  # a slash command's URL: what is posted is only recorded
+            if time.monotonic() >= hook["expires"]:
+                return 404, "expired_url"
+            if hook["uses"] >= RESPONSE_URL_USES:
+                return 404, "used_url"
+            hook["uses"] += 1
+            message = self._find_message(hook["channel"], hook["ts"])
+            if message is None:
+                return 404, "message_not_found"
+            if _flag(body.get("delete_original")):
+                self.messages[hook["channel"]].remove(message)
+            elif _flag(body.get("replace_original")) and body.get("response_type") != "ephemeral":
+                for key in ("text", "blocks", "attachments"):
+                    if key in body:
+                        message[key] = body[key]
+                message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+            return 200, "ok"
 
     def _auth_test(self, args: JsonDict) -> JsonDict:
         """auth.test: who the bot is."""
@@ -537,8 +589,13 @@ class FakeSlack(SlackWorkspace, FakeHttpServer):
         """Bodies the app posted to the response URL `response_id`."""
         return self.response_catcher.responses_for(response_id)
 
-    def response_url(self, response_id: str) -> str:
-        """A response URL on this server that records what is posted to it."""
+    def response_url(
+        self, response_id: str, *, channel: str | None = None, ts: str | None = None
+    ) -> str:
+        """A response URL on this server that records what is posted to it; given the
+        message clicked, it also acts on that message, five times within 30 minutes."""
+        if channel is not None and ts is not None:
+            self.hook_message(response_id, channel, ts)
         return f"{self.server_root}/response/{response_id}"
 
     def rate_limit(
@@ -623,7 +680,7 @@ class FakeSlack(SlackWorkspace, FakeHttpServer):
         except ValueError:
             return text_reply(400, "invalid_payload")
         self.response_catcher.record(response_id, posted)
-        return text_reply(200, "ok")
+        return text_reply(*self.respond(response_id, posted))
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 from tests.fakes.slack import (
     FakeSlack,
@@ -133,6 +134,32 @@ def test_a_lost_answer_hides_a_call_that_took_effect(client: WebClient, slack: F
     assert [m["text"] for m in slack.messages_in(CHANNEL)] == ["posted all the same"]
     client.chat_postMessage(channel=CHANNEL, text="answered")  # only the next call was hit
     assert len(slack.calls_to("chat.postMessage")) == 2
+
+
+def test_a_response_url_of_a_click_redraws_the_message_five_times(
+    client: WebClient, slack: FakeSlack
+) -> None:
+    card = client.chat_postMessage(channel=CHANNEL, text="ticket", blocks=CARD)
+    hook = WebhookClient(slack.response_url("r1", channel=CHANNEL, ts=card["ts"]))
+
+    answers = [hook.send(text=f"v{n}", replace_original=True) for n in range(6)]
+
+    assert [a.status_code for a in answers] == [200] * 5 + [404]
+    assert answers[-1].body == "used_url"
+    [message] = slack.messages_in(CHANNEL)
+    assert (message["ts"], message["text"]) == (card["ts"], "v4")
+    assert len(slack.responses_for("r1")) == 6  # every post is recorded, refused or not
+
+
+def test_an_expired_response_url_is_refused(client: WebClient, slack: FakeSlack) -> None:
+    card = client.chat_postMessage(channel=CHANNEL, text="ticket")
+    slack.response_url_lifetime = 0.0
+    hook = WebhookClient(slack.response_url("r1", channel=CHANNEL, ts=card["ts"]))
+
+    answer = hook.send(text="too late", replace_original=True)
+
+    assert (answer.status_code, answer.body) == (404, "expired_url")
+    assert slack.messages_in(CHANNEL)[0]["text"] == "ticket"
 
 
 def test_a_message_without_channel_is_channel_not_found(client: WebClient) -> None:
