@@ -167,3 +167,21 @@ def test_one_index_write_covers_the_changes_made_before_it(desk: Desk) -> None:
     assert not [r for r in doc.get("outbox", []) if r["kind"] == "search.index"]
     later = [deliver(str(doc["_id"]), [key])[key] for key in keys[1:]]
     assert later == ["not due", "not due"]  # nothing left to write
+
+
+PETS = ("dragon", "griffin", "phoenix")
+
+
+def test_a_queue_running_behind_writes_the_tickets_waiting_in_one_go(desk: Desk) -> None:
+    numbers_opened = [desk.open_ticket(text=f"Lost my {pet} egg") for pet in PETS]
+    store = desk.runtime.store
+    store.tickets.update_many({}, {"$set": {"outbox.$[].due_at": desk.runtime.clock()}})
+    first = store.tickets.find_one({"number": numbers_opened[0]})
+    [key] = [r["key"] for r in first["outbox"] if r["kind"] == "search.index"]
+
+    assert deliver(str(first["_id"]), [key]) == {key: "done"}  # one ticket's job
+
+    for pet, number in zip(PETS, numbers_opened, strict=True):
+        assert numbers(search(desk, f"{pet} egg")) == [number]
+    owing = store.tickets.count_documents({"outbox.kind": "search.index"})
+    assert owing == 0  # the others' jobs will find nothing left to write
