@@ -226,9 +226,10 @@ class SlackDelivery:
 
     def find_posted(self, channel: str, effect: str, thread_ts: str | None) -> str | None:
         """The `ts` of the message posted for `effect` among the channel's latest messages
-        (or the thread's), if any. A look Slack refuses (a DM addressed by user ID, a
-        workspace that never granted the history scope) finds nothing: the message is
-        posted, possibly twice, rather than never."""
+        (or the thread's), if any. A look Slack refuses for good (a DM addressed by user
+        ID, a workspace that never granted the history scope) finds nothing: the message
+        is posted, possibly twice, rather than never. A look that fails for now (Slack's
+        5xx) fails the attempt, to be retried."""
         method: Callable[..., Any] = self.client.conversations_history
         where: Document = {"channel": channel}
         if thread_ts is not None:
@@ -246,6 +247,8 @@ class SlackDelivery:
                     cursor=cursor,
                 )
             except SlackApiError as exc:
+                if exc.response.status_code >= 500:
+                    raise
                 log.warning("could not look for effect %s in %s: %s", effect, channel, exc)
                 return None
             for message in page.get("messages") or []:

@@ -111,3 +111,26 @@ def test_a_lead_alert_whose_answer_was_lost_is_not_posted_again(desk: Desk) -> N
     assert set(retry_when_due(desk, number, SLACK_ESCALATION).values()) == {"done"}
 
     assert len(desk.slack.messages_in("C0LEADS")) == 1
+
+
+def test_a_look_that_fails_for_now_posts_nothing_until_it_can_look(desk: Desk) -> None:
+    desk.slack.lose_answers("chat.postMessage")
+    number = desk.open_ticket()
+    desk.deliver()
+    desk.slack.fail_next("conversations.history", status=500)  # Slack's trouble goes on
+
+    assert set(retry_when_due(desk, number, SLACK_CARD).values()) == {"failed"}
+    assert len(desk.slack.calls_to("chat.postMessage")) == 1  # not posted blind
+    assert set(retry_when_due(desk, number, SLACK_CARD).values()) == {"done"}
+    assert len(desk.slack.messages_in(TRIAGE)) == 1
+
+
+def test_a_look_refused_for_good_still_posts(desk: Desk) -> None:
+    desk.slack.fail_next("chat.postMessage", status=500)
+    number = desk.open_ticket()
+    desk.deliver()
+    # A workspace that installed the app before it asked for the history scope.
+    desk.slack.fail_next("conversations.history", status=200, error="missing_scope")
+
+    assert set(retry_when_due(desk, number, SLACK_CARD).values()) == {"done"}
+    assert len(desk.slack.messages_in(TRIAGE)) == 1
