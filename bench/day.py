@@ -616,6 +616,7 @@ def figures(day: Day, backlog: Backlog, ended: float) -> Document:
         ),
         "incidents": incidents,
         "storm_cards": sum(day.cards[n] for n in storm_numbers),
+        "redraws": redraws(day),
         "errors": dict(day.errors),
         "effects": effects(day),
         "backlog": [dataclasses.astuple(sample) for sample in backlog.samples],
@@ -633,6 +634,16 @@ def figures(day: Day, backlog: Backlog, ended: float) -> Document:
             "max": round(max(values, default=0.0), 2),
         }
     return fig
+
+
+def redraws(day: Day) -> dict[str, int]:
+    """How the cards were redrawn: through the response URL of an agent's click on the
+    card, or by chat.update (one a second for the workspace)."""
+    slack = day.desk.fakes.slack
+    return {
+        "response_url": sum(1 for r in slack.responses if r.get("replace_original")),
+        "chat_update": len(slack.calls_to("chat.update")),
+    }
 
 
 def latencies_to_card(day: Day) -> list[float]:
@@ -675,6 +686,8 @@ def report(fig: Document) -> str:
         f"  {fig['players']} players and {fig['storm_tickets']} storm tickets, "
         f"{fig['messages_sent']} messages and agent replies in {fig['day_seconds']} s",
         f"  storm: {fig['incidents']} incident(s), {fig['storm_cards']} cards of its own",
+        f"  card redraws: {fig['redraws']['response_url']} through clicks' response URLs, "
+        f"{fig['redraws']['chat_update']} by chat.update",
         f"  backlog zero {after_end(drained)}; all but card redraws {after_end(others)}",
         "  backlog over time (s: card redraws owed / other effects owed / jobs waiting):",
         *(

