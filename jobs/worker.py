@@ -54,15 +54,6 @@ def start_cron(
     return thread
 
 
-def queue_names(with_cron: bool) -> list[str]:
-    """The queues a worker serves, first served first. The worker with the cron is also
-    the one writer of the search index, and serves it before the bookkeeping: behind a
-    default queue that never empties under load the index would fall behind for good, and
-    one of its jobs writes every ticket whose index write is due, so it takes little time
-    from the rest."""
-    return [URGENT_QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else []), QUEUE_NAME]
-
-
 def run_worker(
     connection: Redis,
     *,
@@ -81,7 +72,8 @@ def run_worker(
             stop=stop,
             periodic_interval=periodic_interval,
         )
-    queues = [Queue(name, connection=connection) for name in queue_names(with_cron)]
+    names = [URGENT_QUEUE_NAME, QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else [])]
+    queues = [Queue(name, connection=connection) for name in names]
     try:
         while True:
             worker = SimpleWorker(queues, connection=connection)
