@@ -153,8 +153,9 @@ class SlackDelivery:
     def redraw_card(self, number: int, channel: str, ts: str, text: str, blocks: list[Any]) -> None:
         """Redraw a posted card through the response URL of a recent click on it while one
         has a use left (no turn in chat.update's budget), else with chat.update."""
-        url = self.hooks.take(number) if self.hooks is not None else None
-        if url is not None:
+        hooks = self.hooks
+        url = hooks.take(number) if hooks is not None else None
+        if hooks is not None and url is not None:
             try:
                 answer = WebhookClient(url, timeout=10).send(
                     text=text, blocks=blocks, replace_original=True
@@ -165,8 +166,7 @@ class SlackDelivery:
             except OSError as exc:  # no answer: redraw the sure way
                 refused = str(exc)
             log.info("card #%s: its response URL was refused (%s)", number, refused)
-            assert self.hooks is not None
-            self.hooks.forget(number)
+            hooks.forget(number)
         self.update(channel, ts, text=text, blocks=blocks)
 
     def channel_for(self, ticket: Ticket) -> str:

@@ -77,7 +77,3 @@ class TicketReader:
                     message = (carried.seq, carried.message.kind, carried.message.text)
                     messages[doc["_id"]][carried.id] = message
         return [indexed(to_ticket(doc), messages[doc["_id"]].values()) for doc in docs]
-
-    def one(self, ticket_id: ObjectId) -> IndexedTicket | None:
-        doc = self.store.tickets.find_one({"_id": ticket_id})
-        return self.read([doc])[0] if doc is not None else None
