@@ -283,7 +283,8 @@ def build_runtime(stack: Stack) -> Any:
     from rq import Queue
 
     from jobs import mail as mail_jobs
-    from jobs.effects import CORE_HANDLERS
+    from jobs.drain import one_at_a_time
+    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
     from jobs.metrics import Metrics
     from jobs.runtime import (
         QUEUE_NAME,
@@ -304,6 +305,7 @@ def build_runtime(stack: Stack) -> Any:
     queue = Queue(QUEUE_NAME, connection=stack.redis)
     urgent_queue = Queue(URGENT_QUEUE_NAME, connection=stack.redis)
     handlers = dict(CORE_HANDLERS)
+    batch_handlers = dict(CORE_BATCH_HANDLERS)
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
     channels: dict[str, set[str]] = {}
@@ -368,13 +370,15 @@ def build_runtime(stack: Stack) -> Any:
             "`helpdesk reindex` to make them searchable (new changes are indexed meanwhile)",
             count,
         )
-    handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_ticket
+    batch_handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_tickets
+    handlers[search_jobs.SEARCH_INDEX] = one_at_a_time(search_jobs.index_tickets)
     subscriptions.update(search_jobs.SUBSCRIPTIONS)
     delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
     store.ensure_indexes(refs=refs)
     single_queue = Queue(SINGLE_QUEUE_NAME, connection=stack.redis)
     single = frozenset({search_jobs.SEARCH_INDEX})
-    routing = QueueRoutes(queue, urgent_queue, URGENT, single_queue, single)
+    drained = frozenset(batch_handlers)
+    routing = QueueRoutes(queue, urgent_queue, URGENT, single_queue, single, drained)
     service = TicketService(
         store,
         utc_now,
@@ -394,6 +398,7 @@ def build_runtime(stack: Stack) -> Any:
         single_queue=single_queue,
         single=single,
         handlers=handlers,
+        batch_handlers=batch_handlers,
         reply_routes=reply_routes,
         automation=rules,
         macros=macros,

@@ -48,7 +48,7 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
             outcome, result = run_effect(rt, owed, ticket, record)
         outcomes[owed.key] = outcome
         if rt.metrics is not None:
-            rt.metrics.effect(record["kind"], outcome, due=record.get("due_at"), now=rt.clock())
+            rt.metrics.effect(record["kind"], outcome, due=record.get("owed_at"), now=rt.clock())
         if outcome == "done" and result:
             rt.outbox.complete(owed, result)  # at once: a later effect may need what it set
             apply_set(ticket, result)  # and the later effects of this job see it too

@@ -9,13 +9,25 @@ from rq import Queue
 
 RESULT_TTL = 300  # seconds; results are only for debugging, the outbox is the record
 FAILURE_TTL = 7 * 24 * 3600
+# How long a kind's drain counts as on its way. Longer than a drain waits in a busy queue,
+# so changes meanwhile add no job; a flag left by a lost job only delays the kind this
+# long (the sweeper triggers it again anyway).
+DRAIN_PENDING_TTL = 60  # seconds
+
+
+def drain_flag(kind: str) -> str:
+    return f"drain:{kind}"
 
 
 class QueueDispatcher:
     """Enqueue delivery jobs for a change. Kinds in `delays` wait that many seconds first,
     so a burst of changes to one ticket folds into one delivery; `route` names each kind's
     queue (what people wait to see goes to the urgent one, which workers empty first, so
-    cards and replies never queue behind bookkeeping)."""
+    cards and replies never queue behind bookkeeping).
+
+    Kinds in `drained` get no job per change: the change makes sure one drain of the kind
+    is on its way (jobs.drain), which carries out that kind's due effects of every ticket,
+    a hundred at a time."""
 
     def __init__(
         self,
@@ -23,16 +35,21 @@ class QueueDispatcher:
         delays: Mapping[str, float] | None = None,
         *,
         route: Callable[[str], Queue] | None = None,
+        drained: frozenset[str] = frozenset(),
     ) -> None:
         self.queue = queue
         self.delays = dict(delays or {})
         self.route = route or (lambda kind: queue)  # the queue each kind of effect goes to
+        self.drained = drained
 
     def dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
         groups: dict[tuple[float, str], list[str]] = {}
         queues: dict[str, Queue] = {}
         for key in keys:
             kind = key.split(":", 1)[0]
+            if kind in self.drained:
+                self.drain(kind)
+                continue
             queue = self.route(kind)
             queues[queue.name] = queue
             groups.setdefault((self.delays.get(kind, 0.0), queue.name), []).append(key)
@@ -43,3 +60,22 @@ class QueueDispatcher:
                 queues[name].enqueue_in(timedelta(seconds=delay), *args, **options)
             else:
                 queues[name].enqueue(*args, **options)
+
+    def drain(self, kind: str, *, again: bool = False) -> None:
+        """Make sure a drain of `kind` is queued: one job, however many changes ask; `again`
+        queues one even if one is said to be queued (the sweeper: that one was lost)."""
+        queue = self.route(kind)
+        pending = not queue.connection.set(drain_flag(kind), 1, nx=True, ex=DRAIN_PENDING_TTL)
+        if pending and not again:
+            return  # one is queued and has not started: it will find this change's effect
+        args = ("jobs.drain.drain", kind)
+        options = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
+        delay = self.delays.get(kind, 0.0)
+        try:
+            if delay:
+                queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+            else:
+                queue.enqueue(*args, **options)
+        except Exception:
+            queue.connection.delete(drain_flag(kind))  # no drain is on its way after all
+            raise

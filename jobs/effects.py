@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pymongo import UpdateOne
+
 from jobs.deliver import NoRoute
-from jobs.runtime import Handler, Runtime
+from jobs.drain import Claimed, one_at_a_time
+from jobs.runtime import BatchHandler, Handler, Runtime
 from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
 from ticketcore.models import Channel, MessageKind
 from ticketcore.outbox import HISTORY_STORE
@@ -11,22 +14,32 @@ from ticketcore.store import Document, save_entries
 from ticketcore.writes import entry_from_record, is_worth_keeping
 
 
-def store_history(rt: Runtime, ticket: Document, record: Document) -> None:
-    """Store the history entry if the request that made it died before it could."""
-    entry = entry_from_record(record)
-    if is_worth_keeping(entry):
-        save_entries(rt.store, [entry])
-        if rt.metrics is not None:
-            rt.metrics.event(entry.event, str(ticket.get("channel", "")))
-    return None
+def store_history(rt: Runtime, claimed: Claimed) -> None:
+    """Move the history entries the tickets carry into the history, in one write."""
+    kept = [
+        (entry, str(ticket.get("channel", "")))
+        for ticket, records in claimed
+        for entry in map(entry_from_record, records)
+        if is_worth_keeping(entry)
+    ]
+    save_entries(rt.store, [entry for entry, _ in kept])
+    if rt.metrics is not None:
+        for entry, channel in kept:
+            rt.metrics.event(entry.event, channel)
 
 
-def sync_player(rt: Runtime, ticket: Document, record: Document) -> None:
+def sync_players(rt: Runtime, claimed: Claimed) -> None:
     """Keep one player record per identity, filled in from what each ticket tells us."""
+    writes = [write for ticket, _ in claimed if (write := player_upsert(ticket)) is not None]
+    if writes:
+        rt.store.players.bulk_write(writes, ordered=True)  # in order: a player's latest last
+
+
+def player_upsert(ticket: Document) -> UpdateOne | None:
     player = {k: v for k, v in ticket["player"].items() if v is not None}
     for identity in ("player_id", "email", "telegram_user_id"):
         if identity in player:
-            rt.store.players.update_one(
+            return UpdateOne(
                 {identity: player[identity]},
                 {
                     "$set": {**player, "last_seen_at": ticket["updated_at"]},
@@ -34,7 +47,6 @@ def sync_player(rt: Runtime, ticket: Document, record: Document) -> None:
                 },
                 upsert=True,
             )
-            return None
     return None
 
 
@@ -59,8 +71,11 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
     return None
 
 
-CORE_HANDLERS: dict[str, Handler] = {
+CORE_BATCH_HANDLERS: dict[str, BatchHandler] = {
     HISTORY_STORE: store_history,
-    PLAYER_SYNC: sync_player,
+    PLAYER_SYNC: sync_players,
+}
+CORE_HANDLERS: dict[str, Handler] = {
+    **{kind: one_at_a_time(handler) for kind, handler in CORE_BATCH_HANDLERS.items()},
     REPLY_DELIVER: deliver_reply,
 }

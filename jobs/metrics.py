@@ -24,7 +24,7 @@ EFFECT_SECONDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 HELP = {
     "helpdesk_events_total": "Events in the tickets' history, by event and channel.",
     "helpdesk_effects_total": "Effects the workers carried out, by kind and outcome.",
-    "helpdesk_effect_seconds": "From an effect falling due to its completion, by kind.",
+    "helpdesk_effect_seconds": "From the change that owed an effect to its completion, by kind.",
 }
 TYPES = {
     "helpdesk_events_total": "counter",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,6 +28,11 @@ SINGLE_QUEUE_NAME = "helpdesk-single"
 
 # A handler carries out one effect and returns fields to record on the ticket (or None).
 Handler = Callable[["Runtime", Document, Document], Document | None]
+# A batch handler carries out one kind's effects for many tickets at once (jobs.drain):
+# each ticket with its records of the kind. It does them all or raises, and then each
+# record is retried on its own backoff.
+Claimed = Sequence[tuple[Document, list[Document]]]
+BatchHandler = Callable[["Runtime", Claimed], None]
 # A reply route carries one agent reply to the player over one channel.
 ReplyRoute = Callable[["Runtime", Document, HistoryEntry], Document | None]
 
@@ -41,6 +46,7 @@ class QueueRoutes:
     urgent: frozenset[str] = frozenset()
     single_queue: Queue | None = None
     single: frozenset[str] = frozenset()
+    drained: frozenset[str] = frozenset()  # kinds carried out by drains, not a job per change
 
     def queue_for(self, kind: str) -> Queue:
         if self.single_queue is not None and kind in self.single:
@@ -48,7 +54,7 @@ class QueueRoutes:
         return self.urgent_queue if self.urgent_queue and kind in self.urgent else self.queue
 
     def dispatcher(self, delays: Mapping[str, float] | None = None) -> QueueDispatcher:
-        return QueueDispatcher(self.queue, delays, route=self.queue_for)
+        return QueueDispatcher(self.queue, delays, route=self.queue_for, drained=self.drained)
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Runtime:
     single_queue: Queue | None = None
     single: frozenset[str] = frozenset()
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
     # The flows file as last loaded well (rules, SLA, escalation, auto-close); None: the
     # helpdesk does nothing by itself.
@@ -84,7 +91,12 @@ class Runtime:
     @property
     def routes(self) -> QueueRoutes:
         return QueueRoutes(
-            self.queue, self.urgent_queue, self.urgent, self.single_queue, self.single
+            self.queue,
+            self.urgent_queue,
+            self.urgent,
+            self.single_queue,
+            self.single,
+            frozenset(self.batch_handlers),
         )
 
     def queue_for(self, kind: str) -> Queue:

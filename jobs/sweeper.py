@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from jobs import runtime
 
@@ -35,8 +36,17 @@ def sweep() -> int:
             busy[queue.name] = queue.count > BACKLOG_JOBS
         return busy[queue.name]
 
+    drained: Counter[str] = Counter()  # overdue effects of each kind carried out by drains
     for ticket_id, owed_keys in by_ticket.items():
-        keys = [key for key in owed_keys if not backlogged(key)]
+        keys = []
+        for key in owed_keys:
+            kind = key.split(":", 1)[0]
+            if backlogged(key):
+                continue
+            if kind in dispatcher.drained:
+                drained[kind] += 1
+            else:
+                keys.append(key)
         if not keys:
             continue
         # Once per grace period per ticket: when workers are behind, the first re-enqueued
@@ -47,6 +57,10 @@ def sweep() -> int:
         redis.set(f"swept:{ticket_id}", now, ex=max(60, int(2 * quiet)))
         dispatcher.dispatch(ticket_id, keys)
         count += len(keys)
+    for kind in sorted(drained):
+        # Whatever the flag says: the drain it stands for is the one that got lost.
+        dispatcher.drain(kind, again=True)
+    count += drained.total()
     if count:
         log.info("sweeper re-enqueued %d overdue effects", count)
     return count

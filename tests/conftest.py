@@ -18,7 +18,7 @@ from rq.job import Job
 from bot.email.render import MailTemplates
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
-from jobs.effects import CORE_HANDLERS
+from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
 from jobs.mail import MailDelivery
 from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
 from ticketcore.embedded import EmbeddedMongo
@@ -107,7 +107,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def service(store: Store, clock: FakeClock, queue: Queue) -> TicketService:
-    return TicketService(store, clock, dispatcher=QueueDispatcher(queue), outbox=Outbox(store))
+    dispatcher = QueueDispatcher(queue, drained=frozenset(CORE_BATCH_HANDLERS))
+    return TicketService(store, clock, dispatcher=dispatcher, outbox=Outbox(store))
 
 
 @pytest.fixture
@@ -138,6 +139,7 @@ def runtime(
         queue=queue,
         clock=clock,
         handlers=dict(CORE_HANDLERS),
+        batch_handlers=dict(CORE_BATCH_HANDLERS),
         reply_routes={Channel.EMAIL: file_mail(service, clock, mail_dir).reply},
     )
     job_runtime.install(rt)

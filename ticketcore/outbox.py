@@ -43,6 +43,7 @@ def new_record(kind: str, entry_id: str, at: datetime, payload: Document | None 
         "kind": kind,
         "entry_id": entry_id,
         "due_at": at,
+        "owed_at": at,  # due_at moves with leases and retries; this is when it was owed
         "attempts": 0,
         "payload": payload or {},
     }
@@ -90,6 +91,46 @@ class Outbox:
             return None
         records = [r for r in ticket.get("outbox", []) if r.get("lease") == token]
         return ticket, records
+
+    def claim_due(
+        self, kind: str, now: datetime, limit: int
+    ) -> list[tuple[Document, list[Document]]]:
+        """Lease the due effects of one kind across up to `limit` tickets: the tickets as
+        read after the lease, each with the records this call leased. Three commands for the
+        lot, where one ticket at a time costs two each and a job of its own."""
+        found = self.store.tickets.find(
+            # Both conditions on the array, not one $elemMatch: this form uses the index on
+            # outbox.due_at; the array filter below is what pins the kind to the due record.
+            {"outbox.due_at": {"$lte": now}, "outbox.kind": kind},
+            {"_id": 1},
+        ).limit(limit)
+        ids = [doc["_id"] for doc in found]
+        if not ids:
+            return []
+        token = uuid.uuid4().hex
+        self.store.tickets.update_many(
+            {"_id": {"$in": ids}},
+            {
+                "$inc": {"outbox.$[e].attempts": 1},
+                "$set": {"outbox.$[e].lease": token, "outbox.$[e].due_at": now + self.lease},
+            },
+            array_filters=[{"e.kind": kind, "e.due_at": {"$lte": now}}],
+        )
+        claimed = []
+        for ticket in self.store.tickets.find({"_id": {"$in": ids}}):
+            records = [r for r in ticket.get("outbox", []) if r.get("lease") == token]
+            if records:
+                claimed.append((ticket, records))
+        return claimed
+
+    def complete_all(self, keys: dict[str, list[str]]) -> None:
+        """Drop delivered effects of many tickets (ticket id -> keys) in one command."""
+        if not keys:
+            return
+        self.store.tickets.update_many(
+            {"_id": {"$in": [ObjectId(ticket_id) for ticket_id in keys]}},
+            {"$pull": {"outbox": {"key": {"$in": [k for group in keys.values() for k in group]}}}},
+        )
 
     def complete(self, owed: Owed, result: Document | None = None) -> None:
         """Drop a delivered effect, recording on the ticket what the effect produced."""

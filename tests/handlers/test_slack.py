@@ -97,8 +97,7 @@ def desk_with_flows(
     flows: str,
     **more_settings: object,
 ) -> Iterator[Desk]:
-    """The desk with a flows file (rules, SLA, incidents...), fresh Redis state."""
-    redis_server.flushall()
+    """The desk with a flows file (rules, SLA, incidents...)."""
     (tmp_path / "flows.yaml").write_text(flows)
     flows_file = tmp_path / "flows.yaml"
     with open_desk(
@@ -114,7 +113,9 @@ def open_desk(
     tmp_path: Path,
     **more_settings: object,
 ) -> Iterator[Desk]:
-    """The web app with Slack connected to a fake, and a runtime to run the jobs with."""
+    """The web app with Slack connected to a fake, and a runtime to run the jobs with, on
+    a Redis emptied of what earlier tests queued and flagged."""
+    redis_server.flushall()
     with FakeSlack() as slack:
         slack.channel_members["C0AGENTS"] = ["U0ANN", "U0BOB"]
         slack.usergroup_users["S0LEADS"] = ["U0LEAD"]

