@@ -309,6 +309,7 @@ def build_runtime(stack: Stack) -> Any:
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
     channels: dict[str, set[str]] = {}
+    needless: dict[str, Any] = {}
     refs: tuple[str, ...] = ()
     macros = Macros.load(settings.macros_file)
     rules = automation(settings, macros)
@@ -328,6 +329,7 @@ def build_runtime(stack: Stack) -> Any:
 
         handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
         subscriptions.update(account_jobs.SUBSCRIPTIONS)
+        needless[account_jobs.ACCOUNT_LOOKUP] = account_jobs.answered_from_cache(accounts.ttl)
         stack.closers.append(accounts.close)
     slack = slack_delivery(stack)
     if slack is not None:
@@ -383,7 +385,7 @@ def build_runtime(stack: Stack) -> Any:
         store,
         utc_now,
         dispatcher=routing.dispatcher(delays),
-        subscriptions=Subscriptions(subscriptions, channels),
+        subscriptions=Subscriptions(subscriptions, channels, needless),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )

