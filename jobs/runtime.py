@@ -23,7 +23,7 @@ from ticketcore.store import Document, Store
 QUEUE_NAME = "helpdesk"
 URGENT_QUEUE_NAME = "helpdesk-urgent"  # deliveries people wait for; workers empty it first
 # Kinds only one worker may carry out (the embedded search index has one writer): the
-# worker that runs the cron also works this queue, before the others (it holds drains).
+# worker that runs the cron also works this queue, after the others are empty.
 SINGLE_QUEUE_NAME = "helpdesk-single"
 
 # A handler carries out one effect and returns fields to record on the ticket (or None).

@@ -72,9 +72,7 @@ def run_worker(
             stop=stop,
             periodic_interval=periodic_interval,
         )
-    # The cron's worker serves the single-writer queue first: it only ever holds a drain
-    # or two (jobs.drain), and behind the others it starved while the day was busy.
-    names = [*([SINGLE_QUEUE_NAME] if with_cron else []), URGENT_QUEUE_NAME, QUEUE_NAME]
+    names = [URGENT_QUEUE_NAME, QUEUE_NAME, *([SINGLE_QUEUE_NAME] if with_cron else [])]
     queues = [Queue(name, connection=connection) for name in names]
     try:
         while True:
