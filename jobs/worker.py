@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from types import FrameType
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -54,6 +55,16 @@ def start_cron(
     return thread
 
 
+class Worker(SimpleWorker):
+    """RQ's worker, remembering whether it was asked to stop (SIGTERM, Ctrl-C)."""
+
+    asked_to_stop = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.asked_to_stop = True
+        super().request_stop(signum, frame)
+
+
 def run_worker(
     connection: Redis,
     *,
@@ -76,12 +87,17 @@ def run_worker(
     queues = [Queue(name, connection=connection) for name in names]
     try:
         while True:
-            worker = SimpleWorker(queues, connection=connection)
+            worker = Worker(queues, connection=connection)
             try:
                 # The scheduler runs jobs enqueued for later: debounced card updates and
                 # retries at the moment a platform asked for (Retry-After).
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=True)
-                return
+                if burst or worker.asked_to_stop:
+                    return
+                # RQ also returns when its loop meets an error, such as Redis resetting the
+                # connection during a heartbeat: that must not end the process.
+                log.warning("the worker stopped on an error; working again in %ss", RECONNECT)
+                time.sleep(RECONNECT)
             except RedisConnectionError:
                 # Redis restarted or the network blinked: RQ gives up; work again once it
                 # answers (what it lost is still owed in the outbox; the sweeper re-queues it).
