@@ -283,7 +283,6 @@ def build_runtime(stack: Stack) -> Any:
     from rq import Queue
 
     from jobs import mail as mail_jobs
-    from jobs.drain import one_at_a_time
     from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
     from jobs.metrics import Metrics
     from jobs.runtime import (
@@ -373,7 +372,6 @@ def build_runtime(stack: Stack) -> Any:
             count,
         )
     batch_handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_tickets
-    handlers[search_jobs.SEARCH_INDEX] = one_at_a_time(search_jobs.index_tickets)
     subscriptions.update(search_jobs.SUBSCRIPTIONS)
     delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
     store.ensure_indexes(refs=refs)

@@ -73,7 +73,7 @@ def run_effect(
     rt: Runtime, owed: Owed, ticket: Document, record: Document
 ) -> tuple[str, Document | None]:
     """Carry out one leased effect; failures are rescheduled here, success is the caller's."""
-    handler = rt.handlers.get(record["kind"])
+    handler = rt.handler_for(record["kind"])
     try:
         if handler is None:
             raise NoRoute(f"no handler for {record['kind']}")

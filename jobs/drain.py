@@ -16,7 +16,7 @@ import time
 
 from jobs import runtime
 from jobs.dispatch import drain_flag
-from jobs.runtime import BatchHandler, Claimed, Handler, Runtime
+from jobs.runtime import BatchHandler, Claimed, Runtime
 from ticketcore.outbox import Owed
 from ticketcore.store import Document
 
@@ -69,14 +69,3 @@ def carry_out(rt: Runtime, kind: str, handler: BatchHandler, claimed: Claimed) -
 def count(rt: Runtime, kind: str, outcome: str, record: Document) -> None:
     if rt.metrics is not None:
         rt.metrics.effect(kind, outcome, due=record.get("owed_at"), now=rt.clock())
-
-
-def one_at_a_time(handler: BatchHandler) -> Handler:
-    """The same handler for one record, for a delivery job that names it (the sweeper's
-    hand-over of an older release's jobs, a test)."""
-
-    def run(rt: Runtime, ticket: Document, record: Document) -> None:
-        handler(rt, [(ticket, [record])])
-        return None
-
-    return run

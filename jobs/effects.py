@@ -5,8 +5,7 @@ from __future__ import annotations
 from pymongo import UpdateOne
 
 from jobs.deliver import NoRoute
-from jobs.drain import Claimed, one_at_a_time
-from jobs.runtime import BatchHandler, Handler, Runtime
+from jobs.runtime import BatchHandler, Claimed, Handler, Runtime
 from ticketcore.effects import PLAYER_SYNC, REPLY_DELIVER
 from ticketcore.models import Channel, MessageKind
 from ticketcore.outbox import HISTORY_STORE
@@ -75,7 +74,4 @@ CORE_BATCH_HANDLERS: dict[str, BatchHandler] = {
     HISTORY_STORE: store_history,
     PLAYER_SYNC: sync_players,
 }
-CORE_HANDLERS: dict[str, Handler] = {
-    **{kind: one_at_a_time(handler) for kind, handler in CORE_BATCH_HANDLERS.items()},
-    REPLY_DELIVER: deliver_reply,
-}
+CORE_HANDLERS: dict[str, Handler] = {REPLY_DELIVER: deliver_reply}

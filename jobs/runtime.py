@@ -102,6 +102,18 @@ class Runtime:
     def queue_for(self, kind: str) -> Queue:
         return self.routes.queue_for(kind)
 
+    def handler_for(self, kind: str) -> Handler | None:
+        """The handler for one record of `kind`; a drained kind's batch handler serves a
+        job that names a record (the sweeper's hand-over of an older release's jobs)."""
+        handler = self.handlers.get(kind)
+        if handler is None and (batch := self.batch_handlers.get(kind)) is not None:
+
+            def one(rt: Runtime, ticket: Document, record: Document) -> None:
+                batch(rt, [(ticket, [record])])
+
+            return one
+        return handler
+
     def dispatcher(self, delays: Mapping[str, float] | None = None) -> QueueDispatcher:
         return self.routes.dispatcher(delays)
 
