@@ -620,6 +620,7 @@ def figures(day: Day, backlog: Backlog, ended: float) -> Document:
         "errors": dict(day.errors),
         "effects": effects(day),
         "backlog": [dataclasses.astuple(sample) for sample in backlog.samples],
+        "store": store_load(day.desk),
     }
     for name, values in (
         ("message_to_card", latencies_to_card(day)),
@@ -634,6 +635,26 @@ def figures(day: Day, backlog: Backlog, ended: float) -> Document:
             "max": round(max(values, default=0.0), 2),
         }
     return fig
+
+
+def store_load(desk: Desk) -> dict[str, dict[str, list[float]]]:
+    """What the day cost the store, by collection and operation: [commands, seconds].
+    From its `top` counters (which count the time a write waited for the store's lock)."""
+    assert desk.client is not None
+    totals = desk.client.admin.command("top")["totals"]
+    load: dict[str, dict[str, list[float]]] = {}
+    for namespace, sections in totals.items():
+        if namespace == "note" or not isinstance(sections, dict):
+            continue
+        ops = {
+            op: [counts["count"], round(counts["time"] / 1e6, 1)]
+            for op, counts in sections.items()
+            if op in ("queries", "getmore", "insert", "update", "remove", "commands")
+            and counts["count"]
+        }
+        if ops:
+            load[namespace.split(".", 1)[1]] = ops
+    return load
 
 
 def redraws(day: Day) -> dict[str, int]:
@@ -696,6 +717,14 @@ def report(fig: Document) -> str:
             for i in range(0, len(shown), 6)
         ),
         f"  request errors: {fig['errors'] or 'none'}",
+        "  store load (commands, seconds):",
+        *(
+            f"    {collection}: "
+            + ", ".join(
+                f"{op} {count:.0f} in {seconds:.0f} s" for op, (count, seconds) in ops.items()
+            )
+            for collection, ops in sorted(fig["store"].items())
+        ),
     ]
     lost = sum(f["lost"] for f in fig["effects"].values())
     doubled = sum(f["duplicated"] for f in fig["effects"].values())
