@@ -19,15 +19,22 @@ def drain_flag(kind: str) -> str:
     return f"drain:{kind}"
 
 
+def owing(kind: str) -> str:
+    """The set of tickets that owe effects of a drained kind: what its drain leases. A
+    ticket missing from it (Redis lost it, a drain died holding it) is added back by the
+    sweeper once its effect is overdue."""
+    return f"drain:{kind}:tickets"
+
+
 class QueueDispatcher:
     """Enqueue delivery jobs for a change. Kinds in `delays` wait that many seconds first,
     so a burst of changes to one ticket folds into one delivery; `route` names each kind's
     queue (what people wait to see goes to the urgent one, which workers empty first, so
     cards and replies never queue behind bookkeeping).
 
-    Kinds in `drained` get no job per change: the change makes sure one drain of the kind
-    is on its way (jobs.drain), which carries out that kind's due effects of every ticket,
-    a hundred at a time."""
+    Kinds in `drained` get no job per change: the change names its ticket to the kind's
+    drain and makes sure one drain of the kind is on its way (jobs.drain), which carries
+    out that kind's due effects of every ticket named, a hundred at a time."""
 
     def __init__(
         self,
@@ -48,7 +55,7 @@ class QueueDispatcher:
         for key in keys:
             kind = key.split(":", 1)[0]
             if kind in self.drained:
-                self.drain(kind)
+                self.drain(kind, [ticket_id])
                 continue
             queue = self.route(kind)
             queues[queue.name] = queue
@@ -61,11 +68,16 @@ class QueueDispatcher:
             else:
                 queues[name].enqueue(*args, **options)
 
-    def drain(self, kind: str, *, again: bool = False) -> None:
-        """Make sure a drain of `kind` is queued: one job, however many changes ask; `again`
-        queues one even if one is said to be queued (the sweeper: that one was lost)."""
+    def drain(self, kind: str, tickets: Sequence[str] = (), *, again: bool = False) -> None:
+        """Name `tickets` as owing `kind` and make sure a drain of it is queued: one job,
+        however many changes ask; `again` queues one even if one is said to be queued (the
+        sweeper: that one was lost)."""
         queue = self.route(kind)
-        pending = not queue.connection.set(drain_flag(kind), 1, nx=True, ex=DRAIN_PENDING_TTL)
+        with queue.connection.pipeline(transaction=False) as pipe:  # one round trip
+            if tickets:
+                pipe.sadd(owing(kind), *tickets)
+            pipe.set(drain_flag(kind), 1, nx=True, ex=DRAIN_PENDING_TTL)
+            pending = not pipe.execute()[-1]
         if pending and not again:
             return  # one is queued and has not started: it will find this change's effect
         args = ("jobs.drain.drain", kind)

@@ -4,9 +4,14 @@ Storing a history entry, filing the player and re-indexing a ticket cost the sto
 command or two each, and a job of their own cost it three more (lease, read, release)
 plus the queue's own round trips: under a busy day those visits were most of the work.
 A kind drained here gets no job per change. A change only makes sure one drain of its
-kind is queued (jobs.dispatch); the drain leases that kind's due effects across a hundred
-tickets in three commands, carries them out in one go and drops them in one more, then
-goes on while a full batch came back. The busier the day, the bigger the batches.
+kind is queued (jobs.dispatch), and adds its ticket to the kind's set of tickets owing
+(in Redis). The drain takes a hundred of those tickets at a time, leases their due
+effects of the kind in two commands, carries them out in one go and drops them in one
+more, until the set is empty. The busier the day, the bigger the batches.
+
+The set is a pointer, not the record: the outbox is. A ticket taken from it by a drain
+that dies before its lease, or lost with Redis, owes an overdue effect the sweeper finds
+and names again (as it does an effect whose retry falls due).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import time
 
 from jobs import runtime
-from jobs.dispatch import drain_flag
+from jobs.dispatch import drain_flag, owing
 from jobs.runtime import BatchHandler, Claimed, Runtime
 from ticketcore.outbox import Owed
 from ticketcore.store import Document
@@ -30,20 +35,23 @@ def drain(kind: str) -> int:
     """RQ job: carry out every due effect of `kind`, a batch at a time; how many."""
     rt = runtime.current()
     handler = rt.batch_handlers[kind]
-    # Cleared before the first lease: a change stored from now on queues another drain,
-    # so an effect this run does not see is never left without one.
-    rt.queue.connection.delete(drain_flag(kind))
+    redis = rt.queue.connection
+    # Cleared before the first ticket is taken: a change stored from now on queues another
+    # drain, so a ticket this run does not take is never left without one.
+    redis.delete(drain_flag(kind))
     started = time.monotonic()
     carried = 0
     while True:
-        claimed = rt.outbox.claim_due(kind, rt.clock(), BATCH)
+        tickets = [ticket_id.decode() for ticket_id in redis.spop(owing(kind), BATCH) or []]
+        if not tickets:
+            return carried
+        claimed = rt.outbox.claim_due(kind, rt.clock(), tickets)
         if claimed:
             carry_out(rt, kind, handler, claimed)
             carried += sum(len(records) for _, records in claimed)
-        if len(claimed) < BATCH:
-            return carried
         if time.monotonic() - started > BUDGET:
-            rt.dispatcher().drain(kind)  # the rest after the jobs queued meanwhile
+            if redis.scard(owing(kind)):
+                rt.dispatcher().drain(kind)  # the rest after the jobs queued meanwhile
             return carried
 
 

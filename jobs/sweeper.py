@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 from jobs import runtime
 
@@ -36,7 +35,7 @@ def sweep() -> int:
             busy[queue.name] = queue.count > BACKLOG_JOBS
         return busy[queue.name]
 
-    drained: Counter[str] = Counter()  # overdue effects of each kind carried out by drains
+    drained: dict[str, list[str]] = {}  # tickets owing overdue effects of drained kinds
     for ticket_id, owed_keys in by_ticket.items():
         keys = []
         for key in owed_keys:
@@ -44,7 +43,8 @@ def sweep() -> int:
             if backlogged(key):
                 continue
             if kind in dispatcher.drained:
-                drained[kind] += 1
+                drained.setdefault(kind, []).append(ticket_id)
+                count += 1
             else:
                 keys.append(key)
         if not keys:
@@ -57,10 +57,9 @@ def sweep() -> int:
         redis.set(f"swept:{ticket_id}", now, ex=max(60, int(2 * quiet)))
         dispatcher.dispatch(ticket_id, keys)
         count += len(keys)
-    for kind in sorted(drained):
+    for kind, tickets in sorted(drained.items()):
         # Whatever the flag says: the drain it stands for is the one that got lost.
-        dispatcher.drain(kind, again=True)
-    count += drained.total()
+        dispatcher.drain(kind, sorted(set(tickets)), again=True)
     if count:
         log.info("sweeper re-enqueued %d overdue effects", count)
     return count

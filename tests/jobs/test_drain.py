@@ -6,7 +6,7 @@ import pytest
 from rq import Queue
 
 from jobs import drain as drain_module
-from jobs.dispatch import drain_flag
+from jobs.dispatch import drain_flag, owing
 from jobs.drain import drain
 from jobs.runtime import Claimed, Runtime
 from jobs.sweeper import sweep
@@ -129,13 +129,39 @@ def test_a_lost_drain_is_replaced_by_the_sweeper_though_its_flag_stayed(
     assert owed(runtime, HISTORY_STORE) == []
 
 
+def test_tickets_the_drain_was_not_told_of_are_named_again_by_the_sweeper(
+    runtime: Runtime, queue: Queue, clock: FakeClock
+) -> None:
+    open_tickets(runtime, 3)
+    queue.connection.delete(owing(HISTORY_STORE))  # Redis lost them, or a drain died with them
+    assert drain(HISTORY_STORE) == 0
+    assert len(owed(runtime, HISTORY_STORE)) == 3
+
+    clock.advance(seconds=31)
+    sweep()
+    run_jobs(queue)
+
+    assert owed(runtime, HISTORY_STORE) == []
+    assert runtime.store.history.count_documents({"event": "ticket.created"}) == 3
+
+
+def test_a_drain_takes_only_the_tickets_that_owe_its_kind(runtime: Runtime, queue: Queue) -> None:
+    open_tickets(runtime, 2)
+    assert queue.connection.scard(owing(HISTORY_STORE)) == 2
+    assert queue.connection.scard(owing("search.index")) == 0  # not subscribed here
+
+    assert drain(HISTORY_STORE) == 2
+    assert queue.connection.scard(owing(HISTORY_STORE)) == 0
+
+
 def test_two_drains_at_once_never_carry_out_the_same_effect(
     runtime: Runtime, clock: FakeClock
 ) -> None:
     open_tickets(runtime, 3)
+    tickets = [str(doc["_id"]) for doc in runtime.store.tickets.find()]
 
-    first = runtime.outbox.claim_due(HISTORY_STORE, clock(), 100)
-    second = runtime.outbox.claim_due(HISTORY_STORE, clock(), 100)
+    first = runtime.outbox.claim_due(HISTORY_STORE, clock(), tickets)
+    second = runtime.outbox.claim_due(HISTORY_STORE, clock(), tickets)
 
     assert len(first) == 3 and all(len(records) == 1 for _, records in first)
     assert second == []
