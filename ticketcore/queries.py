@@ -77,10 +77,14 @@ class TicketQueries:
         return tickets[:limit]
 
     def current_ticket(self, player: Player, channel: Channel) -> Ticket | None:
-        """The ticket a new message from this player on this channel would join."""
-        query = {"player_key": player.key(), "channel": channel.value, "active": True}
+        """The ticket a new message from this player on this channel would join: their
+        latest there, unless it is closed (the message would open a new one)."""
+        # The same query as the message's own (ServiceBase.add_player_message), and all of
+        # it on one index: with a field outside the index the embedded server reads every
+        # ticket.
+        query = {"player_key": player.key(), "channel": channel.value}
         doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
-        return to_ticket(doc) if doc else None
+        return to_ticket(doc) if doc and doc.get("active") else None
 
     def player_tickets(self, player: Player, *, limit: int = 20) -> list[Ticket]:
         """The player's tickets on every channel, newest first, by each identity known of

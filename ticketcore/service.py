@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pymongo import DESCENDING
+
 from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.automatic import AutomaticChanges
 from ticketcore.errors import CannotMerge, TicketClosed
@@ -231,9 +233,11 @@ class TicketService(MailIntake, AutomaticChanges):
         doc = self.store.history.find_one({"message.external_id": external_id})
         if doc is not None:
             return to_entry(doc)
-        # Not stored yet: look among what the player's current ticket still carries.
-        query = {"player_key": player.key(), "channel": channel.value, "active": True}
-        ticket = self.store.tickets.find_one(query, {"number": 1, "outbox": 1})
+        # Not stored yet: look among what the player's latest ticket still carries.
+        query = {"player_key": player.key(), "channel": channel.value}
+        ticket = self.store.tickets.find_one(
+            query, {"number": 1, "outbox": 1}, sort=[("number", DESCENDING)]
+        )
         for entry in carried_entries(ticket or {}):
             if entry.message is not None and entry.message.external_id == external_id:
                 return entry
@@ -248,8 +252,9 @@ class TicketService(MailIntake, AutomaticChanges):
         """The game vouched that this Telegram user is `player_id`: remember it, and put it
         on the user's open tickets. Returns how many tickets changed."""
         Directory(self.store).link_telegram(telegram_user_id, player_id, self.clock())
-        query = {"player.telegram_user_id": telegram_user_id, "active": True}
-        numbers = [d["number"] for d in self.store.tickets.find(query, {"number": 1})]
+        query = {"player.telegram_user_id": telegram_user_id}  # all of it on one index
+        found = self.store.tickets.find(query, {"number": 1, "active": 1})
+        numbers = [d["number"] for d in found if d.get("active")]
         for number in numbers:
 
             def decide(current: Ticket) -> Action:

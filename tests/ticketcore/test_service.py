@@ -133,6 +133,24 @@ def test_a_message_after_a_closed_ticket_opens_a_new_linked_one(service: TicketS
     assert fresh.reopened_from == number
 
 
+def test_the_current_ticket_is_the_one_the_next_message_would_join(
+    service: TicketService,
+) -> None:
+    assert service.current_ticket(PLAYER, Channel.API) is None
+    older = open_one(service)
+    newer = service.add_player_message(
+        player=PLAYER, channel=Channel.API, text="another problem", new=True
+    ).number
+    current = service.current_ticket(PLAYER, Channel.API)
+    assert current is not None and current.number == newer
+
+    service.set_status(newer, Status.CLOSED, actor=AGENT)
+    assert service.get(older).status is not Status.CLOSED
+    assert service.current_ticket(PLAYER, Channel.API) is None  # the next one opens a ticket
+    joined = service.add_player_message(player=PLAYER, channel=Channel.API, text="hello?")
+    assert joined.number not in (older, newer)
+
+
 def test_illegal_status_move_raises_and_changes_nothing(service: TicketService) -> None:
     number = open_one(service)
     service.set_status(number, Status.CLOSED, actor=AGENT)
