@@ -86,6 +86,10 @@ TOPICS = (
 )
 FIRST_TELEGRAM_USER = 500_000
 SAMPLE_SECONDS = 2.0
+# How often the effects owed are counted while the day runs (after it, every sample): no
+# index serves that count on the embedded server, and reading every ticket every two
+# seconds took 8% of the store's time at 1,500 tickets, a load the desk itself never has.
+OWED_SECONDS = 10.0
 # How often the fakes' records are read: each read copies them all, and this process is
 # also the players, the agents and the fakes on the same two cores. The times measured
 # are the fakes' own, so reading less often does not blur them.
@@ -445,7 +449,8 @@ class Sample:
 
 
 class Backlog:
-    """The effects owed and the jobs waiting, sampled every SAMPLE_SECONDS."""
+    """The jobs waiting, sampled every SAMPLE_SECONDS, and the effects owed, counted every
+    OWED_SECONDS while the day runs (a sample between counts repeats the last count)."""
 
     def __init__(self, desk: Desk) -> None:
         running = embedded.published(desk.data_dir)
@@ -453,8 +458,24 @@ class Backlog:
         self.redis = redis.Redis.from_url(running.redis_url)
         self.desk = desk
         self.samples: list[Sample] = []
+        self.kinds: Counter[str] = Counter()  # effects owed, by kind, at the last count
+        self.counted_at = -OWED_SECONDS
 
-    def sample(self, at: float) -> Sample:
+    def sample(self, at: float, *, count: bool = True) -> Sample:
+        if count or at - self.counted_at >= OWED_SECONDS:
+            self.kinds, self.counted_at = self.count_owed(), at
+        kinds = self.kinds
+        # RQ keeps the set of its queues' keys: a SCAN of the whole keyspace (one key per
+        # job) took a fifth of Redis and a third of this process under load.
+        jobs = sum(int(self.redis.llen(key)) for key in self.redis.smembers("rq:queues"))
+        redraws = kinds["slack.card (redraw)"]
+        sample = Sample(round(at, 1), redraws, sum(kinds.values()) - redraws, jobs)
+        self.samples.append(sample)
+        if len(self.samples) % 5 == 1:  # a line every ten seconds, so a long run shows life
+            print(f"{at:6.0f} s: owed {dict(kinds)}; {jobs} jobs waiting", file=sys.stderr)
+        return sample
+
+    def count_owed(self) -> Counter[str]:
         kinds: Counter[str] = Counter()
         owing = self.desk.store.tickets.find(
             {"outbox.0": {"$exists": True}}, {"outbox.kind": 1, "refs.slack_card": 1}
@@ -468,15 +489,7 @@ class Backlog:
                     "kind"
                 ] == "slack.incident"
                 kinds["slack.card (redraw)" if redraw else record["kind"]] += 1
-        # RQ keeps the set of its queues' keys: a SCAN of the whole keyspace (one key per
-        # job) took a fifth of Redis and a third of this process under load.
-        jobs = sum(int(self.redis.llen(key)) for key in self.redis.smembers("rq:queues"))
-        redraws = kinds["slack.card (redraw)"]
-        sample = Sample(round(at, 1), redraws, sum(kinds.values()) - redraws, jobs)
-        self.samples.append(sample)
-        if len(self.samples) % 5 == 1:  # a line every ten seconds, so a long run shows life
-            print(f"{at:6.0f} s: owed {dict(kinds)}; {jobs} jobs waiting", file=sys.stderr)
-        return sample
+        return kinds
 
     def zero_after(self, ended: float, test: Callable[[Sample], bool]) -> float | None:
         """Seconds from the day's end until `test` first held (at the end: 0)."""
@@ -762,7 +775,7 @@ def measure(args: argparse.Namespace, directory: Path) -> Document:
                 day.watch()
             if now - last_sample >= SAMPLE_SECONDS:
                 last_sample = now
-                backlog.sample(now)
+                backlog.sample(now, count=False)
 
         scheduler.run(day.start, idle)
         # The day ends with the last thing a player or an agent did (steps that gave up
