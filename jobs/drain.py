@@ -7,7 +7,7 @@ A kind drained here gets no job per change. A change only makes sure one drain o
 kind is queued (jobs.dispatch), and adds its ticket to the kind's set of tickets owing
 (in Redis). The drain takes a hundred of those tickets at a time, leases their due
 effects of the kind in two commands, carries them out in one go and drops them in one
-more, until the set is empty. The busier the day, the bigger the batches.
+more, and goes on while rounds come back full. The busier the day, the bigger the batches.
 
 The set is a pointer, not the record: the outbox is. A ticket taken from it by a drain
 that dies before its lease, or lost with Redis, owes an overdue effect the sweeper finds
@@ -43,15 +43,17 @@ def drain(kind: str) -> int:
     carried = 0
     while True:
         tickets = [ticket_id.decode() for ticket_id in redis.spop(owing(kind), BATCH) or []]
-        if not tickets:
-            return carried
         claimed = rt.outbox.claim_due(kind, rt.clock(), tickets)
         if claimed:
             carry_out(rt, kind, handler, claimed)
             carried += sum(len(records) for _, records in claimed)
+        if len(tickets) < BATCH:
+            # Caught up. Tickets named since wait for the drain their changes queued, behind
+            # the jobs queued meanwhile: going on would hold this worker in rounds of a few
+            # tickets each, at the price of a full round, while cards wait.
+            return carried
         if time.monotonic() - started > BUDGET:
-            if redis.scard(owing(kind)):
-                rt.dispatcher().drain(kind)  # the rest after the jobs queued meanwhile
+            rt.dispatcher().drain(kind)  # the rest after the jobs queued meanwhile
             return carried
 
 
