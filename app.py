@@ -383,7 +383,13 @@ def build_runtime(stack: Stack) -> Any:
         store,
         utc_now,
         dispatcher=routing.dispatcher(delays),
-        subscriptions=Subscriptions(subscriptions, channels, needless),
+        subscriptions=Subscriptions(
+            # An index write reads the ticket as it is then: one waiting serves every change.
+            subscriptions,
+            channels,
+            needless,
+            coalesced={search_jobs.SEARCH_INDEX},
+        ),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )

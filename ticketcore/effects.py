@@ -37,17 +37,23 @@ class Subscriptions:
     """Effect kinds per event name, as configured by the features that are enabled; a kind
     in `channels` is owed only by tickets of those channels (a mail confirmation is no
     business of a Telegram ticket), and a kind in `needless` is not owed by a change it
-    says could gain nothing from it, so no job runs just to find nothing to do."""
+    says could gain nothing from it, so no job runs just to find nothing to do.
+
+    A kind in `coalesced` acts on the ticket as it is when carried out, not on the change
+    that owed it (re-indexing it for search): one such effect still waiting stands for
+    every later change too, so they owe no more of it (see ServiceBase._change)."""
 
     def __init__(
         self,
         table: Mapping[str, Iterable[str]],
         channels: Mapping[str, Iterable[str]] | None = None,
         needless: Mapping[str, Needless] | None = None,
+        coalesced: Iterable[str] = (),
     ) -> None:
         self._table = {kind: frozenset(events) for kind, events in table.items()}
         self._channels = {kind: frozenset(c) for kind, c in (channels or {}).items()}
         self._needless = dict(needless or {})
+        self.coalesced = frozenset(coalesced)
 
     def kinds_for(
         self,

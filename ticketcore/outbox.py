@@ -9,7 +9,7 @@ and the sweeper hands it to another worker. A delivered effect is pulled off the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +47,25 @@ def new_record(kind: str, entry_id: str, at: datetime, payload: Document | None 
         "attempts": 0,
         "payload": payload or {},
     }
+
+
+def waiting(records: list[Document], kinds: Iterable[str]) -> dict[str, str]:
+    """The key of one record of each of `kinds` that no worker holds yet and that has not
+    given up, by kind: an effect whose carrying out is still all ahead of it."""
+    found: dict[str, str] = {}
+    for record in records:
+        kind = record["kind"]
+        unclaimed = not record.get("lease") and record.get("dead_at") is None
+        if kind in kinds and kind not in found and unclaimed:
+            found[kind] = record["key"]
+    return found
+
+
+def still_waiting(keys: Iterable[str]) -> Document:
+    """A filter that holds while each of the records named is still unclaimed: a change that
+    relies on them to act for it must not be stored once a worker has read the ticket for
+    them (the worker would act on the ticket as it was before the change)."""
+    return {"outbox": {"$all": [{"$elemMatch": {"key": key, "lease": None}} for key in keys]}}
 
 
 def backoff(attempts: int) -> timedelta:

@@ -28,7 +28,7 @@ from ticketcore.models import (
     Priority,
     Ticket,
 )
-from ticketcore.outbox import HISTORY_STORE, Outbox
+from ticketcore.outbox import HISTORY_STORE, Outbox, still_waiting, waiting
 from ticketcore.queries import RECENTLY_CLOSED, TicketQueries, carried_entries
 from ticketcore.sla import SlaConfig
 from ticketcore.store import (
@@ -308,12 +308,18 @@ class ServiceBase(TicketQueries):
             effects = self.subscriptions.kinds_for(
                 action.event, current.channel.value, ticket=current, at=action.at
             )
+            # A coalesced effect already waiting acts for this change as well, provided no
+            # worker claims it before this write (the guard below; if one does, the next
+            # attempt owes a new one).
+            relied_on = waiting(doc.get("outbox", []), self.subscriptions.coalesced & {*effects})
+            effects = [kind for kind in effects if kind not in relied_on]
             result = outcome(current, action, effects)
             if not is_worth_keeping(result.entry):
                 return current
-            written = self.store.tickets.update_one(
-                {"_id": doc["_id"], "version": current.version}, result.update
-            )
+            guard = {"_id": doc["_id"], "version": current.version}
+            if relied_on:
+                guard.update(still_waiting(relied_on.values()))
+            written = self.store.tickets.update_one(guard, result.update)
             if written.matched_count:
                 self._after_write(doc, result.keys)
                 return result.ticket

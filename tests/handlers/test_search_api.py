@@ -159,9 +159,10 @@ def test_one_index_write_covers_the_changes_made_before_it(desk: Desk) -> None:
     desk.runtime.service.add_note(number, actor=AGENT, text="asked the game team")
     desk.runtime.service.set_status(number, Status.PENDING, actor=AGENT)
     doc = desk.runtime.store.tickets.find_one({"number": number})
-    assert len([r for r in doc["outbox"] if r["kind"] == SEARCH_INDEX]) == 3
+    # The index write owed by the opening was still waiting: it stands for the other two.
+    assert len([r for r in doc["outbox"] if r["kind"] == SEARCH_INDEX]) == 1
 
-    assert drain(SEARCH_INDEX) == 3  # one read of the ticket stands for the three changes
+    assert drain(SEARCH_INDEX) == 1  # one read of the ticket stands for the three changes
 
     assert numbers(search(desk, "status:pending dragon")) == [number]  # the latest state
     doc = desk.runtime.store.tickets.find_one({"number": number})
