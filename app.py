@@ -658,10 +658,14 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
     )
 
 
-# What people wait to see: cards, thread messages, replies, notices. Bookkeeping (history,
-# the player directory) may wait behind them.
+# What people wait to see: cards, thread messages, replies, notices. Bookkeeping (the
+# player directory) may wait behind them; the history drain does not: until it runs, each
+# entry rides on every update of its ticket, message and all, and behind a busy day's
+# queued jobs they piled up by the thousand and made every update dearer. A drain is a
+# hundred tickets in a few commands.
 URGENT = frozenset(
     {
+        "history.store",
         "slack.card",
         "slack.thread",
         "slack.escalation",
