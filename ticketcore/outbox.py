@@ -9,7 +9,7 @@ and the sweeper hands it to another worker. A delivered effect is pulled off the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ def new_record(kind: str, entry_id: str, at: datetime, payload: Document | None 
     }
 
 
-def waiting(records: list[Document], kinds: Iterable[str]) -> dict[str, str]:
+def waiting(records: list[Document], kinds: Container[str]) -> dict[str, str]:
     """The key of one record of each of `kinds` that no worker holds yet and that has not
     given up, by kind: an effect whose carrying out is still all ahead of it."""
     found: dict[str, str] = {}

@@ -24,6 +24,13 @@ def carried_entries(ticket: Document) -> list[HistoryEntry]:
     return [entry for entry in entries if is_worth_keeping(entry)]
 
 
+def latest_on_channel(player: Player, channel: Channel) -> Document:
+    """The query for the player's tickets on a channel, the latest first when sorted by
+    number descending: what a new message of theirs joins. Nothing else in it: with a
+    field outside its index the embedded server reads every ticket."""
+    return {"player_key": player.key(), "channel": channel.value}
+
+
 class TicketQueries:
     """The read side of TicketService."""
 
@@ -79,11 +86,9 @@ class TicketQueries:
     def current_ticket(self, player: Player, channel: Channel) -> Ticket | None:
         """The ticket a new message from this player on this channel would join: their
         latest there, unless it is closed (the message would open a new one)."""
-        # The same query as the message's own (ServiceBase.add_player_message), and all of
-        # it on one index: with a field outside the index the embedded server reads every
-        # ticket.
-        query = {"player_key": player.key(), "channel": channel.value}
-        doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
+        doc = self.store.tickets.find_one(
+            latest_on_channel(player, channel), {"outbox": 0}, sort=[("number", DESCENDING)]
+        )
         return to_ticket(doc) if doc and doc.get("active") else None
 
     def player_tickets(self, player: Player, *, limit: int = 20) -> list[Ticket]:

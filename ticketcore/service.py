@@ -26,7 +26,7 @@ from ticketcore.models import (
     Ticket,
 )
 from ticketcore.players import Directory
-from ticketcore.queries import PRIORITY_ORDER, carried_entries
+from ticketcore.queries import PRIORITY_ORDER, carried_entries, latest_on_channel
 from ticketcore.service_base import ESCALATED_TAG, UNSET
 from ticketcore.service_mail import MailIntake
 from ticketcore.store import to_entry
@@ -234,9 +234,10 @@ class TicketService(MailIntake, AutomaticChanges):
         if doc is not None:
             return to_entry(doc)
         # Not stored yet: look among what the player's latest ticket still carries.
-        query = {"player_key": player.key(), "channel": channel.value}
         ticket = self.store.tickets.find_one(
-            query, {"number": 1, "outbox": 1}, sort=[("number", DESCENDING)]
+            latest_on_channel(player, channel),
+            {"number": 1, "outbox": 1},
+            sort=[("number", DESCENDING)],
         )
         for entry in carried_entries(ticket or {}):
             if entry.message is not None and entry.message.external_id == external_id:

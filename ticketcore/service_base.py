@@ -29,7 +29,7 @@ from ticketcore.models import (
     Ticket,
 )
 from ticketcore.outbox import HISTORY_STORE, Outbox, still_waiting, waiting
-from ticketcore.queries import RECENTLY_CLOSED, TicketQueries, carried_entries
+from ticketcore.queries import RECENTLY_CLOSED, TicketQueries, carried_entries, latest_on_channel
 from ticketcore.sla import SlaConfig
 from ticketcore.store import (
     Document,
@@ -183,7 +183,7 @@ class ServiceBase(TicketQueries):
             # The player's latest ticket on this channel: one read serves both cases, a
             # follow-up on an open ticket, or a new ticket linked to a closed one.
             latest = self._change(
-                {"player_key": player.key(), "channel": channel.value},
+                latest_on_channel(player, channel),
                 lambda current: (
                     None
                     if current.status is Status.CLOSED
