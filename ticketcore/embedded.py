@@ -126,6 +126,14 @@ def serve_mongo(path: str) -> int:
     closes (or SIGTERM), then stop the server cleanly so its files are consistent."""
     from secantus import SecantusDBServer
 
+    from ticketcore import embedded_speedups
+
+    if not embedded_speedups.install():
+        print(
+            "embedded MongoDB-wire server: update savings not installed on this version",
+            file=sys.stderr,
+            flush=True,
+        )
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # No replica set: nothing here reads the oplog (no change streams, no transactions),
     # and writing it cost every update a second write and a diff.
