@@ -552,7 +552,7 @@ def day_desk(directory: Path, workers: int) -> Iterator[DayDesk]:
         )
         desk = DayDesk(directory / "var", fakes, FLOWS)
         desk.workers = workers
-        stack.callback(desk.stop)
+        stack.callback(desk.close)
         desk.start()
         yield desk
 

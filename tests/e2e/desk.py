@@ -140,8 +140,6 @@ class Desk:
         self.start_worker()
 
     def start_web(self) -> None:
-        if self.http.is_closed:  # stopped before, and started again
-            self.http = httpx.Client(timeout=10)
         serve = [sys.executable, "-m", "app", "serve", "--no-worker"]
         self.web = subprocess.Popen(serve, env=self.env(), cwd=self.data_dir.parent)
         wait_for(self.healthy, "helpdesk serve to answer", 90, ignoring=NETWORK)
@@ -178,6 +176,11 @@ class Desk:
             self.client = None
         self.stop_worker()
         self.stop_web()
+
+    def close(self) -> None:
+        """Stop, and let go of the client. A plain stop keeps it: a player's thread may
+        still be sending while the desk restarts, and must see a refused connection."""
+        self.stop()
         self.http.close()
 
     def healthy(self) -> bool:
@@ -296,5 +299,5 @@ def running_desk(tmp_path: Path, flows: str = FLOWS) -> Iterator[Desk]:
         fakes.game.set_player("p-1", {"level": 40, "vip": True, "payer_tier": "dolphin"})
         desk = Desk(tmp_path / "var", fakes, flows)
         desk.start()
-        stack.callback(desk.stop)
+        stack.callback(desk.close)
         yield desk
