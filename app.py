@@ -309,6 +309,9 @@ def build_runtime(stack: Stack) -> Any:
     delays: dict[str, float] = {}
     channels: dict[str, set[str]] = {}
     needless: dict[str, Any] = {}
+    # Kinds that act on the ticket as it is when carried out: one still waiting serves
+    # every later change too.
+    coalesced: set[str] = set()
     refs: tuple[str, ...] = ()
     macros = Macros.load(settings.macros_file)
     rules = automation(settings, macros)
@@ -318,6 +321,7 @@ def build_runtime(stack: Stack) -> Any:
 
         handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
         subscriptions.update(flow_jobs.SUBSCRIPTIONS)
+        needless[flow_jobs.FLOWS_RUN] = flow_jobs.no_rule_on(rules)
         # Before the Slack card in the same job: a storm's ticket joins its incident
         # instead of posting a card of its own.
         handlers[storms.STORM_DETECT] = storms.detect
@@ -329,6 +333,7 @@ def build_runtime(stack: Stack) -> Any:
         handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
         subscriptions.update(account_jobs.SUBSCRIPTIONS)
         needless[account_jobs.ACCOUNT_LOOKUP] = account_jobs.answered_from_cache(accounts.ttl)
+        coalesced.add(account_jobs.ACCOUNT_LOOKUP)  # it asks about the player the ticket has then
         stack.closers.append(accounts.close)
     slack = slack_delivery(stack)
     if slack is not None:
@@ -372,6 +377,7 @@ def build_runtime(stack: Stack) -> Any:
             count,
         )
     batch_handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_tickets
+    coalesced.add(search_jobs.SEARCH_INDEX)  # an index write reads the ticket as it is then
     subscriptions.update(search_jobs.SUBSCRIPTIONS)
     delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
     store.ensure_indexes(refs=refs)
@@ -383,13 +389,7 @@ def build_runtime(stack: Stack) -> Any:
         store,
         utc_now,
         dispatcher=routing.dispatcher(delays),
-        subscriptions=Subscriptions(
-            # An index write reads the ticket as it is then: one waiting serves every change.
-            subscriptions,
-            channels,
-            needless,
-            coalesced={search_jobs.SEARCH_INDEX},
-        ),
+        subscriptions=Subscriptions(subscriptions, channels, needless, coalesced),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )

@@ -10,12 +10,15 @@ firings in GUARD_WINDOW, so two rules that undo each other cannot loop forever.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from bot.slack.text import escape
 from jobs.runtime import Runtime
 from ticketcore.agents import DEFAULT_CAP, Roster
+from ticketcore.automation import AutomationHolder
 from ticketcore.calendar import ALWAYS
+from ticketcore.effects import Needless
 from ticketcore.errors import TicketError
 from ticketcore.flows import (
     EVENTS,
@@ -43,6 +46,18 @@ FLOWS_RUN = "flows.run"
 SUBSCRIPTIONS = {FLOWS_RUN: set(EVENTS)}
 MAX_FIRINGS = 20
 GUARD_WINDOW = 600  # seconds
+
+
+def no_rule_on(rules: AutomationHolder) -> Needless:
+    """A change whose event no enabled rule is `on` owes no flows run: the run would read
+    the ticket and its entry to find nothing to do (most of a day's events, when the
+    rules route new tickets). A rule acts on the events that happen while it is in the
+    file, so one added later does not reach back to earlier events."""
+
+    def needless(event: str, ticket: Ticket, at: datetime) -> bool:
+        return not rules.current().flows.for_event(event)
+
+    return needless
 
 
 def flow_actor(rule: Rule) -> Actor:

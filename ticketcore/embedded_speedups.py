@@ -1,10 +1,11 @@
-"""Two savings for the embedded MongoDB-wire server's updates, installed in its process.
+"""Savings for the embedded MongoDB-wire server's commands, installed in its process.
 
 A SecantusDB update reads the collection's index definitions from the catalog and decodes
 them several times over (two fifths of an update's time on the tickets, with their 17
 indexes), then deletes and rewrites every entry the document has in every index, though
-most updates change one or two indexed fields. Both are pure overhead for a helpdesk,
-whose indexes change only when a process starts:
+most updates change one or two indexed fields; and every command reads the database's
+profiling settings from disk. All of it is pure overhead for a helpdesk, whose indexes
+change only when a process starts and which never profiles:
 
 - **The catalog is cached per collection, for the statements that write it.** A cached
   list is used only inside an insert, update or delete statement: those hold the
@@ -16,10 +17,16 @@ whose indexes change only when a process starts:
 - **An update leaves alone the entries of an index whose keys it did not change**: for a
   plain ascending or descending index without a partial filter, the entries are a function
   of the indexed fields' values alone, so equal values (compared as BSON, type and all)
-  mean equal entries.
+  mean equal entries. An index that did change, and holds no unique values, moves only
+  the entries of the keys that came or went: on the outbox's due times, an array that
+  grows with a ticket's backlog, a lease changes one key of many.
+- **The profiling settings are cached per database**, and `set_profile` invalidates them
+  the same way.
 
-Both reach into the server's private methods, so they install only on the version they
-were written against (the one `pyproject.toml` pins) and leave any other untouched.
+Caches belong to the server's storage object, never shared between two servers in one
+process. All of it reaches into the server's private methods, so it installs only on the
+version it was written against (the one `pyproject.toml` pins) and leaves any other
+untouched.
 """
 
 from __future__ import annotations
@@ -63,12 +70,14 @@ UPDATE_STATEMENTS = ("_update_matching_single_txn", "_update_chunk")
 
 
 @dataclass
-class CatalogCache:
-    """Index definitions per collection, valid while `generation` stands still."""
+class SettledCache:
+    """Values read from the server's own tables (index definitions per collection,
+    profiling settings per database), valid while `generation` stands still: every writer
+    of those tables moves it when it starts and when it ends."""
 
     generation: int = 0
     writers_running: int = 0
-    lists: dict[tuple[str, str], tuple[int, list[IndexRow]]] = field(default_factory=dict)
+    lists: dict[tuple[str, ...], tuple[int, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invalidate(self) -> None:
@@ -93,17 +102,37 @@ class CatalogCache:
         with self.lock:
             return None if self.writers_running else self.generation
 
-    def get(self, key: tuple[str, str], generation: int) -> list[IndexRow] | None:
+    def get(self, key: tuple[str, ...], generation: int) -> Any:
         with self.lock:
             held = self.lists.get(key)
             if held is None or held[0] != generation or generation != self.generation:
                 return None
             return held[1]
 
-    def keep(self, key: tuple[str, str], generation: int, rows: list[IndexRow]) -> None:
+    def keep(self, key: tuple[str, ...], generation: int, value: Any) -> None:
         with self.lock:
             if generation == self.generation and not self.writers_running:
-                self.lists[key] = (generation, rows)
+                self.lists[key] = (generation, value)
+
+
+@dataclass
+class Caches:
+    """One server's caches."""
+
+    catalog: SettledCache = field(default_factory=SettledCache)
+    profiles: SettledCache = field(default_factory=SettledCache)
+
+
+_caches_made = threading.Lock()
+
+
+def caches_of(server_storage: Any) -> Caches:
+    """The caches of this storage object, made on first use."""
+    caches = server_storage.__dict__.get("_helpdesk_caches")
+    if caches is None:
+        with _caches_made:
+            caches = server_storage.__dict__.setdefault("_helpdesk_caches", Caches())
+    return caches  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -113,6 +142,7 @@ class Statement:
 
     db: str
     coll: str
+    catalog: SettledCache
     generation: int | None
     is_update: bool
     deferred_delete: tuple[int, dict[str, Any]] | None = None
@@ -133,15 +163,15 @@ def install() -> bool:
     storage_class = storage.Storage
     if getattr(storage_class, "_helpdesk_speedups", False):
         return True
-    cache = CatalogCache()
     local = _Local()
-    _cache_catalog_reads(storage_class, cache, local)
+    _cache_catalog_reads(storage_class, local)
     for name in CATALOG_WRITERS:
-        _invalidate_around(storage_class, name, cache)
-    _invalidate_on_multikey(storage_class, cache)
+        _invalidate_around(storage_class, name, lambda caches: caches.catalog)
+    _invalidate_on_multikey(storage_class)
     for name in WRITE_STATEMENTS:
-        _track_statement(storage_class, name, cache, local)
+        _track_statement(storage_class, name, local)
     _skip_unchanged_entries(storage_class, local)
+    _cache_profile_settings(storage_class)
     storage_class._helpdesk_speedups = True
     return True
 
@@ -151,7 +181,7 @@ def _patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[.
     setattr(cls, name, functools.wraps(original)(make(original)))
 
 
-def _cache_catalog_reads(cls: type, cache: CatalogCache, local: _Local) -> None:
+def _cache_catalog_reads(cls: type, local: _Local) -> None:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def iter_indexes(self: Any, db: str, coll: str) -> Iterator[IndexRow]:
             statement = local.statement
@@ -159,10 +189,12 @@ def _cache_catalog_reads(cls: type, cache: CatalogCache, local: _Local) -> None:
                 statement is None
                 or statement.generation is None
                 or (statement.db, statement.coll) != (db, coll)
+                or statement.catalog is not caches_of(self).catalog
                 or getattr(self._tls, "user_txn", None) is not None
             ):
                 return original(self, db, coll)  # type: ignore[no-any-return]
-            rows = cache.get((db, coll), statement.generation)
+            cache = statement.catalog
+            rows: list[IndexRow] | None = cache.get((db, coll), statement.generation)
             if rows is None:
                 rows = list(original(self, db, coll))
                 cache.keep((db, coll), statement.generation, rows)
@@ -174,9 +206,10 @@ def _cache_catalog_reads(cls: type, cache: CatalogCache, local: _Local) -> None:
     _patch(cls, "_iter_indexes", make)
 
 
-def _invalidate_around(cls: type, name: str, cache: CatalogCache) -> None:
+def _invalidate_around(cls: type, name: str, which: Callable[[Caches], SettledCache]) -> None:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def catalog_writer(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cache = which(caches_of(self))
             cache.writer_started()
             try:
                 return original(self, *args, **kwargs)
@@ -188,7 +221,7 @@ def _invalidate_around(cls: type, name: str, cache: CatalogCache) -> None:
     _patch(cls, name, make)
 
 
-def _invalidate_on_multikey(cls: type, cache: CatalogCache) -> None:
+def _invalidate_on_multikey(cls: type) -> None:
     """An index turning multikey rewrites its catalog row inside the update's
     transaction: invalidating then is enough, as the collection stays locked until the
     update commits, and the statement itself no longer trusts the cache (its generation
@@ -201,7 +234,7 @@ def _invalidate_on_multikey(cls: type, cache: CatalogCache) -> None:
             known = len(already)
             marked: set[str] = original(self, db, coll, doc, indexes, already)
             if len(marked) != known:
-                cache.invalidate()
+                caches_of(self).catalog.invalidate()
             return marked
 
         return mark_multikey
@@ -209,12 +242,17 @@ def _invalidate_on_multikey(cls: type, cache: CatalogCache) -> None:
     _patch(cls, "_maybe_mark_multikey", make)
 
 
-def _track_statement(cls: type, name: str, cache: CatalogCache, local: _Local) -> None:
+def _track_statement(cls: type, name: str, local: _Local) -> None:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def statement(self: Any, db: str, coll: str, *args: Any, **kwargs: Any) -> Any:
             outer = local.statement
+            catalog = caches_of(self).catalog
             local.statement = Statement(
-                db, coll, cache.settled_generation(), is_update=name in UPDATE_STATEMENTS
+                db,
+                coll,
+                catalog,
+                catalog.settled_generation(),
+                is_update=name in UPDATE_STATEMENTS,
             )
             try:
                 return original(self, db, coll, *args, **kwargs)
@@ -280,14 +318,93 @@ def _skip_unchanged_entries(cls: type, local: _Local) -> None:
             if partials is None:
                 partials = self._partial_filters(db, coll)
             changed = [ix for ix in indexes if not keeps_entries(ix, partials, old, doc)]
-            if changed:
-                delete_entries(self, db, coll, old, changed, partials, recordid=recordid)
-                original(self, db, coll, doc, changed, partials, recordid=recordid)
+            if not changed:
+                return
+            options = self._index_options_map(db, coll)
+            whole = [ix for ix in changed if not moves_by_key(ix, partials, options)]
+            if whole:
+                delete_entries(self, db, coll, old, whole, partials, recordid=recordid)
+                original(self, db, coll, doc, whole, partials, recordid=recordid)
+            by_key = [ix for ix in changed if moves_by_key(ix, partials, options)]
+            if by_key:
+                move_changed_keys(self, db, coll, old, doc, by_key, options, recordid)
 
         return write_changed
 
     _patch(cls, "_delete_index_entries", make_delete)
     _patch(cls, "_write_index_entries", make_write)
+
+
+def moves_by_key(index: IndexSpec, partials: Mapping[str, Any], options: Mapping[str, Any]) -> bool:
+    """Whether an index's entries are one per key and nothing else: no unique claims to
+    hand over, no partial filter that decides whether the document has entries at all,
+    and no geo cells."""
+    from secantus.storage import _geo_type_of
+
+    name, key_spec, _sparse, unique = index
+    return not (
+        unique
+        or options.get(name, {}).get("prepareUnique")
+        or name in partials
+        or _geo_type_of(key_spec) is not None
+    )
+
+
+def move_changed_keys(
+    server_storage: Any,
+    db: str,
+    coll: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    indexes: list[IndexSpec],
+    options: Mapping[str, Any],
+    recordid: int,
+) -> None:
+    """Delete the entries of the keys `old` had and `new` has not, and write those `new`
+    brought: the end state of deleting them all and writing them again."""
+    from secantus.storage import (
+        _IDX_ENTRIES_TABLE,
+        _index_key_variants,
+        _pack_entry,
+        _parse_index_collation,
+    )
+
+    cursor = server_storage._cursor(_IDX_ENTRIES_TABLE)
+    for name, key_spec, sparse, _unique in indexes:
+        collation = _parse_index_collation(options.get(name, {}).get("collation"))
+        before = set(_index_key_variants(old, key_spec, sparse=sparse, collation=collation))
+        after = set(_index_key_variants(new, key_spec, sparse=sparse, collation=collation))
+        for key in before - after:
+            cursor.reset()
+            cursor.set_key(db, coll, name, _pack_entry(key, recordid))
+            if cursor.search() == 0:
+                cursor.remove()
+        for key in after - before:
+            cursor.reset()
+            cursor[db, coll, name, _pack_entry(key, recordid)] = b""
+
+
+def _cache_profile_settings(cls: type) -> None:
+    """Every command reads its database's profiling settings; they change only through
+    `set_profile`."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_profile(self: Any, db: str) -> dict[str, Any]:
+            cache = caches_of(self).profiles
+            generation = cache.settled_generation()
+            if generation is not None:
+                held = cache.get((db,), generation)
+                if held is not None:
+                    return dict(held)
+            settings: dict[str, Any] = original(self, db)
+            if generation is not None:
+                cache.keep((db,), generation, dict(settings))
+            return settings
+
+        return get_profile
+
+    _patch(cls, "get_profile", make)
+    _invalidate_around(cls, "set_profile", lambda caches: caches.profiles)
 
 
 def keeps_entries(

@@ -170,6 +170,35 @@ def test_rules_that_undo_each_other_stop(desk: Desk, tmp_path: Path) -> None:
     assert desk.runtime.outbox.counts()["dead"] == 0
 
 
+def owed_kinds(desk: Desk, number: int) -> list[str]:
+    doc = desk.runtime.store.tickets.find_one({"number": number}, {"outbox": 1})
+    return [record["kind"] for record in doc["outbox"]]
+
+
+def test_an_event_no_rule_is_on_owes_no_flows_run(desk: Desk, tmp_path: Path) -> None:
+    number = desk.open_ticket(text="Hello")
+    assert "flows.run" in owed_kinds(desk, number)  # rules are on ticket.created
+    desk.deliver()
+    desk.runtime.service.set_priority(number, Priority.LOW, actor=AGENT)
+    assert "flows.run" not in owed_kinds(desk, number)
+
+    # A rule on the event, added while the desk runs, acts on the next one.
+    (tmp_path / "flows.yaml").write_text(
+        FLOWS.replace(
+            "rules:\n",
+            "rules:\n  - name: low-gets-a-tag\n    on: [ticket.priority_changed]\n"
+            "    then: [{tag: [lowered]}]\n",
+            1,
+        )
+    )
+    desk.deliver()
+    desk.runtime.service.set_priority(number, Priority.HIGH, actor=AGENT)
+    assert "flows.run" in owed_kinds(desk, number)
+    desk.deliver()
+    assert fired(desk, number) == ["low-gets-a-tag"]
+    assert "lowered" in desk.ticket(number).tags
+
+
 def test_assign_status_and_queue_actions(desk: Desk, tmp_path: Path) -> None:
     rules = """
 rules:

