@@ -292,7 +292,7 @@ def build_runtime(stack: Stack) -> Any:
         QueueRoutes,
         Runtime,
     )
-    from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
+    from ticketcore.effects import CORE_NEEDLESS, CORE_SUBSCRIPTIONS, Subscriptions
     from ticketcore.macros import Macros
     from ticketcore.models import Channel
     from ticketcore.outbox import Outbox
@@ -308,7 +308,7 @@ def build_runtime(stack: Stack) -> Any:
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
     delays: dict[str, float] = {}
     channels: dict[str, set[str]] = {}
-    needless: dict[str, Any] = {}
+    needless: dict[str, Any] = dict(CORE_NEEDLESS)
     # Kinds that act on the ticket as it is when carried out: one still waiting serves
     # every later change too.
     coalesced: set[str] = set()
@@ -342,6 +342,7 @@ def build_runtime(stack: Stack) -> Any:
         handlers.update(slack.handlers())
         subscriptions.update(slack_jobs.SUBSCRIPTIONS)
         delays.update(slack_jobs.DELAYS)
+        needless.update(slack_jobs.NEEDLESS)
         if rules is not None:
             delays[storms.STORM_DETECT] = slack_jobs.CARD_DEBOUNCE
             # The flows run in the card's job, ahead of it: a rule that routes a new ticket

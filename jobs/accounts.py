@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 from urllib.parse import quote
 
@@ -33,8 +33,8 @@ from ticketcore.accounts import (
     unknown_player,
 )
 from ticketcore.clock import Clock
-from ticketcore.effects import Needless
-from ticketcore.models import Actor, ActorKind, Ticket
+from ticketcore.effects import Change, Needless
+from ticketcore.models import Actor, ActorKind
 from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
@@ -254,15 +254,19 @@ def answered_from_cache(ttl: int) -> Needless:
     the cache keeps it), the lookup would get that answer back and change nothing. A new
     ticket and a new player are always looked up."""
 
-    def needless(event: str, ticket: Ticket, at: datetime) -> bool:
-        kept = ticket.account
-        if event != "message.received" or not kept:
+    def needless(change: Change) -> bool:
+        kept = change.ticket.account
+        if change.event != "message.received" or not kept:
             return False
-        if kept.get("player_id") != ticket.player.player_id:
+        if kept.get("player_id") != change.ticket.player.player_id:
             return False
         life = cache_life(AccountStatus(kept.get("status")), ttl)
         fetched = kept.get("fetched_at")
-        return life is not None and fetched is not None and at - fetched < timedelta(seconds=life)
+        return (
+            life is not None
+            and fetched is not None
+            and change.at - fetched < timedelta(seconds=life)
+        )
 
     return needless
 

@@ -10,7 +10,6 @@ firings in GUARD_WINDOW, so two rules that undo each other cannot loop forever.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from bot.slack.text import escape
@@ -18,7 +17,7 @@ from jobs.runtime import Runtime
 from ticketcore.agents import DEFAULT_CAP, Roster
 from ticketcore.automation import AutomationHolder
 from ticketcore.calendar import ALWAYS
-from ticketcore.effects import Needless
+from ticketcore.effects import Change, Needless
 from ticketcore.errors import TicketError
 from ticketcore.flows import (
     EVENTS,
@@ -54,8 +53,8 @@ def no_rule_on(rules: AutomationHolder) -> Needless:
     rules route new tickets). A rule acts on the events that happen while it is in the
     file, so one added later does not reach back to earlier events."""
 
-    def needless(event: str, ticket: Ticket, at: datetime) -> bool:
-        return not rules.current().flows.for_event(event)
+    def needless(change: Change) -> bool:
+        return not rules.current().flows.for_event(change.event)
 
     return needless
 

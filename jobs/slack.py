@@ -35,7 +35,7 @@ from bot.slack.views import card_link
 from jobs.deliver import SCHEDULER_GRAIN, RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import EVERY_EVENT
+from ticketcore.effects import EVERY_EVENT, Needless, without_message
 from ticketcore.incidents import Incidents
 from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
@@ -75,6 +75,12 @@ CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.
 # Slack work a change owes is one job, not more jobs that would mostly find nothing to do
 # (runs of those held the workers while card posts stood still).
 DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE, SLACK_INCIDENT: CARD_DEBOUNCE}
+# A flow rule's firing owes the thread only its auto-reply, and the notifications only
+# what the rule sends: a rule that just routed the ticket owes neither.
+NEEDLESS: dict[str, Needless] = {
+    SLACK_THREAD: without_message,
+    SLACK_NOTIFY: lambda change: not change.data.get("notify"),
+}
 CARD_LOCK_SECONDS = 30
 # How long a later change of a card waits while an earlier one is in line to redraw it;
 # it is dropped when the earlier one draws the card, and acts itself if that one is lost.

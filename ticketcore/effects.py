@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from ticketcore.models import Ticket
+from ticketcore.models import Message, Ticket
 
 # Effect kinds the core knows how to owe. Edges register handlers for them.
 PLAYER_SYNC = "player.sync"  # keep the player directory in step with tickets
@@ -28,9 +29,27 @@ class NoDispatch:
         return None
 
 
-# Whether a change (its event, the ticket before it, its time) can do without a kind it is
-# subscribed to, because carrying it out could change nothing.
-Needless = Callable[[str, Ticket, datetime], bool]
+@dataclass(frozen=True)
+class Change:
+    """A change about to be stored, as the subscriptions see it: its event, the ticket
+    before it, its time, and what its history entry will carry."""
+
+    event: str
+    ticket: Ticket
+    at: datetime
+    message: Message | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Whether a change can do without a kind it is subscribed to, because carrying it out
+# could change nothing.
+Needless = Callable[[Change], bool]
+
+
+def without_message(change: Change) -> bool:
+    """For kinds that carry the change's message somewhere: a change without one (a flow
+    rule that only routed the ticket) has nothing for them."""
+    return change.message is None
 
 
 class Subscriptions:
@@ -56,24 +75,16 @@ class Subscriptions:
         self.coalesced = frozenset(coalesced)
 
     def kinds_for(
-        self,
-        event: str,
-        channel: str | None = None,
-        *,
-        ticket: Ticket | None = None,
-        at: datetime | None = None,
+        self, event: str, channel: str | None = None, *, change: Change | None = None
     ) -> list[str]:
+        """The kinds the event owes on the channel; with the `change` known, without the
+        ones it could gain nothing from."""
         return [
             kind
             for kind, events in self._table.items()
             if (event in events or EVERY_EVENT in events)
             and (channel is None or channel in self._channels.get(kind, (channel,)))
-            and not (
-                ticket is not None
-                and at is not None
-                and kind in self._needless
-                and self._needless[kind](event, ticket, at)
-            )
+            and not (change is not None and kind in self._needless and self._needless[kind](change))
         ]
 
 
@@ -81,3 +92,4 @@ CORE_SUBSCRIPTIONS: dict[str, set[str]] = {
     PLAYER_SYNC: {"ticket.created"},
     REPLY_DELIVER: {"reply.sent", "flow.fired"},  # a flow's auto-reply goes out the same way
 }
+CORE_NEEDLESS: dict[str, Needless] = {REPLY_DELIVER: without_message}

@@ -15,7 +15,14 @@ from pymongo import DESCENDING
 
 from ticketcore import sla_clock
 from ticketcore.clock import Clock
-from ticketcore.effects import CORE_SUBSCRIPTIONS, Dispatcher, NoDispatch, Subscriptions
+from ticketcore.effects import (
+    CORE_NEEDLESS,
+    CORE_SUBSCRIPTIONS,
+    Change,
+    Dispatcher,
+    NoDispatch,
+    Subscriptions,
+)
 from ticketcore.errors import ConcurrentUpdate, TicketClosed, TicketNotFound
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
@@ -81,7 +88,9 @@ class ServiceBase(TicketQueries):
         self.clock = clock
         self.outbox = outbox or Outbox(store)
         self.dispatcher: Dispatcher = dispatcher or NoDispatch()
-        self.subscriptions = subscriptions or Subscriptions(CORE_SUBSCRIPTIONS)
+        self.subscriptions = subscriptions or Subscriptions(
+            CORE_SUBSCRIPTIONS, needless=CORE_NEEDLESS
+        )
         self.sla = sla  # the SLA policies in force (they may be reloaded), or none
 
     # ----------------------------------------------------------------- players
@@ -305,8 +314,9 @@ class ServiceBase(TicketQueries):
                 )
                 if clocks:
                     action = replace(action, updates={**action.updates, **clocks})
+            change = Change(action.event, current, action.at, action.message, action.data)
             effects = self.subscriptions.kinds_for(
-                action.event, current.channel.value, ticket=current, at=action.at
+                action.event, current.channel.value, change=change
             )
             # A coalesced effect already waiting acts for this change as well, provided no
             # worker claims it before this write (the guard below; if one does, the next

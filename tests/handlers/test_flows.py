@@ -199,6 +199,29 @@ def test_an_event_no_rule_is_on_owes_no_flows_run(desk: Desk, tmp_path: Path) ->
     assert "lowered" in desk.ticket(number).tags
 
 
+def test_a_firing_owes_the_thread_the_player_and_the_notifications_only_what_it_sends(
+    desk: Desk,
+) -> None:
+    number = desk.open_ticket(text="Hello")
+    desk.deliver()
+    service = desk.runtime.service
+    sending = {"slack.thread", "slack.notify", "reply.deliver"}
+
+    service.flow_fired(number, rule="route", trigger="t-1")  # it only set the queue
+    assert sending.isdisjoint(owed_kinds(desk, number))
+    desk.deliver()
+
+    note = {"target": "channel", "id": "C0LEADS", "text": "a refund"}
+    service.flow_fired(number, rule="tell", trigger="t-2", notify=[note])
+    assert sending & set(owed_kinds(desk, number)) == {"slack.notify"}
+    desk.deliver()
+
+    service.flow_fired(number, rule="answer", trigger="t-3", reply="We are on it.")
+    assert sending & set(owed_kinds(desk, number)) == {"slack.thread", "reply.deliver"}
+    desk.deliver()
+    assert any("a refund" in str(m) for m in desk.slack.messages_in("C0LEADS"))
+
+
 def test_assign_status_and_queue_actions(desk: Desk, tmp_path: Path) -> None:
     rules = """
 rules:
