@@ -31,6 +31,11 @@ log = logging.getLogger("helpdesk")
 # On SIGTERM the web app stops accepting and finishes the requests in flight, this long at
 # most; a worker finishes the job it is running (RQ's warm shutdown).
 GRACEFUL_SECONDS = 20
+# Idle connections are kept longer than clients and proxies keep theirs (HTTP clients
+# commonly 5 s, load balancers 60 s): with equal times, a client can send a request on a
+# connection the server is closing that moment, and the request fails with no answer
+# (the load benchmark lost a player's message so, with uvicorn's default of 5 s).
+KEEP_ALIVE_SECONDS = 75
 
 
 class Settings(BaseSettings):
@@ -856,6 +861,7 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             log_level=settings.log_level.lower(),
             log_config=None,  # our handler: JSON lines with the request id, secrets masked
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         log.info("helpdesk serving on http://%s:%d", settings.host, settings.port)
         # uvicorn re-raises the signal that stopped it; make SIGTERM an exit that still

@@ -103,10 +103,47 @@ def helpdesk(tmp_path: Path) -> Iterator[Helpdesk]:
     desk.stop()
 
 
+def answers_on_one_connection(port: int, pause: float) -> list[bytes]:
+    """The status lines of two requests sent `pause` seconds apart on one connection."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    lines = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        for wait in (0.0, pause):
+            time.sleep(wait)
+            connection.sendall(request)
+            lines.append(read_answer(connection).split(b"\r\n", 1)[0])
+    return lines
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """One whole HTTP answer (head and body), or what came before the server closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
 def test_serve_answers_health_and_a_ticket_survives_a_restart(helpdesk: Helpdesk) -> None:
     helpdesk.start()
     health = httpx.get(f"{helpdesk.url}/healthz").json()
     assert health["checks"]["store"] == "ok"
+    # An idle connection outlives a client's own keep-alive (5 s for httpx): a client
+    # never sends on a connection the server is closing.
+    assert answers_on_one_connection(helpdesk.port, 6.0) == [b"HTTP/1.1 200 OK"] * 2
     created = helpdesk.api("POST", "/api/v1/tickets", json={"text": "Lost gems", "player_id": "p9"})
     assert created.status_code == 201
     number = created.json()["number"]
