@@ -321,11 +321,13 @@ def _skip_unchanged_entries(cls: type, local: _Local) -> None:
             if not changed:
                 return
             options = self._index_options_map(db, coll)
-            whole = [ix for ix in changed if not moves_by_key(ix, partials, options)]
+            whole: list[IndexSpec] = []
+            by_key: list[IndexSpec] = []
+            for index in changed:
+                (by_key if moves_by_key(index, partials, options) else whole).append(index)
             if whole:
                 delete_entries(self, db, coll, old, whole, partials, recordid=recordid)
                 original(self, db, coll, doc, whole, partials, recordid=recordid)
-            by_key = [ix for ix in changed if moves_by_key(ix, partials, options)]
             if by_key:
                 move_changed_keys(self, db, coll, old, doc, by_key, options, recordid)
 
