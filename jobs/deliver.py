@@ -20,9 +20,14 @@ SCHEDULER_GRAIN = 1.0  # seconds
 class RetryLater(Exception):
     """A platform asked us to come back later (rate limit); not a failure of the effect."""
 
-    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+    def __init__(
+        self, seconds: float, reason: str = "rate limited", *, first: bool = False
+    ) -> None:
         super().__init__(f"{reason}; retry in {seconds:.0f}s")
         self.seconds = seconds
+        # Something people wait to see appear (a new card): its retry goes to the front of
+        # its queue when its moment comes, not behind everything queued meanwhile.
+        self.first = first
 
 
 class NoRoute(Exception):
@@ -89,7 +94,9 @@ def run_effect(
         # the due time could run a fraction early and find the effect not yet due.
         later = timedelta(seconds=exc.seconds + SCHEDULER_GRAIN)
         queue = rt.queue_for(record["kind"])
-        queue.enqueue_in(later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL)
+        queue.enqueue_in(
+            later, deliver, owed.ticket_id, [owed.key], result_ttl=RESULT_TTL, at_front=exc.first
+        )
         return "postponed", None
     except Exception as exc:
         dead = rt.outbox.fail(owed, record["attempts"], f"{type(exc).__name__}: {exc}", rt.clock())

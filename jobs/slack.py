@@ -33,7 +33,7 @@ from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
 from jobs.deliver import SCHEDULER_GRAIN, RetryLater
-from jobs.pacing import Pacer
+from jobs.pacing import FIRST_LANE_SLEEP, MAX_SLEEP, Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import EVERY_EVENT, Needless, without_message
 from ticketcore.incidents import Incidents
@@ -178,14 +178,24 @@ class SlackDelivery:
     def channel_for(self, ticket: Ticket) -> str:
         return self.queue_channels.get(ticket.queue or "", self.triage_channel)
 
-    def call(self, budget: str, rate: int, method: Callable[..., Any], **args: Any) -> Any:
+    def call(
+        self,
+        budget: str,
+        rate: int,
+        method: Callable[..., Any],
+        *,
+        first: bool = False,
+        **args: Any,
+    ) -> Any:
         """Call Slack within our own pace. A 429 asking for a short wait is waited out once
         in place (rescheduled, the card would come back whole seconds later, behind
-        everything posted meanwhile); a longer one becomes a precise retry."""
+        everything posted meanwhile); a longer one becomes a precise retry. `first`: in
+        the budget's first lane, which other calls make way for (jobs.pacing)."""
+        pacer = Pacer(self.redis, rate, max_sleep=FIRST_LANE_SLEEP if first else MAX_SLEEP)
         for attempt in range(2):
-            wait = Pacer(self.redis, rate).wait_for(budget)
+            wait = pacer.wait_for(budget, first=first)
             if wait:
-                raise RetryLater(wait, f"pacing {budget}")
+                raise RetryLater(wait, f"pacing {budget}", first=first)
             try:
                 return method(**args)
             except SlackApiError as exc:
@@ -195,12 +205,19 @@ class SlackDelivery:
                 if attempt == 0 and retry_after <= SHORT_RETRY:
                     time.sleep(retry_after + random.uniform(0, 0.1))
                     continue
-                raise RetryLater(retry_after + random.uniform(0, 0.5), "Slack rate limit") from exc
+                raise RetryLater(
+                    retry_after + random.uniform(0, 0.5), "Slack rate limit", first=first
+                ) from exc
         raise AssertionError("unreachable")
 
-    def post(self, channel: str, **args: Any) -> Any:
+    def post(self, channel: str, *, first: bool = False, **args: Any) -> Any:
         return self.call(
-            f"post:{channel}", self.post_rate, self.client.chat_postMessage, channel=channel, **args
+            f"post:{channel}",
+            self.post_rate,
+            self.client.chat_postMessage,
+            first=first,
+            channel=channel,
+            **args,
         )
 
     def post_once(
@@ -211,12 +228,14 @@ class SlackDelivery:
         look: bool,
         number: int | None = None,
         thread_ts: str | None = None,
+        first: bool = False,
         **args: Any,
     ) -> Document:
         """Post a message that must appear once: `effect` names it in the message's
         metadata, and when an earlier attempt may have posted it (`look`: its outcome is
         unknown) the message found there is kept, and redrawn, instead. Returns where it
-        is, `{"channel", "ts"}`."""
+        is, `{"channel", "ts"}`. `first`: a message people wait to see appear (a new
+        card, an alert), which the channel's thread messages make way for."""
         if look:
             ts = self.find_posted(channel, effect, thread_ts)
             if ts is not None:
@@ -230,7 +249,7 @@ class SlackDelivery:
         if thread_ts is not None:
             args["thread_ts"] = thread_ts
         metadata = {"event_type": POSTED_EVENT, "event_payload": payload}
-        answer = self.post(channel, metadata=metadata, **args)
+        answer = self.post(channel, first=first, metadata=metadata, **args)
         return {"channel": answer["channel"], "ts": answer["ts"]}
 
     def find_posted(self, channel: str, effect: str, thread_ts: str | None) -> str | None:
@@ -334,6 +353,7 @@ class SlackDelivery:
                     record["key"],
                     look=retried(record),
                     number=ticket.number,
+                    first=True,
                     text=text,
                     blocks=blocks,
                 )
@@ -445,6 +465,7 @@ class SlackDelivery:
             record["key"],
             look=retried(record),
             number=ticket.number,
+            first=True,
             text=text,
             blocks=blocks,
         )
@@ -531,7 +552,9 @@ class SlackDelivery:
                         rt.store.incidents.update_one(
                             {"_id": incident["_id"]}, {"$set": {f"posting.{place}": now}}
                         )
-                    answer = self.post_once(channel, effect, look=tried, text=text, blocks=blocks)
+                    answer = self.post_once(
+                        channel, effect, look=tried, first=True, text=text, blocks=blocks
+                    )
                     drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"
                 rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": drawn})
             rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})

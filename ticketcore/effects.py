@@ -17,15 +17,17 @@ EVERY_EVENT = "*"
 
 
 class Dispatcher(Protocol):
-    """Schedules delivery of effects just written; losing a call only delays them."""
+    """Schedules delivery of effects just written; losing a call only delays them.
+    `opening`: they are a new ticket's, owed by its creation (its card, the player's
+    acknowledgement), which go ahead of the effects of changes to tickets already open."""
 
-    def dispatch(self, ticket_id: str, keys: Sequence[str]) -> None: ...
+    def dispatch(self, ticket_id: str, keys: Sequence[str], *, opening: bool = False) -> None: ...
 
 
 class NoDispatch:
     """For tools that write without a queue: the sweeper delivers what they owe."""
 
-    def dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
+    def dispatch(self, ticket_id: str, keys: Sequence[str], *, opening: bool = False) -> None:
         return None
 
 

@@ -168,7 +168,7 @@ class ServiceBase(TicketQueries):
             outbox=entry_record(entry, self.subscriptions.kinds_for(entry.event, channel.value)),
         )
         self.store.tickets.insert_one(doc)
-        self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]])
+        self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]], opening=True)
         return ticket
 
     def add_player_message(
@@ -363,8 +363,8 @@ class ServiceBase(TicketQueries):
         save_entries(self.store, carried_entries(doc))
         self.outbox.complete_many(str(ticket_id), [r["key"] for r in records])
 
-    def _dispatch(self, ticket_id: str, keys: Sequence[str]) -> None:
+    def _dispatch(self, ticket_id: str, keys: Sequence[str], *, opening: bool = False) -> None:
         try:
-            self.dispatcher.dispatch(ticket_id, keys)
+            self.dispatcher.dispatch(ticket_id, keys, opening=opening)
         except Exception:  # the change is stored; the sweeper will deliver what it owes
             log.exception("could not schedule effects of ticket %s", ticket_id)

