@@ -288,7 +288,7 @@ def build_runtime(stack: Stack) -> Any:
     from rq import Queue
 
     from jobs import mail as mail_jobs
-    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
+    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS, DRAIN_DELAYS
     from jobs.metrics import Metrics
     from jobs.runtime import (
         QUEUE_NAME,
@@ -311,7 +311,7 @@ def build_runtime(stack: Stack) -> Any:
     handlers = dict(CORE_HANDLERS)
     batch_handlers = dict(CORE_BATCH_HANDLERS)
     subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
-    delays: dict[str, float] = {}
+    delays: dict[str, float] = dict(DRAIN_DELAYS)
     channels: dict[str, set[str]] = {}
     needless: dict[str, Any] = dict(CORE_NEEDLESS)
     # Kinds that act on the ticket as it is when carried out: one still waiting serves

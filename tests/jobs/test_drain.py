@@ -6,11 +6,13 @@ import pytest
 from rq import Queue
 
 from jobs import drain as drain_module
-from jobs.dispatch import drain_flag, owing
+from jobs.dispatch import QueueDispatcher, drain_flag, owing
 from jobs.drain import drain
+from jobs.effects import CORE_BATCH_HANDLERS, DRAIN_DELAYS
 from jobs.runtime import Claimed, Runtime
 from jobs.sweeper import sweep
 from tests.conftest import FakeClock, run_jobs
+from ticketcore.effects import PLAYER_SYNC
 from ticketcore.models import Channel, Player
 from ticketcore.outbox import HISTORY_STORE, backoff
 from ticketcore.store import Document
@@ -49,6 +51,27 @@ def test_a_burst_of_changes_queues_one_drain_per_kind_and_it_does_them_all(
     assert runtime.store.history.count_documents({"event": "ticket.created"}) == 5
     assert runtime.store.players.count_documents({}) == 5
     assert owed(runtime, HISTORY_STORE) == owed(runtime, "player.sync") == []
+
+
+def test_bookkeeping_drains_wait_a_moment_so_a_burst_is_one_round(
+    runtime: Runtime, queue: Queue
+) -> None:
+    runtime.service.dispatcher = QueueDispatcher(
+        queue, DRAIN_DELAYS, drained=frozenset(CORE_BATCH_HANDLERS)
+    )
+    open_tickets(runtime, 5)
+
+    assert drains_queued(queue) == []  # nothing at once: each change would be a round
+    registry = queue.scheduled_job_registry
+    waiting = {job.args[0]: job for job in map(queue.fetch_job, registry.get_job_ids())}
+    assert sorted(waiting) == [HISTORY_STORE, PLAYER_SYNC]
+    history_at = registry.get_scheduled_time(waiting[HISTORY_STORE])
+    assert history_at < registry.get_scheduled_time(waiting[PLAYER_SYNC])
+    run_jobs(queue, scheduled=True)
+
+    assert waiting[HISTORY_STORE].return_value() == 5  # the burst, in one round
+    assert runtime.store.history.count_documents({"event": "ticket.created"}) == 5
+    assert runtime.store.players.count_documents({}) == 5
 
 
 def test_a_change_stored_once_a_drain_has_started_queues_the_next(
