@@ -337,7 +337,7 @@ def build_runtime(stack: Stack) -> Any:
 
         handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
         subscriptions.update(account_jobs.SUBSCRIPTIONS)
-        needless[account_jobs.ACCOUNT_LOOKUP] = account_jobs.answered_from_cache(accounts.ttl)
+        needless[account_jobs.ACCOUNT_LOOKUP] = account_jobs.lookup_needless(accounts.ttl)
         coalesced.add(account_jobs.ACCOUNT_LOOKUP)  # it asks about the player the ticket has then
         stack.closers.append(accounts.close)
     slack = slack_delivery(stack)

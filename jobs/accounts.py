@@ -245,7 +245,23 @@ def retry_after(response: httpx.Response) -> float | None:
 
 ACCOUNT_LOOKUP = "account.lookup"
 # A ticket learns of its player, or hears from them again (a failed lookup is retried then).
-SUBSCRIPTIONS = {ACCOUNT_LOOKUP: {"ticket.created", "ticket.player_changed", "message.received"}}
+PLAYER_CHANGED = "ticket.player_changed"
+SUBSCRIPTIONS = {ACCOUNT_LOOKUP: {"ticket.created", PLAYER_CHANGED, "message.received"}}
+
+
+def lookup_needless(ttl: int) -> Needless:
+    """A change owes no lookup when the ticket names no player to ask about (a Telegram or
+    e-mail player not linked to a game account: the lookup would read the ticket to find
+    nothing, for every message they send; the change that names one is looked up), or
+    when the answer the ticket keeps is still fresh (`answered_from_cache`)."""
+    fresh = answered_from_cache(ttl)
+
+    def needless(change: Change) -> bool:
+        if change.event != PLAYER_CHANGED and not change.ticket.player.player_id:
+            return True
+        return fresh(change)
+
+    return needless
 
 
 def answered_from_cache(ttl: int) -> Needless:

@@ -34,7 +34,8 @@ class NoDispatch:
 @dataclass(frozen=True)
 class Change:
     """A change about to be stored, as the subscriptions see it: its event, the ticket
-    before it, its time, and what its history entry will carry."""
+    before it (a new ticket's opening: the ticket as opened), its time, and what its
+    history entry will carry."""
 
     event: str
     ticket: Ticket

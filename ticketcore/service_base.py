@@ -161,11 +161,15 @@ class ServiceBase(TicketQueries):
             clocks = sla_clock.opened(config, ticket, now)
             doc.update(clocks)
             ticket = ticket.model_copy(update=clocks)
+        # What the opening owes, less what it could gain nothing from (a lookup of a
+        # player the ticket names no game account for).
+        opened = Change(entry.event, ticket, now, message=message)
+        kinds = self.subscriptions.kinds_for(entry.event, channel.value, change=opened)
         doc.update(
             _id=ObjectId(ticket.id),
             player_key=player_key,
             active=True,
-            outbox=entry_record(entry, self.subscriptions.kinds_for(entry.event, channel.value)),
+            outbox=entry_record(entry, kinds),
         )
         self.store.tickets.insert_one(doc)
         self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]], opening=True)

