@@ -62,6 +62,12 @@ def desk_with_game(
             yield desk, game
 
 
+def owed_kinds(desk: Desk, number: int) -> list[str]:
+    """The kinds of effect the ticket still owes."""
+    doc = desk.runtime.store.tickets.find_one({"number": number})
+    return [record["kind"] for record in doc["outbox"]]
+
+
 def card_block(desk: Desk, number: int, block_id: str) -> dict:
     [block] = [b for b in desk.card(number)["blocks"] if b.get("block_id") == block_id]
     return block
@@ -167,7 +173,7 @@ def test_a_player_writing_again_is_looked_up_again_only_once_the_account_may_hav
         # Within the cache's life the lookup could only get the same answer back: the
         # change does not owe one, and no job runs for it.
         service.add_player_message(player=player, channel=Channel.API, text="still nothing")
-        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        owed = owed_kinds(desk, number)
         assert "account.lookup" not in owed
         desk.deliver()
         assert len(game.lookups("p-1")) == 1
@@ -196,12 +202,12 @@ def test_messages_while_a_lookup_waits_owe_no_more_lookups(
     serves the messages that come meanwhile (under a backlog they came by the thousand)."""
     with desk_with_game(mongo_client, redis_server, tmp_path) as (desk, game):
         number = desk.open_ticket("Payment went through, no gems")
-        service, tickets = desk.runtime.service, desk.runtime.store.tickets
+        service = desk.runtime.service
         player = service.get(number).player
         for text in ("hello?", "anyone there?"):
             service.add_player_message(player=player, channel=Channel.API, text=text)
 
-        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        owed = owed_kinds(desk, number)
         assert owed.count("account.lookup") == 1
         desk.deliver()
         desk.deliver()
@@ -217,20 +223,20 @@ def test_a_player_who_names_no_game_account_owes_no_lookup_until_they_do(
     """A Telegram or e-mail player not linked to an account: the lookup would read the
     ticket to find nobody to ask about, for the opening and every message after it."""
     with desk_with_game(mongo_client, redis_server, tmp_path) as (desk, game):
-        service, tickets = desk.runtime.service, desk.runtime.store.tickets
+        service = desk.runtime.service
         player = Player(email="anon@players.test")
         number = service.add_player_message(
             player=player, channel=Channel.EMAIL, text="gems?"
         ).number
         service.add_player_message(player=player, channel=Channel.EMAIL, text="hello?")
 
-        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        owed = owed_kinds(desk, number)
         assert "account.lookup" not in owed
 
         # An agent learns the player's game id: that change is looked up.
         named = player.model_copy(update={"player_id": "p-1"})
         service.set_player(number, named, actor=AGENT)
-        owed = [r["kind"] for r in tickets.find_one({"number": number})["outbox"]]
+        owed = owed_kinds(desk, number)
         assert owed.count("account.lookup") == 1
         desk.deliver()
         desk.deliver()
