@@ -68,6 +68,15 @@ def owed_kinds(desk: Desk, number: int) -> list[str]:
     return [record["kind"] for record in doc["outbox"]]
 
 
+def assert_looked_up_once(desk: Desk, game: FakeGameApi, number: int) -> None:
+    """The ticket owes one lookup of player p-1, and carrying it out asks the game once."""
+    assert owed_kinds(desk, number).count("account.lookup") == 1
+    desk.deliver()
+    desk.deliver()
+    assert len(game.lookups("p-1")) == 1
+    assert desk.runtime.service.get(number).account["status"] == "ok"
+
+
 def card_block(desk: Desk, number: int, block_id: str) -> dict:
     [block] = [b for b in desk.card(number)["blocks"] if b.get("block_id") == block_id]
     return block
@@ -207,12 +216,7 @@ def test_messages_while_a_lookup_waits_owe_no_more_lookups(
         for text in ("hello?", "anyone there?"):
             service.add_player_message(player=player, channel=Channel.API, text=text)
 
-        owed = owed_kinds(desk, number)
-        assert owed.count("account.lookup") == 1
-        desk.deliver()
-        desk.deliver()
-        assert len(game.lookups("p-1")) == 1
-        assert service.get(number).account["status"] == "ok"
+        assert_looked_up_once(desk, game, number)
         account = card_block(desk, number, "card.account")
         assert account["fields"][0]["text"] == "*Level*\n54"
 
@@ -236,9 +240,4 @@ def test_a_player_who_names_no_game_account_owes_no_lookup_until_they_do(
         # An agent learns the player's game id: that change is looked up.
         named = player.model_copy(update={"player_id": "p-1"})
         service.set_player(number, named, actor=AGENT)
-        owed = owed_kinds(desk, number)
-        assert owed.count("account.lookup") == 1
-        desk.deliver()
-        desk.deliver()
-        assert len(game.lookups("p-1")) == 1
-        assert service.get(number).account["status"] == "ok"
+        assert_looked_up_once(desk, game, number)
