@@ -747,12 +747,25 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     app = App(
         client=client,
-        signing_secret=settings.slack_signing_secret or "socket-mode-only",
+        # Socket Mode alone mounts no HTTP route (see `slack_http`); the secret nobody knows
+        # still makes any HTTP request handed to this app fail its signature check.
+        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
         token_verification_enabled=False,  # start without reaching Slack; auth.test runs lazily
     )
     if settings.slack_agents is None:
-        log.warning("SLACK_AGENTS is not set: everyone in the workspace may act on tickets")
-    access = Access(client, stack.redis, agents=settings.slack_agents, leads=settings.slack_leads)
+        log.warning(
+            "SLACK_AGENTS is not set: nobody may see or act on tickets from Slack; set it to "
+            "the agents' user group (S...) or channel (C...), or * for the whole workspace"
+        )
+    elif settings.slack_agents == "*":
+        log.warning("SLACK_AGENTS is *: everyone in the Slack workspace may act on tickets")
+    access = Access(
+        client,
+        stack.redis,
+        agents=settings.slack_agents,
+        leads=settings.slack_leads,
+        counter=runtime.metrics,
+    )
     SlackWorkspace(
         service=runtime.service,
         access=access,
@@ -773,6 +786,14 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
         ),
     ).register(app)
     return app
+
+
+def slack_http(settings: Settings, bolt: Any) -> Any:
+    """The Bolt app behind POST /slack/events: only when SLACK_SIGNING_SECRET can check
+    that a request comes from Slack. Socket Mode needs no route at all."""
+    if bolt is None or not settings.slack_signing_secret:
+        return None
+    return bolt
 
 
 def kept_secret(path: Path) -> str:
@@ -832,7 +853,7 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
         app = create_app(
             runtime,
             api_keys=keys,
-            slack=bolt,
+            slack=slack_http(settings, bolt),
             telegram=telegram,
             link_maker=player_links(settings, telegram),
             mail=mail_inbound(stack, runtime),

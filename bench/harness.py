@@ -105,6 +105,7 @@ def slack_bench_settings(
         url,
         slack_bot_token="xoxb-bench",
         slack_signing_secret="x",
+        slack_agents="*",
         slack_api_url=slack_url,
         slack_triage_channel=triage,
         **more,

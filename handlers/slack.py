@@ -28,6 +28,7 @@ from bot.slack.hooks import CardHooks
 from bot.slack.player import player_modal
 from bot.slack.search import SEARCH_RESULTS, search_results
 from bot.slack.text import cut_escaped, escape
+from handlers.slack_gate import AgentGate
 from handlers.slack_stats import StatsCommand
 from jobs.slack import CARD_REF, THREAD_NOTE_VIA
 from ticketcore.accounts import AccountProvider
@@ -56,7 +57,6 @@ USAGE = (
     "• `/ticket player 1234 PLAYER_ID`: set the ticket's player id\n"
     "• `/ticket help`: this message"
 )
-NOT_AGENT = "Only support agents can act on tickets."
 NOT_LEAD = "Only leads can do that."
 # The card's own buttons and menus: a click on one of them, on the card itself, hands over
 # a response URL that can redraw the card.
@@ -127,6 +127,7 @@ class SlackWorkspace:
     def register(self, app: App) -> None:
         app.error(refuse_unreadable)
         app.middleware(self.drop_repeated_events)
+        app.middleware(AgentGate(self.access))
         listeners: dict[str, Callable[..., None]] = {
             cards.TAKE: self.take,
             cards.RESOLVE: self.resolve,
@@ -172,15 +173,11 @@ class SlackWorkspace:
         *,
         lead: bool = False,
     ) -> None:
-        """Check the clicker may act, make the change, and explain any refusal privately."""
+        """Make the change (a lead's, if `lead`), and explain any refusal privately."""
         actor = actor_of(body["user"])
-        allowed = self.access.is_lead(actor.id) if lead else self.access.is_agent(actor.id)
-        if not allowed:
-            respond(
-                text=NOT_LEAD if lead else NOT_AGENT,
-                response_type="ephemeral",
-                replace_original=False,
-            )
+        if lead and not self.access.is_lead(actor.id):
+            self.access.refused(actor.id, body["actions"][0]["action_id"], needs="lead")
+            respond(text=NOT_LEAD, response_type="ephemeral", replace_original=False)
             return
         try:
             change(actor)
@@ -309,9 +306,6 @@ class SlackWorkspace:
     ) -> None:
         """Open a modal about the clicked ticket, within the trigger's three seconds."""
         ack()
-        if not self.access.is_agent(body["user"]["id"]):
-            respond(text=NOT_AGENT, response_type="ephemeral", replace_original=False)
-            return
         ticket = self.service.get(self.number_of(body))
         client.views_open(trigger_id=body["trigger_id"], view=make_view(ticket))
 
@@ -377,9 +371,6 @@ class SlackWorkspace:
     ) -> None:
         """A modal is answered by its ack: errors show beside the input, in the modal."""
         actor = actor_of(body["user"])
-        if not self.access.is_agent(actor.id):
-            ack(response_action="errors", errors={block_id: NOT_AGENT})
-            return
         if not text:
             ack(response_action="errors", errors={block_id: "Write something first."})
             return
@@ -399,9 +390,6 @@ class SlackWorkspace:
         words = (command.get("text") or "").split()
         user = command["user_id"]
         if words[:1] == ["stats"] and self.stats is not None:
-            if not self.access.is_agent(user):
-                respond(response_type="ephemeral", text=NOT_AGENT)
-                return
             # After the ack: the report and its chart take longer than Slack waits.
             self.stats.answer(words[1:], user, client, respond)
             return
@@ -443,14 +431,13 @@ class SlackWorkspace:
             return {"text": f"*Tickets in {label}*\n" + " · ".join(parts)}
         if head == "merge" and len(words) == 3 and all(w.lstrip("#").isdigit() for w in words[1:]):
             if not self.access.is_lead(user):
+                self.access.refused(user, "/ticket merge", needs="lead")
                 return {"text": NOT_LEAD}
             source, target = (int(w.lstrip("#")) for w in words[1:])
             actor = Actor(kind=ActorKind.AGENT, id=user, via="slack")
             self.service.merge(source, target, actor=actor)
             return {"text": f"Merged #{source} into #{target}."}
         if head == "player" and len(words) == 3 and words[1].lstrip("#").isdigit():
-            if not self.access.is_agent(user):
-                return {"text": NOT_AGENT}
             number, player_id = int(words[1].lstrip("#")), words[2][:128]
             ticket = self.service.get(number)
             player = ticket.player.model_copy(update={"player_id": player_id})
@@ -469,7 +456,7 @@ class SlackWorkspace:
             return {"text": f":mag: {escape(str(exc))}"}
         if query.is_empty:
             return {"text": "Say what to look for, e.g. `/ticket search refund status:new`."}
-        viewer = Viewer(is_agent=self.access.is_agent(user), user_id=user)
+        viewer = Viewer(is_agent=True, user_id=user)  # the gate let only agents in
         self.search.refresh()
         page = self.search.search(query, viewer=viewer, limit=SEARCH_RESULTS)
         tickets = [self.service.get(hit.number) for hit in page.hits]
@@ -486,7 +473,10 @@ class SlackWorkspace:
         if not thread_ts or thread_ts == event.get("ts"):
             return
         ticket = self.service.find_by_ref(CARD_REF, f"{event['channel']}:{thread_ts}")
-        if ticket is None or not self.access.is_agent(event["user"]):
+        if ticket is None:
+            return
+        if not self.access.is_agent(event["user"]):
+            self.access.refused(event["user"], "event:thread_note")
             return
         actor = Actor(kind=ActorKind.AGENT, id=event["user"], via=THREAD_NOTE_VIA)
         text = (event.get("text") or "").strip()
@@ -512,8 +502,6 @@ class SlackWorkspace:
     def toggle_shift(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         user = body["user"]["id"]
-        if not self.access.is_agent(user):
-            return
         self.roster.set_on_shift(user, body["actions"][0]["value"] == "on", self.service.clock())
         self.refresh_home(user, client)
 

@@ -38,6 +38,7 @@ class IncidentListeners:
     def refuse(self, body: dict[str, Any], respond: Respond) -> bool:
         if self.access.is_lead(body["user"]["id"]):
             return False
+        self.access.refused(body["user"]["id"], body["actions"][0]["action_id"], needs="lead")
         respond(text=NOT_LEAD, response_type="ephemeral", replace_original=False)
         return True
 
@@ -59,6 +60,7 @@ class IncidentListeners:
             ack(response_action="errors", errors={cards.REPLY_BLOCK: "Write the answer first."})
             return
         if not self.access.is_lead(body["user"]["id"]):
+            self.access.refused(body["user"]["id"], f"view:{cards.REPLY_ALL_VIEW}", needs="lead")
             ack(response_action="errors", errors={cards.REPLY_BLOCK: NOT_LEAD})
             return
         incident = self.incidents.by_number(int(view["private_metadata"]))

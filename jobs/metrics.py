@@ -4,8 +4,8 @@ worker count into the same numbers, and a restart of one of them loses none.
 What is counted: every event in the tickets' history by name and channel (intake is
 `ticket.created`, replies `reply.sent`, breaches `sla.breached`, ...), and every effect
 the workers carry out by kind and outcome (done, postponed, failed, dead), with how long
-after it was due a done one finished. Counting never stands in the way of the work: a
-Redis error loses a count, never an effect.
+after it was due a done one finished; and every request refused for who sent it.
+Counting never stands in the way of the work: a Redis error loses a count, never an effect.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ HELP = {
     "helpdesk_events_total": "Events in the tickets' history, by event and channel.",
     "helpdesk_effects_total": "Effects the workers carried out, by kind and outcome.",
     "helpdesk_effect_seconds": "From the change that owed an effect to its completion, by kind.",
+    "helpdesk_refusals_total": "Requests refused for who sent them, by edge and action.",
 }
 TYPES = {
     "helpdesk_events_total": "counter",
     "helpdesk_effects_total": "counter",
     "helpdesk_effect_seconds": "histogram",
+    "helpdesk_refusals_total": "counter",
 }
 
 
@@ -67,6 +69,10 @@ class Metrics:
             counts.append((series("helpdesk_effect_seconds_sum", kind=kind), seconds))
             counts.append((series("helpdesk_effect_seconds_count", kind=kind), 1))
         self._add(counts)
+
+    def refusal(self, edge: str, action: str) -> None:
+        """One request refused because its sender may not do what it asked."""
+        self._add([(series("helpdesk_refusals_total", edge=edge, action=action[:64]), 1)])
 
     def lines(self) -> list[str]:
         """The Prometheus text lines of everything counted so far."""

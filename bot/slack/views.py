@@ -190,3 +190,11 @@ def home_view(
     if not mine:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Nothing assigned to you.")]))
     return View(type="home", blocks=blocks, private_metadata=json.dumps({"user": user_id}))
+
+
+def refusal_view(kind: str, text: str) -> View:
+    """The Home tab (`home`) or a modal (`modal`) of someone who may not see tickets."""
+    blocks: list[Block] = [SectionBlock(text=PlainTextObject(text=text, emoji=False))]
+    if kind == "home":
+        return View(type="home", blocks=[HeaderBlock(text="Helpdesk"), *blocks])
+    return View(type="modal", title=PlainTextObject(text="Helpdesk"), blocks=blocks)

@@ -19,7 +19,8 @@ from slack_sdk.models.blocks import Block
 from starlette.testclient import TestClient
 
 from app import Settings, Stack, slack_app
-from handlers.slack import NOT_AGENT, NOT_LEAD, USAGE
+from handlers.slack import NOT_LEAD, USAGE
+from handlers.slack_gate import NOT_AGENT
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
@@ -128,10 +129,16 @@ def open_desk(
             slack_api_url=slack.url,
             slack_triage_channel=TRIAGE,
             slack_leads_channel="C0LEADS",
-            slack_agents="C0AGENTS",
-            slack_leads="S0LEADS",
             macros_file=tmp_path / "macros.yaml",
-            **({"slack_post_rate": 100, "slack_update_rate": 100} | more_settings),
+            **(
+                {
+                    "slack_agents": "C0AGENTS",
+                    "slack_leads": "S0LEADS",
+                    "slack_post_rate": 100,
+                    "slack_update_rate": 100,
+                }
+                | more_settings
+            ),
         )
         (tmp_path / "macros.yaml").write_text(
             "macros:\n  - name: retry\n    title: Please retry\n"

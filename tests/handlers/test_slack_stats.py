@@ -53,6 +53,9 @@ def test_a_lead_sees_the_numbers_then_the_chart_in_a_direct_message(desk: Desk) 
 def test_bad_periods_and_outsiders_get_a_reason(desk: Desk) -> None:
     too_many = ask(desk, "stats 7d billing tech", "s2")
     assert too_many["text"].startswith(":warning: say one period")
-    outsider = ask(desk, "stats", "s3", user="U0STRANGER")
-    assert "Only support agents" in outsider["text"]
+    body = slash_command_body(user="U0STRANGER", text="stats", response_url="unused")
+    outsider = desk.slack_post(body)  # refused in the ack itself, privately
+    assert outsider.status_code == 200
+    assert outsider.json()["response_type"] == "ephemeral"
+    assert "Only support agents" in outsider.json()["text"]
     assert not desk.slack.files

@@ -66,6 +66,7 @@ def desk(
             mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
             slack_bot_token="xoxb-test",
             slack_signing_secret=SLACK_SECRET,
+            slack_agents="*",
             slack_api_url=slack.url,
             slack_triage_channel=TRIAGE,
             slack_post_rate=50,
