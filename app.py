@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     flows_file: Path = Path("flows.yaml")
     macros_file: Path = Path("macros.yaml")
 
+    # Bytes a request body may have, per route, counted as it streams in (413 above);
+    # unset: 1 MiB for the API, Slack and Telegram, 40 MiB for Mailgun's mails.
+    api_body_limit: int | None = Field(default=None, ge=1024)
+    slack_body_limit: int | None = Field(default=None, ge=1024)
+    telegram_body_limit: int | None = Field(default=None, ge=1024)
+    mailgun_body_limit: int | None = Field(default=None, ge=1024)
+
     # The outbox's timing: how often the sweeper looks, how long a fresh effect is left to
     # its own job before the sweeper steps in, and how long a worker holds a claimed one.
     sweep_interval: int = 10
@@ -789,11 +796,13 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
 
 
 def slack_http(settings: Settings, bolt: Any) -> Any:
-    """The Bolt app behind POST /slack/events: only when SLACK_SIGNING_SECRET can check
-    that a request comes from Slack. Socket Mode needs no route at all."""
+    """POST /slack/events for the Bolt app: only when SLACK_SIGNING_SECRET can check that
+    a request comes from Slack. Socket Mode needs no route at all."""
     if bolt is None or not settings.slack_signing_secret:
         return None
-    return bolt
+    from handlers.slack import SlackEndpoint
+
+    return SlackEndpoint(bolt, settings.slack_signing_secret)
 
 
 def kept_secret(path: Path) -> str:
@@ -858,6 +867,7 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             link_maker=player_links(settings, telegram),
             mail=mail_inbound(stack, runtime),
             rating=rating_pages(stack, runtime),
+            body_limits=body_limits(settings),
         )
         if bolt is not None and settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -891,6 +901,19 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
         uvicorn.Server(config).run()
     finally:
         stack.close()
+
+
+def body_limits(settings: Settings) -> Any:
+    """Each route's body limit: its setting, else the route's default."""
+    from handlers.body_limit import ROUTE_LIMITS, BodyLimits
+
+    chosen = {
+        "/api/": settings.api_body_limit,
+        "/slack/": settings.slack_body_limit,
+        "/telegram/": settings.telegram_body_limit,
+        "/mailgun/": settings.mailgun_body_limit,
+    }
+    return BodyLimits({prefix: chosen[prefix] or ROUTE_LIMITS[prefix] for prefix in chosen})
 
 
 class WorkerSupervisor:

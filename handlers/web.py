@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from slack_bolt import App
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -13,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.api import IntakeApi, LinkMaker
+from handlers.body_limit import ROUTE_LIMITS, BodyLimit, BodyLimits
 from handlers.health import healthz, metrics
 from handlers.mailgun import MailgunInbound
 from handlers.rating import RatingPages
@@ -35,11 +35,12 @@ def create_app(
     runtime: Runtime,
     *,
     api_keys: Sequence[str],
-    slack: App | None = None,
+    slack: SlackEndpoint | None = None,
     telegram: TelegramChannel | None = None,
     link_maker: LinkMaker | None = None,
     mail: MailgunInbound | None = None,
     rating: RatingPages | None = None,
+    body_limits: BodyLimits = BodyLimits(ROUTE_LIMITS),  # noqa: B008 (frozen)
 ) -> Starlette:
     rules = runtime.automation
     api = IntakeApi(
@@ -55,7 +56,7 @@ def create_app(
         *api.routes(),
     ]
     if slack is not None:
-        routes.append(Route("/slack/events", SlackEndpoint(slack).handle, methods=["POST"]))
+        routes.append(Route("/slack/events", slack.handle, methods=["POST"]))
     if telegram is not None:
         routes += telegram.routes()
     if mail is not None:
@@ -75,7 +76,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(BodyLimit, limits=body_limits)],
         exception_handlers={404: not_found, 405: wrong_method},
         lifespan=lifespan,
     )

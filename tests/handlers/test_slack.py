@@ -18,7 +18,7 @@ from rq.job import Job
 from slack_sdk.models.blocks import Block
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, slack_app
+from app import Settings, Stack, slack_app, slack_http
 from handlers.slack import NOT_LEAD, USAGE
 from handlers.slack_gate import NOT_AGENT
 from handlers.web import create_app
@@ -147,7 +147,9 @@ def open_desk(
         stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
         runtime = stack.runtime
         job_runtime.install(runtime)
-        app = create_app(runtime, api_keys=[KEY], slack=slack_app(stack, runtime))
+        app = create_app(
+            runtime, api_keys=[KEY], slack=slack_http(settings, slack_app(stack, runtime))
+        )
         with TestClient(app) as client:
             yield Desk(client, runtime, slack, tmp_path)
         job_runtime._current = None

