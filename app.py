@@ -157,7 +157,9 @@ def redact(url: str) -> str:
 def check_data_dir(data_dir: Path) -> Path:
     data_dir = data_dir.resolve()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if not data_dir.exists():
+            # Tickets, players' files and kept secrets live here: this user's alone.
+            data_dir.mkdir(mode=0o700, parents=True)
         probe = data_dir / f".write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
@@ -809,14 +811,20 @@ def kept_secret(path: Path) -> str:
     """A random secret made once and kept in a file only this user can read."""
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(secrets.token_urlsafe(32) + "\n")
-        tmp.chmod(0o600)
+        # Created 0600 in one call: the secret is never in a file anyone else could open.
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
         try:
             os.link(tmp, path)  # the first process to get here wins; the others read it
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
+    if path.stat().st_mode & 0o077:
+        raise StartupError(
+            f"{path} holds a secret but other users may read it; run: chmod 600 {path}"
+        )
     return path.read_text().strip()
 
 

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bot.email.render import TEMPLATES
-from ticketcore.errors import TicketNotFound
+from ticketcore.errors import AlreadyRated, TicketNotFound
 from ticketcore.lifecycle import Status
 from ticketcore.links import InvalidLink, rating_from_token
 from ticketcore.models import Channel, Ticket, resolution_of
@@ -103,7 +103,12 @@ class RatingPages:
             return page(lang, title, f"<p>{escape(texts['bad_score'])}</p>", 400)
         if record and score is not None:
             actor = player_actor(ticket.player, Channel.EMAIL)
-            self.service.rate(number, score, actor=actor)
+            try:
+                self.service.rate(number, score, actor=actor)
+            except AlreadyRated:
+                return page(
+                    lang, title, f"<p>{escape(texts['already'].format(number=number))}</p>", 409
+                )
             thanks = texts["thanks"].format(score=score, number=number)
             return page(lang, title, f"<p>{escape(thanks)}</p>")
         return page(lang, title, self.buttons(texts, score))

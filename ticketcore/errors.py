@@ -36,6 +36,12 @@ class TicketClosed(TicketError):
         self.number = number
 
 
+class AlreadyRated(TicketError):
+    def __init__(self, number: int) -> None:
+        super().__init__(f"ticket #{number} is already rated for this resolution")
+        self.number = number
+
+
 class CannotMerge(TicketError):
     def __init__(self, number: int, into: int, reason: str) -> None:
         super().__init__(f"cannot merge #{number} into #{into}: {reason}")

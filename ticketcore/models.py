@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ticketcore.addresses import to_address
 from ticketcore.lifecycle import Status
 
 MAX_TEXT = 20_000
@@ -72,11 +73,7 @@ class Player(Model):
     def _normalise_email(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip().lower()
-        local, _, domain = value.partition("@")
-        if not local or "." not in domain or any(c.isspace() for c in value):
-            raise ValueError("is not an email address")
-        return value
+        return to_address(value)
 
     def key(self) -> str:
         """The strongest identity we know, used to find the player's current ticket."""

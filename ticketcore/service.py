@@ -9,7 +9,7 @@ from pymongo import DESCENDING
 
 from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.automatic import AutomaticChanges
-from ticketcore.errors import CannotMerge, TicketClosed
+from ticketcore.errors import AlreadyRated, CannotMerge, TicketClosed
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     LOW_CSAT,
@@ -282,11 +282,16 @@ class TicketService(MailIntake, AutomaticChanges):
         return self._change({"number": number}, decide)
 
     def rate(self, number: int, score: int, *, actor: Actor) -> Ticket:
-        """The player's satisfaction with how a resolved ticket went (1 to 5)."""
+        """The player's satisfaction with how a resolved ticket went (1 to 5), once per
+        resolution."""
 
         def decide(current: Ticket) -> Action:
             if current.status not in (Status.RESOLVED, Status.CLOSED):
                 raise ValueError(f"ticket #{number} is not resolved; nothing to rate")
+            # One score per resolution: a forwarded mail's link must not overwrite it.
+            resolved = current.resolved_at
+            if current.csat is not None and resolved is not None and current.csat.at >= resolved:
+                raise AlreadyRated(number)
             csat = Csat(score=score, at=self.clock())
             event = "csat.low" if score <= LOW_CSAT else "csat.received"
             return Action(event, actor, csat.at, {"csat": csat})
