@@ -530,12 +530,12 @@ class SlackEndpoint:
         stamp = request.headers.get("x-slack-request-timestamp")
         if stamp is not None and not TIMESTAMP.fullmatch(stamp):
             return JSONResponse({"error": "X-Slack-Request-Timestamp is not a time"}, 401)
-        if not self.verifier.is_valid_request(body, dict(request.headers)):
-            return JSONResponse({"error": "not signed by Slack, or too old"}, status_code=401)
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+        if not self.verifier.is_valid_request(text, dict(request.headers)):
+            return JSONResponse({"error": "not signed by Slack, or too old"}, status_code=401)
         try:  # Bolt reads the body before it checks the signature, and fails on odd shapes
             bolt_request = to_bolt_request(request, body)
             for part in PAYLOAD_PARTS:
