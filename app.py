@@ -568,8 +568,9 @@ def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
     return read
 
 
-def mail_inbound(stack: Stack, runtime: Any) -> Any:
-    """POST /mailgun/inbound, when Mailgun's webhook signing key is set."""
+def mail_inbound(stack: Stack, runtime: Any, clock: Callable[[], datetime] = utc_now) -> Any:
+    """POST /mailgun/inbound, when Mailgun's webhook signing key is set; `clock` counts
+    the hours of the new-ticket limit."""
     settings = stack.settings
     if not settings.mailgun_webhook_signing_key:
         return None
@@ -585,6 +586,7 @@ def mail_inbound(stack: Stack, runtime: Any) -> Any:
         own_addresses=(settings.support_email,),
         limits=AttachmentLimits(per_file=per_file, per_mail=max(per_file, 25 * 1024 * 1024)),
         new_tickets_per_hour=settings.mail_new_tickets_per_hour,
+        clock=clock,
     )
 
 

