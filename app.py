@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     support_email: str = "support@helpdesk.localhost"
     support_name: str = "Support"  # the sender's name on mail and the brand in templates
     mail_max_attachment_mb: int = 10  # larger attachments are named on the ticket, not kept
+    mail_new_tickets_per_hour: int = 5  # per sender address; more mail is dropped with a log
     # Where players reach this helpdesk's pages (CSAT rating links in mail).
     public_url: str | None = None
     secret_key: str | None = None  # signs rating links; kept in DATA_DIR when unset
@@ -576,8 +577,9 @@ def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
     return read
 
 
-def mail_inbound(stack: Stack, runtime: Any) -> Any:
-    """POST /mailgun/inbound, when Mailgun's webhook signing key is set."""
+def mail_inbound(stack: Stack, runtime: Any, clock: Callable[[], datetime] = utc_now) -> Any:
+    """POST /mailgun/inbound, when Mailgun's webhook signing key is set; `clock` counts
+    the hours of the new-ticket limit."""
     settings = stack.settings
     if not settings.mailgun_webhook_signing_key:
         return None
@@ -592,6 +594,8 @@ def mail_inbound(stack: Stack, runtime: Any) -> Any:
         settings.mailgun_webhook_signing_key,
         own_addresses=(settings.support_email,),
         limits=AttachmentLimits(per_file=per_file, per_mail=max(per_file, 25 * 1024 * 1024)),
+        new_tickets_per_hour=settings.mail_new_tickets_per_hour,
+        clock=clock,
     )
 
 

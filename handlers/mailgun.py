@@ -28,8 +28,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.email.authenticity import header_pairs, is_verified_sender
 from bot.email.inbound import InboundMail, NotAMail, from_mailgun, language_of
 from handlers.errors import problem
+from handlers.hourly_limit import HourlyLimit
+from ticketcore.clock import Clock
+from ticketcore.errors import TooManyNewTickets
 from ticketcore.files import FileStore
 from ticketcore.models import Attachment, Player
 from ticketcore.players import Directory
@@ -61,6 +65,11 @@ def expected_signature(key: str, timestamp: str, token: str) -> str:
     return hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
 
 
+def sender_key(address: str) -> str:
+    """The sender as a key of the hourly count, of fixed length whatever the address."""
+    return hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
 def size_text(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size // 1024 + 1} KB"
 
@@ -75,6 +84,8 @@ class MailgunInbound:
         *,
         own_addresses: tuple[str, ...] = (),
         limits: AttachmentLimits | None = None,
+        new_tickets_per_hour: int = 5,
+        clock: Clock | None = None,
     ) -> None:
         self.service = service
         self.directory = Directory(service.store)
@@ -83,6 +94,9 @@ class MailgunInbound:
         self.signing_key = signing_key
         self.own_addresses = tuple(a.lower() for a in own_addresses)
         self.limits = limits or AttachmentLimits()
+        self.new_tickets = HourlyLimit(
+            redis, "mail:opened", new_tickets_per_hour, clock or service.clock
+        )
 
     def routes(self) -> list[Route]:
         return [Route("/mailgun/inbound", self.inbound, methods=["POST"])]
@@ -150,19 +164,26 @@ class MailgunInbound:
         if machine is not None:
             log.info("mail %s not taken: sent by a machine (%s)", mail.message_id, machine)
             return JSONResponse({"ignored": machine})
+        verified = self.is_verified(form, mail)
         attachments, notes = self.keep_attachments(form)
         text = "\n\n".join(part for part in (mail.text, *notes) if part)
         try:
             ticket, new = self.service.receive_mail(
-                player=self.player(mail, text),
+                player=self.player(mail, text, verified=verified),
                 message_id=mail.message_id,
+                sender_verified=verified,
                 text=text,
                 subject=mail.subject or None,
                 html=mail.html,
                 attachments=attachments,
                 thread_ids=mail.thread_ids,
                 subject_number=mail.subject_number,
+                may_open=lambda: self.new_tickets.allows(sender_key(mail.sender)),
             )
+        except TooManyNewTickets:
+            # 200, so that Mailgun does not bring the same flood back for eight hours.
+            log.warning("mail %s not taken: its sender opened too many tickets", mail.message_id)
+            return JSONResponse({"ignored": "too many new tickets from this sender"})
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             raise Refused(406, f"the mail cannot become a ticket: {reason}") from None
@@ -174,10 +195,19 @@ class MailgunInbound:
         )
         return JSONResponse({"ticket": ticket.number, "duplicate": not new})
 
-    def player(self, mail: InboundMail, text: str) -> Player:
+    def is_verified(self, form: FormData, mail: InboundMail) -> bool:
+        """Mailgun's verdicts, posted both as fields and in `message-headers`, vouch for
+        the From address (see bot.email.authenticity)."""
+        fields = [(k.lower(), v) for k, v in form.multi_items() if isinstance(v, str)]
+        headers = [*fields, *header_pairs(str(form.get("message-headers") or ""))]
+        envelope = str(form.get("sender") or "")
+        return is_verified_sender(mail.sender, envelope, headers)
+
+    def player(self, mail: InboundMail, text: str, *, verified: bool) -> Player:
         """The sender as a player; the game's player id too, when the directory knows this
-        address from another channel."""
-        known: dict[str, Any] = self.directory.by_email(mail.sender) or {}
+        address from another channel and the sender is verified: an unverified From may
+        be anyone's."""
+        known: dict[str, Any] = (self.directory.by_email(mail.sender) if verified else None) or {}
         return Player(
             email=mail.sender,
             player_id=known.get("player_id"),

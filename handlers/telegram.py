@@ -29,6 +29,7 @@ from telegram.ext import (
 )
 
 from bot.telegram.texts import Texts, language_keyboard
+from handlers.hourly_limit import HourlyLimit
 from ticketcore.clock import Clock
 from ticketcore.links import InvalidLink, player_from_token
 from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player, resolution_of
@@ -161,11 +162,8 @@ class SupportBot:
         return known.get("language") or self.texts.language_for(user.language_code)
 
     def may_open_ticket(self, user_id: int) -> bool:
-        hour = int(self.clock().timestamp() // 3600)
-        key = f"tg:opened:{user_id}:{hour}"
-        opened = int(self.redis.incr(key))
-        self.redis.expire(key, 3600)
-        return opened <= self.new_tickets_per_hour
+        limit = HourlyLimit(self.redis, "tg:opened", self.new_tickets_per_hour, self.clock)
+        return limit.allows(str(user_id))
 
     async def say(self, update: Update, key: str, **values: object) -> None:
         user = update.effective_user

@@ -84,14 +84,12 @@ class MailDelivery:
 
     def render(self, kind: str, ticket: Ticket, **values: object) -> RenderedMail:
         """A mail of `kind` about `ticket`, in the player's language."""
-        return self.templates.render(
-            kind,
-            ticket.player.language,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
-            player_name=ticket.player.display_name,
-            **values,
-        )
+        about: dict[str, object] = {
+            "ticket_number": ticket.number,
+            "subject": ticket.subject,
+            "player_name": ticket.player.display_name,
+        }
+        return self.templates.render(kind, ticket.player.language, **{**about, **values})
 
     def send(self, rt: Runtime, ticket: Ticket, mail: OutgoingMail) -> Document:
         """Hand one mail over; what happened, for the record."""
@@ -127,16 +125,12 @@ class MailDelivery:
         return self.send(rt, ticket, mail)
 
     def confirm_opened(self, rt: Runtime, doc: Document, record: Document) -> None:
-        """Tell a player who wrote by mail that the request arrived, and its number."""
+        """Tell a player who wrote by mail that the request arrived, and its number; with
+        nothing the sender wrote, not even their name, as the From may be someone else's."""
         ticket = to_ticket(doc)
         if ticket.channel is not Channel.EMAIL or ticket.player.email is None:
             return None
-        rendered = self.render(
-            "opened",
-            ticket,
-            text=ticket.opening_text,
-            reply_hours=self.reply_hours,
-        )
+        rendered = self.render("opened", ticket, reply_hours=self.reply_hours, player_name=None)
         mail = self.mail(
             ticket,
             self.message_id(ticket, f"{ticket.id}.opened"),

@@ -55,6 +55,12 @@ def without_message(change: Change) -> bool:
     return change.message is None
 
 
+def of_unverified_sender(change: Change) -> bool:
+    """For kinds that learn who the player is from the ticket: a sender nobody vouched
+    for must not write into the player directory."""
+    return not change.ticket.sender_verified
+
+
 class Subscriptions:
     """Effect kinds per event name, as configured by the features that are enabled; a kind
     in `channels` is owed only by tickets of those channels (a mail confirmation is no
@@ -95,4 +101,7 @@ CORE_SUBSCRIPTIONS: dict[str, set[str]] = {
     PLAYER_SYNC: {"ticket.created"},
     REPLY_DELIVER: {"reply.sent", "flow.fired"},  # a flow's auto-reply goes out the same way
 }
-CORE_NEEDLESS: dict[str, Needless] = {REPLY_DELIVER: without_message}
+CORE_NEEDLESS: dict[str, Needless] = {
+    REPLY_DELIVER: without_message,
+    PLAYER_SYNC: of_unverified_sender,
+}

@@ -56,3 +56,11 @@ class ConcurrentUpdate(TicketError):
     def __init__(self, number: int) -> None:
         super().__init__(f"ticket #{number} changed concurrently too many times; try again")
         self.number = number
+
+
+class TooManyNewTickets(TicketError):
+    """The sender has opened as many tickets as they may for now; nothing was written."""
+
+    def __init__(self, sender: str) -> None:
+        super().__init__(f"{sender} has opened too many tickets for now")
+        self.sender = sender

@@ -167,6 +167,9 @@ class Ticket(Model):
     # Every Message-Id of the ticket's mail conversation, the player's and ours, oldest
     # first: a mail that refers to one of them belongs here; one seen before is a resend.
     mail_ids: tuple[str, ...] = ()
+    # False when the ticket came by mail whose sender the mail provider could not
+    # authenticate: its "From" may be anyone's, so it is linked to no player record.
+    sender_verified: bool = True
     # The latest outward delivery that failed for good (e.g. a mail address refused).
     delivery_problem: str | None = Field(default=None, max_length=500)
     # Keys of one-time actions done on this ticket, so a job that runs again skips them:

@@ -112,6 +112,7 @@ class ServiceBase(TicketQueries):
         reopened_from: int | None = None,
         external_id: str | None = None,
         mail_id: str | None = None,
+        sender_verified: bool = True,
     ) -> Ticket:
         """Open a new ticket with the player's first message (`mail_id`: its Message-Id,
         when it came by mail; DuplicateKeyError if another ticket already has it)."""
@@ -139,6 +140,7 @@ class ServiceBase(TicketQueries):
             message_count=1,
             version=1,
             mail_ids=(mail_id,) if mail_id else (),
+            sender_verified=sender_verified,
         )
         # The ticket is validated above and the player checked here before a number is
         # taken: a refused ticket must not burn a number.
@@ -280,6 +282,7 @@ class ServiceBase(TicketQueries):
                 reopened_from=ticket.number,
                 external_id=external_id,
                 mail_id=mail_id,
+                sender_verified=ticket.sender_verified,
             )
         raise TicketClosed(number)
 

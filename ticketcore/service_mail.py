@@ -1,17 +1,45 @@
 """Mail in the ticket core: threading a player's mail onto its ticket by Message-Id or
-subject, one ticket per Message-Id, and the ids of the mail we send. Part of TicketService."""
+subject when the sender is that ticket's player, one ticket per Message-Id, and the ids of
+the mail we send. Part of TicketService."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from ticketcore.models import Attachment, Channel, Player, Ticket
+from ticketcore.errors import TooManyNewTickets
+from ticketcore.models import SYSTEM, Attachment, Channel, Message, MessageKind, Player, Ticket
 from ticketcore.service_base import ServiceBase
+from ticketcore.store import to_ticket
+from ticketcore.writes import Action
+
+
+def always() -> bool:
+    return True
+
+
+def is_senders_ticket(ticket: Ticket, sender: Player, *, sender_verified: bool) -> bool:
+    """Whether a mail from `sender` may join `ticket`: a verified sender whose address (or
+    game player id, known from a verified address) is the ticket's player's; an unverified
+    one only onto an unverified ticket of the same address, never a verified player's."""
+    same_address = sender.email is not None and sender.email == ticket.player.email
+    if not (sender_verified and ticket.sender_verified):
+        return same_address and not sender_verified and not ticket.sender_verified
+    same_player = sender.player_id is not None and sender.player_id == ticket.player.player_id
+    return same_address or same_player
+
+
+def not_threaded_note(ticket: Ticket, sender: Player, *, sender_verified: bool) -> str:
+    """Why a mail that names another ticket opened this one instead."""
+    who = f"{sender.email} ({'verified' if sender_verified else 'unverified'} sender)"
+    return (
+        f"This mail answers ticket #{ticket.number}, but {who} is not that ticket's player, "
+        "so it was not added there."
+    )
 
 
 class MailIntake(ServiceBase):
@@ -21,20 +49,27 @@ class MailIntake(ServiceBase):
         player: Player,
         message_id: str,
         text: str,
+        sender_verified: bool,
         subject: str | None = None,
         html: str | None = None,
         attachments: Sequence[Attachment] = (),
         thread_ids: Sequence[str] = (),
         subject_number: int | None = None,
+        may_open: Callable[[], bool] = always,
     ) -> tuple[Ticket, bool]:
         """A player's mail: onto the ticket whose conversation it answers (its In-Reply-To
-        or References name a Message-Id of the ticket), or the ticket its subject names
-        (`[#1234]`) when it is that ticket's player writing; else a new ticket. Returns the
-        ticket and whether the mail was new (False: the same Message-Id was seen before)."""
+        or References name a Message-Id of the ticket, or its subject names `[#1234]`) when
+        the sender is that ticket's player (`is_senders_ticket`); else a new ticket, linked
+        to the one it named with a note why. A new ticket first asks `may_open`, and raises
+        TooManyNewTickets, writing nothing, when refused. Returns the ticket and whether
+        the mail was new (False: the same Message-Id was seen before)."""
         seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
         if seen is not None:
             return self.get(seen["number"]), False
-        number = self._mail_thread(player, thread_ids, subject_number)
+        named = self._mail_thread(thread_ids, subject_number)
+        joins = named is not None and is_senders_ticket(
+            named, player, sender_verified=sender_verified
+        )
         mail: dict[str, Any] = {
             "text": text,
             "html": html,
@@ -43,36 +78,43 @@ class MailIntake(ServiceBase):
             "mail_id": message_id,
         }
         try:
-            if number is not None:
-                ticket = self.add_player_message_to(number, channel=Channel.EMAIL, **mail)
-            else:
-                ticket = self.open_ticket(
-                    player=player, channel=Channel.EMAIL, subject=subject, **mail
-                )
+            if named is not None and joins:
+                return self.add_player_message_to(named.number, channel=Channel.EMAIL, **mail), True
+            if not may_open():
+                raise TooManyNewTickets(player.email or player.key())
+            ticket = self.open_ticket(
+                player=player,
+                channel=Channel.EMAIL,
+                subject=subject,
+                reopened_from=named.number if named is not None else None,
+                sender_verified=sender_verified,
+                **mail,
+            )
         except DuplicateKeyError:  # the same mail, delivered twice at the same moment
             seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
             if seen is None:
                 raise
             return self.get(seen["number"]), False
+        if named is not None:
+            text = not_threaded_note(named, player, sender_verified=sender_verified)
+            note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
+            ticket = self._record(
+                ticket.number, Action("note.added", SYSTEM, self.clock(), {}, note)
+            )
         return ticket, True
 
-    def _mail_thread(
-        self, player: Player, thread_ids: Sequence[str], subject_number: int | None
-    ) -> int | None:
+    def _mail_thread(self, thread_ids: Sequence[str], subject_number: int | None) -> Ticket | None:
+        """The ticket a mail names: by a Message-Id of its conversation, else by number."""
+        query: dict[str, Any] | None = None
         if thread_ids:
-            doc = self.store.tickets.find_one(
-                {"mail_ids": {"$in": list(thread_ids)}},
-                {"number": 1},
-                sort=[("number", DESCENDING)],
-            )
+            query = {"mail_ids": {"$in": list(thread_ids)}}
+            doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
             if doc is not None:
-                return int(doc["number"])
-        if subject_number is not None and player.email is not None:
-            doc = self.store.tickets.find_one(
-                {"number": subject_number, "player.email": player.email}, {"number": 1}
-            )
+                return to_ticket(doc)
+        if subject_number is not None:
+            doc = self.store.tickets.find_one({"number": subject_number}, {"outbox": 0})
             if doc is not None:
-                return int(doc["number"])
+                return to_ticket(doc)
         return None
 
     def remember_mail_id(self, ticket_id: str, message_id: str) -> None:

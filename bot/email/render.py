@@ -43,7 +43,6 @@ SAMPLES: dict[str, dict[str, object]] = {
         "ticket_number": 1234,
         "subject": "Lost my sword",
         "player_name": "Kim",
-        "text": "My sword is gone.",
         "reply_hours": 24,
     },
     "csat": {

@@ -180,6 +180,14 @@ def ticket_card(
             block_id="card.message", text=PlainTextObject(text=message or " ", emoji=False)
         ),
     ]
+    if not ticket.sender_verified:
+        unverified = (
+            ":warning: *Unverified sender*: the mail provider could not confirm the From "
+            "address, so this may not be its owner; no player record is linked."
+        )
+        blocks.append(
+            ContextBlock(block_id="card.unverified", elements=[MarkdownTextObject(text=unverified)])
+        )
     if ticket.refs.get(TELEGRAM_BLOCKED):
         blocked = ":no_entry: The player blocked the bot: replies cannot reach them on Telegram."
         blocks.append(

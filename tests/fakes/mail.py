@@ -53,6 +53,8 @@ def mailgun_form(
     timestamp: int | None = None,
     token: str | None = None,
     with_stripped: bool = True,
+    spf: str | None = "Pass",
+    dkim: str | None = "Pass",
 ) -> tuple[FormData, FormFiles]:
     """What the forward route POSTs for `raw`: form fields and `attachment-N` file parts.
 
@@ -60,6 +62,8 @@ def mailgun_form(
     with no attachment `files` is empty and the body is urlencoded, as Mailgun sends it.
     `stripped-text` comes from email_reply_parser, which knows only English attribution
     lines ("On ... wrote:"): another language's attribution stays in it, quoted lines do not.
+    `spf` and `dkim` are the verdicts Mailgun adds on top of the headers and posts as fields
+    (its spam filter set to mark); None leaves one out.
     """
     message = message_from_bytes(raw, policy=policy.default)
     plain, html = _bodies(message)
@@ -74,7 +78,10 @@ def mailgun_form(
         data["body-html"] = html
     if with_stripped:
         data |= _stripped(plain)
-    headers = [[name, str(value).strip()] for name, value in message.items()]
+    verdicts = {"X-Mailgun-Spf": spf, "X-Mailgun-Dkim-Check-Result": dkim}
+    added = [[name, value] for name, value in verdicts.items() if value is not None]
+    data |= dict(added)
+    headers = [*added, *([name, str(value).strip()] for name, value in message.items())]
     data["message-headers"] = json.dumps(headers)
     files = [
         (f"attachment-{number}", attachment)

@@ -41,7 +41,7 @@ def hostile(kind: str) -> dict[str, object]:
     if kind == "reply":
         context |= {"agent_name": "<i>Alex</i>", "text": HOSTILE_TEXT}
     elif kind == "opened":
-        context |= {"text": HOSTILE_TEXT, "reply_hours": 24}
+        context |= {"reply_hours": 24}
     else:
         context |= {"rate_urls": RATE_URLS}
     return context
@@ -82,6 +82,9 @@ def test_player_and_agent_text_is_escaped_in_html(kind: str, language: str) -> N
     assert "<img" not in html
     assert "<b>" not in html
     assert "<i>" not in html
+    if kind == "opened":  # repeats nothing of the mail, whoever sent it
+        assert "alert" not in html and "7*7" not in html
+        return
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "{{ 7*7 }}" in html
@@ -97,6 +100,9 @@ def test_subject_is_one_plain_line_with_the_ticket_tag(kind: str, language: str)
     assert f"[#{NUMBER}]" in subject
     assert "\n" not in subject
     assert "\r" not in subject
+    if kind == "opened":  # the number only: nothing of the mail
+        assert "alert" not in subject
+        return
     assert '<script>alert(1)</script> & "q" {{ 7*7 }} Bcc: victim@example.com' in subject
     assert "49" not in subject
 
@@ -113,7 +119,7 @@ def test_long_subject_is_cut_with_an_ellipsis() -> None:
 
 
 def test_control_characters_leave_the_subject() -> None:
-    subject = render("opened", subject="a\x00b\x1bc\u2028d\u202ee\tf").subject
+    subject = render("reply", subject="a\x00b\x1bc\u2028d\u202ee\tf").subject
     assert subject.endswith("a b c d e f")
 
 
@@ -130,13 +136,9 @@ def test_css_is_inlined(kind: str, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("kind", ["reply", "opened"])
-def test_text_part_keeps_the_message_readable(kind: str, language: str) -> None:
-    mail = render(kind, language)
-    if kind == "reply":
-        assert HOSTILE_TEXT in mail.text
-    else:
-        assert "> <img src=x onerror=alert(1)>\n> line two {{ 7*7 }} {% if %}" in mail.text
+def test_text_part_keeps_the_message_readable(language: str) -> None:
+    mail = render("reply", language)
+    assert HOSTILE_TEXT in mail.text
     assert str(NUMBER) in mail.text
     assert HOSTILE_NAME in mail.text
 
