@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.api import IntakeApi, LinkMaker
+from handlers.api_keys import ApiKey
 from handlers.health import healthz, metrics
 from handlers.mailgun import MailgunInbound
 from handlers.rating import RatingPages
@@ -34,7 +35,7 @@ async def wrong_method(request: Request, exc: Exception) -> Response:
 def create_app(
     runtime: Runtime,
     *,
-    api_keys: Sequence[str],
+    api_keys: Sequence[ApiKey | str],
     slack: App | None = None,
     telegram: TelegramChannel | None = None,
     link_maker: LinkMaker | None = None,

@@ -37,7 +37,7 @@ from ticketcore import embedded
 SLACK_SECRET = "e2e-slack-signing-secret"
 TELEGRAM_SECRET = "e2e-telegram-secret"
 MAIL_KEY = "e2e-mailgun-signing-key"
-API_KEY = "e2e-api-key"
+API_KEY = "e2e-api-key-of-the-game"
 TRIAGE, LEADS, AGENTS, LEAD_GROUP = "C0TRIAGE", "C0LEADS", "C0AGENTS", "S0LEADS"
 ANN, LEAD = "U0ANN", "U0LEAD"
 FORM = "application/x-www-form-urlencoded"
