@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = None
     # Named keys with scopes, "name:scope,scope:KEY;..." (handlers/api_keys.py).
     api_keys: str | None = None
+    metrics_token: str | None = None  # a bearer token /metrics asks for; unset: /metrics is open
 
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -839,11 +840,14 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
     try:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
+        if not settings.metrics_token:
+            log.warning("/metrics is open to anyone: set METRICS_TOKEN to ask for a bearer token")
         bolt = slack_app(stack, runtime)
         telegram = telegram_channel(stack, runtime)
         app = create_app(
             runtime,
             api_keys=keys,
+            metrics_token=settings.metrics_token,
             slack=bolt,
             telegram=telegram,
             link_maker=player_links(settings, telegram),

@@ -36,6 +36,7 @@ def create_app(
     runtime: Runtime,
     *,
     api_keys: Sequence[ApiKey | str],
+    metrics_token: str | None = None,
     slack: App | None = None,
     telegram: TelegramChannel | None = None,
     link_maker: LinkMaker | None = None,
@@ -52,7 +53,7 @@ def create_app(
     )
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
-        Route("/metrics", metrics(runtime), methods=["GET"]),
+        Route("/metrics", metrics(runtime, token=metrics_token), methods=["GET"]),
         *api.routes(),
     ]
     if slack is not None:
