@@ -1,4 +1,4 @@
-"""/healthz and /metrics: can this process reach its store and queue, is the outbox draining?
+"""/healthz and /metrics: can this process reach what it needs, what do the tickets owe?
 
 Both are cheap whatever the request rate: each works out what touches the store at most
 once per window and answers every other request from that.
