@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     mongodb_db: str = "helpdesk"
     redis_url: str | None = None
     elasticsearch_url: str | None = None
+    # Named keys with scopes, "name:scope,scope:KEY;..." (handlers/api_keys.py).
     api_keys: str | None = None
+    metrics_token: str | None = None  # a bearer token /metrics asks for; unset: /metrics is open
 
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -123,9 +125,6 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
-
-    def api_key_list(self) -> list[str]:
-        return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
 
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_triage_channel)
@@ -832,17 +831,31 @@ def kept_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
-def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[str]:
+def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[Any]:
     """API_KEYS, or on a one-machine install a key kept in DATA_DIR so the API just works."""
-    keys = settings.api_key_list()
+    from handlers.api_keys import (
+        ALL_SCOPES,
+        FORMAT_HINT,
+        ApiKey,
+        ApiKeyError,
+        is_unnamed_form,
+        parse_api_keys,
+    )
+
+    try:
+        keys = parse_api_keys(settings.api_keys or "")
+    except ApiKeyError as exc:
+        raise StartupError(f"API_KEYS: {exc}") from exc
+    if keys and is_unnamed_form(settings.api_keys or ""):
+        log.warning("API_KEYS: keys without names have every scope; %s", FORMAT_HINT)
     if keys:
         return keys
     if not embedded:
         log.warning("API_KEYS is not set: the /api/v1 intake API refuses every request")
         return []
     path = data_dir / "api-key"
-    log.info("API_KEYS is not set: using the local key in %s", path)
-    return [kept_secret(path)]
+    log.info("API_KEYS is not set: using the local key in %s, with every scope", path)
+    return [ApiKey("local", ALL_SCOPES, kept_secret(path))]
 
 
 def secret_key(settings: Settings, data_dir: Path, embedded: bool) -> str:
@@ -869,11 +882,14 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
     try:
         runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
+        if not settings.metrics_token:
+            log.warning("/metrics is open to anyone: set METRICS_TOKEN to ask for a bearer token")
         bolt = slack_app(stack, runtime)
         telegram = telegram_channel(stack, runtime)
         app = create_app(
             runtime,
             api_keys=keys,
+            metrics_token=settings.metrics_token,
             slack=slack_http(settings, bolt),
             telegram=telegram,
             link_maker=player_links(settings, telegram),

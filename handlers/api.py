@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from handlers.api_keys import ApiKey, Scope, find_key, unnamed_keys
 from handlers.errors import BadRequest, from_ticket_error, from_validation, problem
 from ticketcore.calendar import BusinessCalendar
 from ticketcore.errors import TicketError
@@ -183,57 +183,62 @@ class IntakeApi:
     def __init__(
         self,
         service: TicketService,
-        api_keys: Sequence[str],
+        api_keys: Sequence[ApiKey | str],
         link_maker: LinkMaker | None = None,
         *,
         search: SearchIndex | None = None,
         calendar: Callable[[], BusinessCalendar | None] = lambda: None,
     ) -> None:
         self.service = service
-        self.keys = [k.encode() for k in api_keys]
+        bare = [k for k in api_keys if isinstance(k, str)]
+        self.keys = [k for k in api_keys if isinstance(k, ApiKey)] + unnamed_keys(bare)
         self.link_maker = link_maker
         self.search = search
         self.calendar = calendar  # the SLA calendar of the flows file in force, if any
 
     def routes(self) -> list[Route]:
+        """Every route with the one scope a key needs to use it."""
+        tickets, ticket = "/api/v1/tickets", "/api/v1/tickets/{number:int}"
         return [
-            Route("/api/v1/tickets", self.guard(self.create), methods=["POST"]),
-            Route("/api/v1/tickets", self.guard(self.list), methods=["GET"]),
-            Route("/api/v1/tickets/{number:int}", self.guard(self.show), methods=["GET"]),
-            Route("/api/v1/tickets/{number:int}", self.guard(self.patch), methods=["PATCH"]),
+            Route(tickets, self.guard(Scope.INTAKE, self.create), methods=["POST"]),
+            Route(tickets, self.guard(Scope.READ, self.list), methods=["GET"]),
+            Route(ticket, self.guard(Scope.READ, self.show), methods=["GET"]),
+            Route(ticket, self.guard(Scope.MANAGE, self.patch), methods=["PATCH"]),
+            Route(f"{ticket}/messages", self.guard(Scope.INTAKE, self.follow_up), methods=["POST"]),
             Route(
-                "/api/v1/tickets/{number:int}/messages",
-                self.guard(self.follow_up),
+                "/api/v1/player-links",
+                self.guard(Scope.LINKS, self.player_link),
                 methods=["POST"],
             ),
-            Route("/api/v1/player-links", self.guard(self.player_link), methods=["POST"]),
-            Route("/api/v1/stats", self.guard(self.stats), methods=["GET"]),
+            Route("/api/v1/stats", self.guard(Scope.READ, self.stats), methods=["GET"]),
         ]
 
-    def caller(self, request: Request) -> Actor | None:
+    def caller(self, request: Request) -> ApiKey | None:
+        """The key the request is signed with, or None when it has none this API knows."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        given = token.strip().encode()
-        for index, key in enumerate(self.keys):
-            if hmac.compare_digest(given, key):
-                return Actor(kind=ActorKind.INTEGRATION, id=f"api-key-{index + 1}", via="api")
-        return None
+        return find_key(self.keys, token.strip())
 
-    def guard(self, endpoint: Callable[[Request, Actor], Awaitable[Response]]) -> Endpoint:
-        """Authenticate, then turn every refusal into a 4xx that says why."""
+    def guard(
+        self, scope: Scope, endpoint: Callable[[Request, Actor], Awaitable[Response]]
+    ) -> Endpoint:
+        """Authenticate, check the key's scope, then turn every refusal into a 4xx."""
 
         async def guarded(request: Request) -> Response:
             if not self.keys:
                 return problem(401, "the intake API is disabled: API_KEYS is not set")
-            actor = self.caller(request)
-            if actor is None:
+            key = self.caller(request)
+            if key is None:
                 return problem(
                     401, "missing or wrong API key", hint="send Authorization: Bearer <key>"
                 )
+            if scope not in key.scopes:
+                return problem(403, f"the key {key.name!r} lacks the scope {scope.value!r}")
             number = request.path_params.get("number")
             if number is not None and number > MAX_NUMBER:
                 return problem(404, f"ticket #{number} does not exist")
+            actor = Actor(kind=ActorKind.INTEGRATION, id=key.name, via="api")
             try:
                 return await endpoint(request, actor)
             except BadRequest as exc:
@@ -290,6 +295,7 @@ class IntakeApi:
                 subject=body.subject,
                 queue=body.game,
                 context=context,
+                actor=actor,
             )
         )
         response = await self.detail(ticket)
@@ -394,7 +400,9 @@ class IntakeApi:
         body: FollowUp = await self.body(request, FollowUp)
         number = request.path_params["number"]
         ticket = await run_in_threadpool(
-            lambda: self.service.add_player_message_to(number, text=body.text, channel=Channel.API)
+            lambda: self.service.add_player_message_to(
+                number, text=body.text, channel=Channel.API, actor=actor
+            )
         )
         response = await self.detail(ticket)
         response.status_code = 201 if ticket.number != number else 200

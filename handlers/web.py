@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.api import IntakeApi, LinkMaker
+from handlers.api_keys import ApiKey
 from handlers.body_limit import ROUTE_LIMITS, BodyLimit, BodyLimits
 from handlers.health import healthz, metrics
 from handlers.mailgun import MailgunInbound
@@ -34,7 +35,8 @@ async def wrong_method(request: Request, exc: Exception) -> Response:
 def create_app(
     runtime: Runtime,
     *,
-    api_keys: Sequence[str],
+    api_keys: Sequence[ApiKey | str],
+    metrics_token: str | None = None,
     slack: SlackEndpoint | None = None,
     telegram: TelegramChannel | None = None,
     link_maker: LinkMaker | None = None,
@@ -52,7 +54,7 @@ def create_app(
     )
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),
-        Route("/metrics", metrics(runtime), methods=["GET"]),
+        Route("/metrics", metrics(runtime, token=metrics_token), methods=["GET"]),
         *api.routes(),
     ]
     if slack is not None:

@@ -37,7 +37,7 @@ from ticketcore import embedded
 SLACK_SECRET = "e2e-slack-signing-secret"
 TELEGRAM_SECRET = "e2e-telegram-secret"
 MAIL_KEY = "e2e-mailgun-signing-key"
-API_KEY = "e2e-api-key"
+API_KEY = "e2e-api-key-of-the-game"
 TRIAGE, LEADS, AGENTS, LEAD_GROUP = "C0TRIAGE", "C0LEADS", "C0AGENTS", "S0LEADS"
 ANN, LEAD = "U0ANN", "U0LEAD"
 FORM = "application/x-www-form-urlencoded"
@@ -276,8 +276,7 @@ class Desk:
         return next((m for m in self.fakes.slack.messages_in(channel) if m["ts"] == ts), None)
 
     def drained(self) -> bool:
-        health = self.http.get(f"{self.url}/healthz", timeout=5).json()
-        return health["checks"]["outbox"] == {"pending": 0, "dead": 0}
+        return self.store.tickets.count_documents({"outbox.0": {"$exists": True}}) == 0
 
     def history(self, number: int) -> list[dict[str, Any]]:
         doc = self.ticket(number)

@@ -78,7 +78,8 @@ def test_create_returns_the_ticket_with_its_number_and_first_message(client: Tes
         "My gems vanished\nafter the update",
         "api",
     )
-    assert message["author"] == {"kind": "player", "id": "id:p-77", "via": "api"}
+    # Written in by the game's key, for the player the ticket names.
+    assert message["author"] == {"kind": "integration", "id": "api-key-2", "via": "api"}
     assert body["messages_before"] is None
     assert body["created_at"].endswith("Z") or "+00:00" in body["created_at"]
 
@@ -327,10 +328,7 @@ def test_long_conversations_page_back_with_messages_before(
 def test_healthz_reports_store_and_queue(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["checks"]["store"] == "ok"
-    assert body["checks"]["queue"]["state"] == "ok"
+    assert response.json() == {"status": "ok", "failing": []}
 
 
 def test_metrics_count_tickets_by_status_and_owed_effects(client: TestClient) -> None:
@@ -381,8 +379,8 @@ def test_every_answer_carries_a_request_id(client: TestClient) -> None:
     assert insane.headers["x-request-id"] != "<script>" * 20
 
 
-def test_healthz_names_the_search_index_and_a_lost_one_degrades(
-    runtime: Runtime, tmp_path: Path
+def test_healthz_names_a_lost_search_index_and_it_degrades(
+    runtime: Runtime, tmp_path: Path, clock: FakeClock
 ) -> None:
     runtime.search = EmbeddedIndex(tmp_path / "search")
     with TestClient(create_app(runtime, api_keys=[KEY])) as client:
@@ -393,8 +391,8 @@ def test_healthz_names_the_search_index_and_a_lost_one_degrades(
                 raise ConnectionError("refused")
 
         runtime.search = Unreachable()  # type: ignore[assignment]
+        clock.advance(seconds=5)  # past the window of the last probe
         lost = client.get("/healthz")
-    assert fine["status"] == "ok" and fine["checks"]["search"] == "ok: 0 tickets in v1"
+    assert fine == {"status": "ok", "failing": []}
     assert lost.status_code == 200  # tickets still come in and go out
-    assert lost.json()["status"] == "degraded"
-    assert lost.json()["checks"]["search"] == "unreachable: ConnectionError"
+    assert lost.json() == {"status": "degraded", "failing": ["search"]}
