@@ -35,12 +35,18 @@ from ticketcore.search.port import SearchIndex, Viewer
 from ticketcore.search.query import parse
 from ticketcore.service import UNSET, TicketService
 from ticketcore.stats import Period, Stats
+from ticketcore.writes import player_actor
 
 MAX_BODY = 1_000_000
 MAX_CONTEXT_JSON = 16_000
 MAX_CONTEXT_DEPTH = 32
 MAX_NUMBER = 2**63 - 1  # the largest integer the store keeps
 MAX_PAGE = 100
+
+
+def by_key(key: Actor) -> str:
+    """What a player's words came in by: the API key's name, shown in the history."""
+    return f"api:{key.id}"
 
 
 def unstorable(value: Any, depth: int = MAX_CONTEXT_DEPTH) -> str | None:
@@ -295,7 +301,7 @@ class IntakeApi:
                 subject=body.subject,
                 queue=body.game,
                 context=context,
-                actor=actor,
+                actor=player_actor(player, Channel.API, via=by_key(actor)),
             )
         )
         response = await self.detail(ticket)
@@ -401,7 +407,7 @@ class IntakeApi:
         number = request.path_params["number"]
         ticket = await run_in_threadpool(
             lambda: self.service.add_player_message_to(
-                number, text=body.text, channel=Channel.API, actor=actor
+                number, text=body.text, channel=Channel.API, via=by_key(actor)
             )
         )
         response = await self.detail(ticket)

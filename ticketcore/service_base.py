@@ -250,11 +250,11 @@ class ServiceBase(TicketQueries):
         attachments: Sequence[Attachment] = (),
         external_id: str | None = None,
         mail_id: str | None = None,
-        actor: Actor | None = None,
+        via: str | None = None,
     ) -> Ticket:
         """A follow-up on a known ticket; on a closed one it opens a new linked ticket.
-        A mail whose Message-Id the ticket has already is not added again. `actor` is who
-        wrote it in, when not the player (an integration writing for the player)."""
+        A mail whose Message-Id the ticket has already is not added again. The player is
+        its author; `via` names what carried it in, when not the channel (an API key)."""
         message = player_message(channel, text, html, attachments, external_id)
         adds = {"mail_ids": (mail_id,)} if mail_id else {}
 
@@ -263,7 +263,7 @@ class ServiceBase(TicketQueries):
                 return None  # closed: decided below (follow a merge, or open a linked ticket)
             now = self.clock()
             updates = player_message_updates(current, now)
-            writer = actor or player_actor(current.player, channel)
+            writer = player_actor(current.player, channel, via=via)
             return Action("message.received", writer, now, updates, message, adds=adds)
 
         for _ in range(MAX_REDIRECTS):
@@ -285,7 +285,7 @@ class ServiceBase(TicketQueries):
                 external_id=external_id,
                 mail_id=mail_id,
                 sender_verified=ticket.sender_verified,
-                actor=actor,
+                actor=player_actor(ticket.player, channel, via=via),
             )
         raise TicketClosed(number)
 

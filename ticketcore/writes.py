@@ -245,8 +245,12 @@ def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(cleaned)
 
 
-def player_actor(player: Player, channel: Channel) -> Actor:
-    return Actor(kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=channel)
+def player_actor(player: Player, channel: Channel, *, via: str | None = None) -> Actor:
+    """The player as the author of their words; `via` what carried them in, if not the
+    channel itself (an API key's name)."""
+    return Actor(
+        kind=ActorKind.PLAYER, id=player.key(), name=player.display_name, via=via or channel
+    )
 
 
 def player_message(

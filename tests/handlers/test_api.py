@@ -78,8 +78,8 @@ def test_create_returns_the_ticket_with_its_number_and_first_message(client: Tes
         "My gems vanished\nafter the update",
         "api",
     )
-    # Written in by the game's key, for the player the ticket names.
-    assert message["author"] == {"kind": "integration", "id": "api-key-2", "via": "api"}
+    # The player's words, written in by the game's key.
+    assert message["author"] == {"kind": "player", "id": "id:p-77", "via": "api:api-key-2"}
     assert body["messages_before"] is None
     assert body["created_at"].endswith("Z") or "+00:00" in body["created_at"]
 

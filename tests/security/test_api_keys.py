@@ -107,13 +107,14 @@ def test_the_keys_name_is_the_actor_in_the_history(client: TestClient, runtime: 
     ticket = runtime.service.get(1)
     entries = runtime.service.history(ticket).items
     actors = {(e.event, e.actor.kind.value, e.actor.id, e.actor.via) for e in entries}
-    assert ("ticket.created", "integration", "game", "api") in actors
-    assert ("message.received", "integration", "game", "api") in actors
+    # The player is the author of their words; the key is what carried them in.
+    assert ("ticket.created", "player", "id:p1", "api:game") in actors
+    assert ("message.received", "player", "id:p1", "api:game") in actors
     assert ("ticket.status_changed", "integration", "support-tools", "api") in actors
     assert ticket.player.player_id == "p1" and ticket.status is Status.PENDING
 
 
-def test_a_follow_up_on_a_closed_ticket_opens_the_new_one_as_the_key(
+def test_a_follow_up_on_a_closed_ticket_opens_the_new_one_by_the_key(
     client: TestClient, runtime: Runtime, clock: FakeClock
 ) -> None:
     client.post("/api/v1/tickets", json=NEW_TICKET, headers=auth(GAME_KEY))
@@ -122,7 +123,7 @@ def test_a_follow_up_on_a_closed_ticket_opens_the_new_one_as_the_key(
     again = client.post("/api/v1/tickets/1/messages", json={"text": "x"}, headers=auth(GAME_KEY))
     assert again.status_code == 201
     [opening] = again.json()["messages"]
-    assert opening["author"] == {"kind": "integration", "id": "game", "via": "api"}
+    assert opening["author"] == {"kind": "player", "id": "id:p1", "via": "api:game"}
 
 
 def test_the_unnamed_form_still_works_with_every_scope_and_warns(
@@ -143,7 +144,7 @@ def test_the_unnamed_form_still_works_with_every_scope_and_warns(
         )
         read = client.get("/api/v1/tickets/1", headers=auth(GAME_KEY))
     assert (created.status_code, changed.status_code, read.status_code) == (201, 200, 200)
-    assert read.json()["messages"][0]["author"]["id"] == "api-key-2"
+    assert read.json()["messages"][0]["author"]["via"] == "api:api-key-2"
 
 
 def test_the_local_key_of_a_one_machine_install_has_every_scope(tmp_path: Path) -> None:
