@@ -53,6 +53,7 @@ class Bot:
     runtime: Runtime
     telegram: FakeTelegram
     data_dir: Path | None = None  # where mail goes as .eml files
+    support: Any = None  # the SupportBot answering the updates (its clock, its limits)
 
     def send(self, update: dict[str, Any], secret: str | None = SECRET) -> Any:
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
@@ -128,7 +129,7 @@ def bot(
             link_maker=player_links(settings, channel),
         )
         with TestClient(app) as client:
-            yield Bot(client, runtime, fake, tmp_path)
+            yield Bot(client, runtime, fake, tmp_path, channel.bot)
         stack.close()
         job_runtime._current = None
         mongo_client.drop_database(settings.mongodb_db)
