@@ -13,8 +13,7 @@ from app import main
 from tests.conftest import START, FakeClock
 from tests.fakes.telegram import command_update, text_update
 from tests.handlers.test_telegram import LINK_SECRET, Bot, bot  # noqa: F401 (the fixture)
-from ticketcore.link_uses import LinkUses
-from ticketcore.links import make_token, token_id
+from ticketcore.links import make_token
 from ticketcore.models import ActorKind
 from ticketcore.players import Directory
 
@@ -62,11 +61,15 @@ def test_a_second_use_of_a_link_is_refused_and_does_not_rebind(
 
 
 def test_users_opening_one_link_at_once_bind_one_of_them(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
-    uses = LinkUses(bot.runtime.store)
-    used = token_id(link("p-9002", clock))
-    with ThreadPoolExecutor(8) as pool:
-        taken = list(pool.map(lambda user: uses.claim(used, "p-9002", user, clock()), range(8)))
-    assert taken.count(True) == 1
+    token = link("p-9002", clock)
+    users = range(631, 637)
+    updates = [command_update(user_id=user, command="/start", args=token) for user in users]
+    with ThreadPoolExecutor(len(updates)) as pool:
+        answers = list(pool.map(bot.send, updates))
+    assert [answer.status_code for answer in answers] == [200] * len(updates)
+    linked = [u for u in users if bot.texts_to(u)[-1].startswith("Your game account is linked.")]
+    assert len(linked) == 1
+    assert bound_user(bot, "p-9002") == linked[0]
 
 
 # ------------------------------------------------------------------ 30 days at most
