@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from app import main
+from jobs.sweeper import sweep
 from tests.conftest import START, FakeClock
 from tests.fakes.telegram import command_update, text_update
 from tests.handlers.test_telegram import LINK_SECRET, Bot, bot  # noqa: F401 (the fixture)
@@ -181,3 +182,13 @@ def test_codes_are_mailed_a_few_times_an_hour_at_most(bot: Bot, clock: FakeClock
     assert bot.texts_to(624)[-1].startswith("We have sent several codes in the last hour.")
     bot.deliver()
     assert bot.codes_mailed_to("one-more@example.com") == []
+
+
+def test_a_code_whose_job_was_lost_is_mailed_by_the_sweeper(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+    bot.send(command_update(user_id=625, command="/email", args="max@example.com"))
+    for queue in bot.queues():
+        queue.empty()  # Redis lost the job; the player record still owes the mail
+    bot.runtime.sweep_grace = timedelta(0)
+    assert sweep() == 1
+    bot.deliver()
+    assert len(bot.codes_mailed_to("max@example.com")) == 1
