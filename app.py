@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = None  # for links; asked of Telegram when unset
     telegram_new_tickets_per_hour: int = 5
     player_link_secret: str | None = None
+    # An address given by /email counts once the code mailed to it comes back: within
+    # these minutes, in these tries; and at most this many codes per Telegram user an hour.
+    email_code_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    email_code_attempts: int = Field(default=5, ge=1, le=10)
+    email_codes_per_hour: int = Field(default=3, ge=1, le=20)
     support_reply_hours: int = 24  # the answer time the bot promises players
 
     mailgun_api_key: str | None = None
@@ -551,6 +556,7 @@ def mail_delivery(stack: Stack, store: Any) -> Any:
         support_name=settings.support_name,
         rating_urls=rating_urls,
         reply_hours=settings.support_reply_hours,
+        email_code_minutes=settings.email_code_minutes,
     )
 
 
@@ -629,6 +635,14 @@ def telegram_delivery(stack: Stack) -> Any:
     )
 
 
+def notice_dispatch(runtime: Any) -> Callable[[], None]:
+    """Hands the notices just owed on player records to a worker (jobs.notices)."""
+    from jobs.notices import deliver_due_notices
+
+    queue = runtime.urgent_queue or runtime.queue
+    return lambda: queue.enqueue(deliver_due_notices)
+
+
 def telegram_channel(stack: Stack, runtime: Any) -> Any:
     """The players' bot: webhook with TELEGRAM_WEBHOOK_URL, else long polling; or None."""
     settings = stack.settings
@@ -666,6 +680,10 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
         clock=utc_now,
         link_secret=settings.player_link_secret,
         new_tickets_per_hour=settings.telegram_new_tickets_per_hour,
+        email_code_minutes=settings.email_code_minutes,
+        email_code_attempts=settings.email_code_attempts,
+        email_codes_per_hour=settings.email_codes_per_hour,
+        notices_owed=notice_dispatch(runtime),
     )
     support_bot.register(application)
     return TelegramChannel(
@@ -1194,7 +1212,9 @@ def main(argv: list[str] | None = None) -> None:
     worker_cmd.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     link_cmd = commands.add_parser("link-token", help="print a Telegram deep link for a player")
     link_cmd.add_argument("player_id")
-    link_cmd.add_argument("--days", type=int, default=7, help="how long the link is valid")
+    link_cmd.add_argument(
+        "--days", type=int, default=7, help="how long the link is valid (1 to 30 days)"
+    )
     flows_cmd = commands.add_parser("flows", help="work with the flows file")
     flows_actions = flows_cmd.add_subparsers(dest="flows_command", required=True)
     check_cmd = flows_actions.add_parser("check", help="validate a flows file, line by line")

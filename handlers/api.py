@@ -19,6 +19,7 @@ from handlers.errors import BadRequest, from_ticket_error, from_validation, prob
 from ticketcore.calendar import BusinessCalendar
 from ticketcore.errors import TicketError
 from ticketcore.lifecycle import Status
+from ticketcore.links import MAX_TTL
 from ticketcore.models import (
     MAX_SUBJECT,
     MAX_TEXT,
@@ -115,7 +116,7 @@ class FollowUp(Body):
 
 class PlayerLinkRequest(Body):
     player_id: str = Field(min_length=1, max_length=30)
-    days: int = Field(default=7, ge=1, le=90)
+    days: int = Field(default=7, ge=1, le=MAX_TTL.days)
 
 
 class TicketPatch(Body):

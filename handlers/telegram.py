@@ -7,8 +7,11 @@ import asyncio
 import hmac
 import json
 import logging
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -31,9 +34,10 @@ from telegram.ext import (
 from bot.telegram.texts import Texts, language_keyboard
 from handlers.hourly_limit import HourlyLimit
 from ticketcore.clock import Clock
-from ticketcore.links import InvalidLink, player_from_token
+from ticketcore.link_uses import LinkUses
+from ticketcore.links import InvalidLink, player_from_token, token_id
 from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player, resolution_of
-from ticketcore.players import Directory
+from ticketcore.players import Directory, EmailCheck
 from ticketcore.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,13 @@ OPEN = ("new", "inprogress", "waiting", "pending", "answered")
 # Failures of ours, which a retry of the same update may get past.
 TRANSIENT = (PyMongoError, RedisError, OSError)
 LARGEST = 2**63 - 1  # the store keeps 64-bit integers
+EMAIL_CODE = re.compile(r"[0-9]{6}")
+EMAIL_CHECK_TEXTS = {
+    EmailCheck.CONFIRMED: "email_confirmed",
+    EmailCheck.WRONG: "email_code_wrong",
+    EmailCheck.EXPIRED: "email_code_expired",
+    EmailCheck.NOTHING_PENDING: "email_nothing_pending",
+}
 
 
 def has_huge_number(data: Any) -> bool:
@@ -107,6 +118,12 @@ class SupportBot:
     clock: Clock
     link_secret: str | None = None
     new_tickets_per_hour: int = 5
+    email_code_minutes: int = 30
+    email_code_attempts: int = 5
+    email_codes_per_hour: int = 3
+    # Asks a worker for the notices just owed on a player record; without it the sweeper
+    # hands them over after its grace period.
+    notices_owed: Callable[[], None] = lambda: None
     failures: dict[int, BaseException] = field(default_factory=dict)
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -190,11 +207,23 @@ class SupportBot:
             log.info("refused a player link from Telegram user %s: %s", user.id, exc)
             await self.say(update, "link_invalid")
             return
-        actor = Actor(kind=ActorKind.PLAYER, id=f"tg:{user.id}", via="telegram")
-        await self.store(
-            update, lambda: self.service.bind_player_id(user.id, player_id, actor=actor)
-        )
-        await self.say(update, "link_ok")
+        used = token_id(token)
+        said = await self.store(update, lambda: self.bind_by_link(user.id, player_id, used))
+        if said is not None:
+            await self.say(update, said)
+
+    def bind_by_link(self, user_id: int, player_id: str, used: str) -> str:
+        """Bind the user to the player the link names, if the link was never used; what
+        to tell the user."""
+        uses = LinkUses(self.service.store)
+        if not uses.claim(used, player_id, user_id, self.clock()):
+            log.info("refused a used player link from Telegram user %s", user_id)
+            return "link_used"
+        actor = Actor(kind=ActorKind.PLAYER, id=f"tg:{user_id}", via="telegram")
+        self.service.bind_player_id(user_id, player_id, actor=actor)
+        uses.bound(used, self.clock())
+        self.notices_owed()  # the chat the player may have been taken from
+        return "link_ok"
 
     async def new(self, update: Update, context: Context) -> None:
         assert update.effective_user is not None
@@ -222,22 +251,46 @@ class SupportBot:
         await update.effective_chat.send_message("\n".join(lines)[:4096])
 
     async def email(self, update: Update, context: Context) -> None:
-        """`/email name@example.com`: the player's address, so mail from it and tickets the
-        game opens with it are known as this same player."""
+        """`/email name@example.com` mails a code to the address; `/email 123456` sends
+        the code back. Only then do mail from it and tickets with it count as this player."""
         user = update.effective_user
         assert user is not None
         given = " ".join(context.args or []).strip()
-        try:
-            address = Player(email=given).email
-        except ValidationError:
-            await self.say(update, "email_invalid")
-            return
-        assert address is not None
-        stored = await self.store(
-            update, lambda: self.directory.set_email(user.id, address, self.clock())
+        if EMAIL_CODE.fullmatch(given):
+            said = await self.store(update, lambda: self.check_email_code(user.id, given))
+        else:
+            try:
+                address = Player(email=given).email
+            except ValidationError:
+                await self.say(update, "email_invalid")
+                return
+            assert address is not None
+            said = await self.store(update, lambda: self.send_email_code(user, address))
+        if said is not None:
+            await self.say(update, said[0], **said[1])
+
+    def send_email_code(self, user: User, address: str) -> tuple[str, dict[str, object]]:
+        codes = HourlyLimit(self.redis, "tg:email-codes", self.email_codes_per_hour, self.clock)
+        if not codes.allows(str(user.id)):
+            return "email_codes_limit", {}
+        now = self.clock()
+        minutes = self.email_code_minutes
+        self.directory.ask_to_confirm_email(
+            user.id,
+            address,
+            f"{secrets.randbelow(10**6):06d}",
+            at=now,
+            expires_at=now + timedelta(minutes=minutes),
+            language=self.language_of(user),
         )
-        if stored is not None:
-            await self.say(update, "email_saved", email=address)
+        self.notices_owed()
+        return "email_code_sent", {"email": address, "minutes": minutes}
+
+    def check_email_code(self, user_id: int, code: str) -> tuple[str, dict[str, object]]:
+        attempts = self.email_code_attempts
+        check = self.directory.confirm_email(user_id, code, self.clock(), max_attempts=attempts)
+        known = self.directory.by_telegram(user_id) or {}
+        return EMAIL_CHECK_TEXTS[check], {"email": known.get("email")}
 
     async def help(self, update: Update, context: Context) -> None:
         await self.say(update, "help")

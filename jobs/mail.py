@@ -1,4 +1,5 @@
-"""Mail to players: agents' replies, the confirmation of a new request, the CSAT question.
+"""Mail to players: agents' replies, the confirmation of a new request, the CSAT question,
+and the code that confirms an address a player gave on Telegram.
 
 Every mail carries a Message-Id of ours, recorded on the ticket before it is sent, with
 In-Reply-To and References to the conversation so far: the player's mail client threads
@@ -9,6 +10,7 @@ where the card shows it, and is not retried.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,10 @@ from ticketcore.lifecycle import Status
 from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail
 from ticketcore.mail.once import SendOnce
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
+from ticketcore.notices import EMAIL_CODE
 from ticketcore.store import Document, to_ticket
+
+log = logging.getLogger(__name__)
 
 MAIL_OPENED = "mail.opened"
 MAIL_CSAT = "mail.csat"
@@ -55,6 +60,7 @@ class MailDelivery:
     support_name: str
     rating_urls: RatingUrls
     reply_hours: int = 24
+    email_code_minutes: int = 30
 
     @property
     def sender(self) -> str:
@@ -164,5 +170,40 @@ class MailDelivery:
         self.send(rt, ticket, mail)
         return None
 
+    def send_email_code(self, rt: Runtime, record: Document, notice: Document) -> None:
+        """A player notice: the code that confirms the address they gave, once per request."""
+        payload = notice["payload"]
+        rendered = self.templates.render(
+            "email_code",
+            payload.get("language"),
+            code=payload["code"],
+            minutes=self.email_code_minutes,
+            player_name=None,
+        )
+        unique = notice["key"].rpartition(":")[2]
+        mail = OutgoingMail(
+            message_id=f"<email-code.{unique}@{domain_of(self.support_address)}>",
+            sender=self.sender,
+            to=payload["to"],
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            reply_to=self.support_address,
+            tags=("email_code",),
+            automatic=True,
+        )
+        try:
+            self.mailer.send(mail)
+        except MailDeferred as exc:
+            if exc.retry_after is not None:
+                raise RetryLater(exc.retry_after + random.uniform(0, 1), str(exc)) from exc
+            raise
+        except MailRejected as exc:  # the player will see no code and can give another one
+            log.info("confirmation code to %s refused: %s", mail.to, exc)
+
     def handlers(self) -> dict[str, Handler]:
-        return {MAIL_OPENED: self.confirm_opened, MAIL_CSAT: self.ask_satisfaction}
+        return {
+            MAIL_OPENED: self.confirm_opened,
+            MAIL_CSAT: self.ask_satisfaction,
+            EMAIL_CODE: self.send_email_code,
+        }

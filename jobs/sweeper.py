@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from jobs import runtime
+from jobs.notices import sweep_notices
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def sweep() -> int:
     for kind, tickets in sorted(drained.items()):
         # Whatever the flag says: the drain it stands for is the one that got lost.
         dispatcher.drain(kind, sorted(set(tickets)), again=True)
+    count += sweep_notices(rt)  # the player records' outbox
     if count:
         log.info("sweeper re-enqueued %d overdue effects", count)
     return count

@@ -1,5 +1,6 @@
-"""Deliver to players on Telegram: agents' replies, the 'ticket opened' notice, and the
-satisfaction question. Paced to the Bot API's limits; a 429 reschedules, a block is noted."""
+"""Deliver to players on Telegram: agents' replies, the 'ticket opened' notice, the
+satisfaction question, and word that a game account moved to another Telegram user.
+Paced to the Bot API's limits; a 429 reschedules, a block is noted."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
+from ticketcore.notices import TELEGRAM_REBOUND
 from ticketcore.store import Document, save_entries, to_ticket
 
 TELEGRAM_OPENED = "telegram.opened"
@@ -163,8 +165,23 @@ class TelegramDelivery:
             return self.blocked(rt, ticket)
         return {f"refs.{TELEGRAM_CSAT_ASKED}": str(resolution)}
 
+    def notify_rebound(self, rt: Runtime, record: Document, notice: Document) -> None:
+        """A player notice: the chat that had the game account learns it was bound elsewhere,
+        so a stolen link does not go unnoticed."""
+        payload = notice["payload"]
+        text = self.texts.get(payload.get("language"), "link_moved")
+        try:
+            self.send(int(payload["chat_id"]), text)
+        except Forbidden:
+            return None  # that user blocked the bot: nobody left to tell there
+        return None
+
     def handlers(self) -> dict[str, Handler]:
-        return {TELEGRAM_OPENED: self.notify_opened, TELEGRAM_CSAT: self.ask_satisfaction}
+        return {
+            TELEGRAM_OPENED: self.notify_opened,
+            TELEGRAM_CSAT: self.ask_satisfaction,
+            TELEGRAM_REBOUND: self.notify_rebound,
+        }
 
     def close(self) -> None:
         """Close the Bot API client's connections, then the loop they live on."""

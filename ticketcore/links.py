@@ -3,7 +3,8 @@
 A token fits Telegram's deep-link parameter (at most 64 characters of [A-Za-z0-9_-]):
 base64url of one version byte, the expiry as 5 bytes of Unix seconds, 12 bytes of
 HMAC-SHA256 and the player id itself. The game backend makes tokens with the shared
-secret, offline; the bot checks them without a lookup.
+secret, offline; the bot checks them without a lookup, and records each one it accepts
+(see ticketcore.link_uses), so a token binds once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ EXPIRY_BYTES = 5
 MAX_TOKEN = 64
 MAX_PLAYER_ID_BYTES = MAX_TOKEN * 3 // 4 - 1 - EXPIRY_BYTES - MAC_BYTES  # 30
 DEFAULT_TTL = timedelta(days=7)
+# A link is a bearer credential until it is used or expires: its life is kept short.
+MAX_TTL = timedelta(days=30)
 
 
 class InvalidLink(ValueError):
@@ -31,7 +34,9 @@ def _mac(secret: str, body: bytes) -> bytes:
 
 
 def make_token(player_id: str, *, secret: str, now: datetime, ttl: timedelta = DEFAULT_TTL) -> str:
-    """A token naming `player_id` until `now + ttl`."""
+    """A token naming `player_id` until `now + ttl`; ValueError past MAX_TTL."""
+    if not timedelta(0) < ttl <= MAX_TTL:
+        raise ValueError(f"a player link must live more than 0 and at most {MAX_TTL.days} days")
     raw_id = player_id.encode()
     if not raw_id or len(raw_id) > MAX_PLAYER_ID_BYTES:
         raise ValueError(f"a linked player id must be 1 to {MAX_PLAYER_ID_BYTES} bytes")
@@ -65,6 +70,11 @@ def player_from_token(token: str, *, secret: str, now: datetime) -> str:
         return raw_id.decode()
     except UnicodeDecodeError:
         raise InvalidLink("the link is malformed") from None
+
+
+def token_id(token: str) -> str:
+    """Names a token by what it decodes to: spellings that decode alike are one token."""
+    return hashlib.sha256(_decoded(token)).hexdigest()
 
 
 def deep_link(bot_username: str, token: str) -> str:

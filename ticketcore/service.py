@@ -43,6 +43,8 @@ from ticketcore.writes import (
 
 __all__ = ["UNSET", "TicketService"]
 
+REBIND_NOTED_TICKETS = 20  # the player's newest tickets that note a move to another user
+
 
 class TicketService(MailIntake, AutomaticChanges):
     """Every change to tickets, each one atomic with the effects it owes."""
@@ -251,8 +253,12 @@ class TicketService(MailIntake, AutomaticChanges):
 
     def bind_player_id(self, telegram_user_id: int, player_id: str, *, actor: Actor) -> int:
         """The game vouched that this Telegram user is `player_id`: remember it, and put it
-        on the user's open tickets. Returns how many tickets changed."""
-        Directory(self.store).link_telegram(telegram_user_id, player_id, self.clock())
+        on the user's open tickets. Returns how many tickets changed. A player taken from
+        another Telegram user has it said in their tickets' history (that chat is told by
+        a notice the directory owes)."""
+        previous = Directory(self.store).link_telegram(telegram_user_id, player_id, self.clock())
+        if previous is not None:
+            self._note_rebind(player_id, previous, telegram_user_id, actor=actor)
         query = {"player.telegram_user_id": telegram_user_id}  # all of it on one index
         found = self.store.tickets.find(query, {"number": 1, "active": 1})
         numbers = [d["number"] for d in found if d.get("active")]
@@ -264,6 +270,13 @@ class TicketService(MailIntake, AutomaticChanges):
 
             self._change({"number": number}, decide)
         return len(numbers)
+
+    def _note_rebind(self, player_id: str, previous: int, current: int, *, actor: Actor) -> None:
+        moved = {"telegram_user_id_before": previous, "telegram_user_id": current}
+        found = self.store.tickets.find({"player.player_id": player_id}, {"number": 1})
+        for doc in found.sort("number", DESCENDING).limit(REBIND_NOTED_TICKETS):
+            action = Action("player.rebound", actor, self.clock(), {}, data=moved)
+            self._record(doc["number"], action)
 
     def set_account(self, number: int, summary: AccountSummary, *, actor: Actor) -> Ticket | None:
         """Keep what the game said of the ticket's player (`account.loaded`), for its card and

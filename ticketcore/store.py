@@ -87,6 +87,8 @@ class Store:
         self.players.create_index("player_id", unique=True, sparse=True)
         self.players.create_index("email", sparse=True)
         self.players.create_index("telegram_user_id", sparse=True)
+        # Notices owed outside any ticket (ticketcore.notices): what falls due.
+        self.players.create_index("notices.due_at", sparse=True)
         self.tickets.create_index([("queue", ASCENDING), ("status", ASCENDING)])
         # One Message-Id belongs to one ticket: the same mail delivered twice at once
         # cannot open two tickets. Sparse, and never stored empty, so tickets without

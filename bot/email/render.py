@@ -26,7 +26,8 @@ from markupsafe import Markup, escape
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
-KINDS = ("reply", "opened", "csat")
+KINDS = ("reply", "opened", "csat")  # about a ticket: the subject carries its tag
+NOTICE_KINDS = ("email_code",)  # about no ticket (a code that confirms an address)
 SUBJECT_LIMIT = 150  # characters of the player's subject kept in a subject line
 NAME_LIMIT = 100
 
@@ -51,6 +52,9 @@ SAMPLES: dict[str, dict[str, object]] = {
         "player_name": "Kim",
         "rate_urls": {score: f"https://example.com/rate/{score}" for score in range(1, 6)},
     },
+}
+NOTICE_SAMPLES: dict[str, dict[str, object]] = {
+    "email_code": {"code": "042137", "minutes": 30, "player_name": None},
 }
 
 # Characters that must not reach a header or a one-line label: besides C0/C1 controls and
@@ -121,8 +125,8 @@ class MailTemplates:
 
     def render(self, kind: str, language: str | None, **context: object) -> RenderedMail:
         """One mail of `kind`; the player's and agent's text is escaped in the HTML part."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown mail kind {kind!r}; expected one of {KINDS}")
+        if kind not in KINDS + NOTICE_KINDS:
+            raise ValueError(f"unknown mail kind {kind!r}; expected one of {KINDS + NOTICE_KINDS}")
         lang = self.language_for(language)
         values = {**_cleaned(context), "language": lang}
         try:
@@ -141,14 +145,16 @@ class MailTemplates:
         """Render every kind in every language with sample values, so a broken template
         stops the start-up instead of a mail to a player."""
         for language in sorted({DEFAULT_LANGUAGE, *self.languages()}):
-            for kind in KINDS:
+            for kind, sample in {**SAMPLES, **NOTICE_SAMPLES}.items():
                 try:
-                    mail = self.render(kind, language, **SAMPLES[kind])
+                    mail = self.render(kind, language, **sample)
                 except TemplateProblem:
                     raise
                 except Exception as error:  # anything else a template can raise
                     raise TemplateProblem(kind, language, error) from error
-                tag = f"[#{SAMPLES[kind]['ticket_number']}]"
+                if kind in NOTICE_KINDS:
+                    continue
+                tag = f"[#{sample['ticket_number']}]"
                 if tag not in mail.subject:  # replies are threaded back by this tag
                     raise TemplateProblem(kind, language, ValueError(f"subject lacks {tag}"))
 

@@ -3,6 +3,9 @@ python-telegram-bot client talking to a fake Bot API, the real store and queue."
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +36,7 @@ from tests.fakes.telegram import (
 from ticketcore.lifecycle import Status
 from ticketcore.links import make_token
 from ticketcore.models import Actor, ActorKind, Channel, MessageKind, Player
+from ticketcore.notices import Notices
 from ticketcore.players import Directory
 from ticketcore.search.port import Viewer
 from ticketcore.search.query import parse
@@ -48,6 +52,8 @@ class Bot:
     client: TestClient
     runtime: Runtime
     telegram: FakeTelegram
+    data_dir: Path | None = None  # where mail goes as .eml files
+    support: Any = None  # the SupportBot answering the updates (its clock, its limits)
 
     def send(self, update: dict[str, Any], secret: str | None = SECRET) -> Any:
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
@@ -60,6 +66,7 @@ class Bot:
         while time.monotonic() < deadline:
             run_jobs(queue, scheduled=True, only_due=True)
             owed = self.runtime.outbox.counts()["pending"]
+            owed += len(list(Notices(self.runtime.store).pending()))
             waiting = sum(q.scheduled_job_registry.count for q in self.queues())
             if not owed and not waiting:
                 return
@@ -75,6 +82,18 @@ class Bot:
 
     def tickets(self) -> list[Any]:
         return sorted(self.runtime.service.find(limit=100), key=lambda t: t.number)
+
+    def codes_mailed_to(self, address: str) -> list[str]:
+        """The confirmation codes mailed to `address`, oldest first."""
+        assert self.data_dir is not None
+        mails = sorted((self.data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime)
+        codes = []
+        for path in mails:
+            mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            body = mail.get_body(("plain",))
+            if mail["To"] == address and body is not None:
+                codes += re.findall(r"/email ([0-9]{6})", str(body.get_content()))
+        return codes
 
 
 def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
@@ -110,7 +129,7 @@ def bot(
             link_maker=player_links(settings, channel),
         )
         with TestClient(app) as client:
-            yield Bot(client, runtime, fake)
+            yield Bot(client, runtime, fake, tmp_path, channel.bot)
         stack.close()
         job_runtime._current = None
         mongo_client.drop_database(settings.mongodb_db)
@@ -397,7 +416,11 @@ def test_a_player_who_gives_an_email_is_one_player_across_channels(bot: Bot) -> 
     bot.send(command_update(user_id=540, command="/email", args="not an address"))
     assert bot.texts_to(540)[-1].startswith("That does not look like an email address.")
     bot.send(command_update(user_id=540, command="/email", args="Mia@Example.com"))
-    assert bot.texts_to(540)[-1].startswith("Saved: mia@example.com.")
+    assert bot.texts_to(540)[-1].startswith("We sent a code to mia@example.com.")
+    bot.deliver()
+    [code] = bot.codes_mailed_to("mia@example.com")
+    bot.send(command_update(user_id=540, command="/email", args=code))
+    assert bot.texts_to(540)[-1].startswith("Confirmed: mia@example.com.")
     directory = Directory(bot.runtime.store)
     record = directory.by_email("mia@example.com")
     assert record is not None
