@@ -114,6 +114,9 @@ MAX_RULE_LINE = 1_000
 # What is read of a body: the kept text is cut to MAX_TEXT anyway, so looking further
 # would only spend time on what is thrown away.
 MAX_READ = 2 * MAX_TEXT
+# What is read of an HTML-only mail for its text: markup takes room, but parsing costs
+# per tag, and this keeps one mail's parse short.
+MAX_HTML_READ = MAX_TEXT
 
 
 def is_rule_line(line: str, rule: re.Pattern[str]) -> bool:
@@ -146,7 +149,7 @@ def new_text(fields: Mapping[str, str]) -> str:
     plain = fields.get("body-plain", "")[:MAX_READ]
     if plain.strip():
         return without_history(reply_of(plain)) or plain.strip()
-    html = fields.get("stripped-html") or fields.get("body-html") or ""
+    html = (fields.get("stripped-html") or fields.get("body-html") or "")[:MAX_HTML_READ]
     return without_history(html_to_text(html)) if html.strip() else ""
 
 
