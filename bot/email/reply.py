@@ -54,7 +54,7 @@ def _joined_quote_header(text: str) -> str:
     if end < 0:
         return text
     window = max(0, end - MAX_QUOTE_HEADER)
-    starts = [m.start() + window for m in _QUOTE_HEADER_START.finditer(text, window, end - 1)]
+    starts = [m.start() for m in _QUOTE_HEADER_START.finditer(text, window, end - 1)]
     if not starts:
         return text
     start = starts[-1]
