@@ -173,12 +173,26 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(CUT_NOTE)] + CUT_NOTE
 
 
+# No person's address line is longer; the standard parser takes time quadratic in the
+# length of some lines ("@@@…"), so a longer one is refused unread.
+MAX_ADDRESS_LINE = 2_000
+
+
+def address_line(value: str, what: str) -> str:
+    """`value`, if it is short enough to be an address line; else NotAMail."""
+    if len(value) > MAX_ADDRESS_LINE:
+        raise NotAMail(
+            f"the {what} is {len(value)} characters long; the limit is {MAX_ADDRESS_LINE}"
+        )
+    return value
+
+
 def sender_of(fields: Mapping[str, str], headers: Mapping[str, str]) -> tuple[str, str | None]:
     """The address to answer and the name to greet: From (what the person sees as
     themself), else the envelope sender."""
-    name, address = parseaddr(fields.get("from") or headers.get("from", ""))
+    name, address = parseaddr(address_line(fields.get("from") or headers.get("from", ""), "From"))
     if not address:
-        address = parseaddr(fields.get("sender", ""))[1]
+        address = parseaddr(address_line(fields.get("sender", ""), "sender"))[1]
     address = address.strip().lower()
     try:
         Address(addr_spec=address)
@@ -200,7 +214,9 @@ def from_mailgun(fields: Mapping[str, str]) -> InboundMail:
     in_reply_to = message_ids(headers.get("in-reply-to") or fields.get("In-Reply-To"))
     references = message_ids(headers.get("references") or fields.get("References"))
     thread = list(dict.fromkeys([*in_reply_to, *reversed(references)]))
-    recipients = [a for _, a in getaddresses([fields.get("recipient", "")]) if a]
+    recipients = [
+        a for _, a in getaddresses([address_line(fields.get("recipient", ""), "recipient")]) if a
+    ]
     return InboundMail(
         sender=sender,
         sender_name=name,
