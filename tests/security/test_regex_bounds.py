@@ -53,7 +53,7 @@ def mail(**fields: str) -> Callable[[], object]:
 
 MAIL_CASES: dict[str, Callable[[], object]] = {
     "attribution with a run of '@'": mail(**{"stripped-text": "Hi\n<" + "@" * MAX_READ}),
-    "quote header with a run of 'On '": mail(**{"body-plain": "On " * 2_000 + "wrote:"}),
+    "quote header with a run of 'On '": mail(**{"body-plain": "On " * 2_000}),
     "plain body of header lines": mail(**{"body-plain": "From: a\nb\n" * (MAX_READ // 10)}),
     "plain body at the field limit": mail(**{"body-plain": "a\n" * (MAX_FIELD // 2)}),
     "html of unfinished tags": mail(**{"body-html": "<a " * (MAX_HTML_READ // 3)}),
