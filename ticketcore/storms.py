@@ -184,6 +184,9 @@ def _concept_index() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
 
 
 _EXACT, _LONG, _DROPPED = _concept_index()
+# One typo adds at most a letter: a longer word is no table word, and trying its deletions
+# and swaps would cost time quadratic in its length.
+_FUZZY_MAX = max(map(len, _LONG)) + 1
 
 
 def _concept(word: str, stemmed: str) -> str:
@@ -194,7 +197,7 @@ def _concept(word: str, stemmed: str) -> str:
         if found := _EXACT.get(form):
             return found
     for form in (word, stemmed):
-        if len(form) < _FUZZY_MIN:
+        if not _FUZZY_MIN <= len(form) <= _FUZZY_MAX:
             continue
         if found := _DROPPED.get(form):
             return found

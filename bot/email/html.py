@@ -17,6 +17,9 @@ LINE = frozenset(
     | {"section", "article", "header", "footer", "main", "address", "center", "figure"}
 )
 CELL = frozenset({"td", "th"})
+# Quotes and lists show at most this many levels: each line repeats its markers, so deeper
+# nesting would grow the text with the square of its depth.
+MAX_SHOWN_DEPTH = 8
 
 Attributes = dict[str, str]
 
@@ -61,7 +64,7 @@ class _TextWriter(HTMLParser):
         if not text:
             return
         if self.quote_depth and self.at_line_start():
-            self.parts.append("> " * self.quote_depth)
+            self.parts.append("> " * min(self.quote_depth, MAX_SHOWN_DEPTH))
         if self.marker is not None:
             self.parts.append(self.marker)
             self.marker = None
@@ -156,6 +159,8 @@ class _TextWriter(HTMLParser):
         elif tag == "li":
             self.list_item()
         elif tag == "a":
+            if self.links:  # a link inside a link ends the outer one, as in browsers
+                self.link_end(*self.links.pop())
             self.links.append((attrs.get("href", "").strip(), len(self.parts)))
 
     def leave(self, tag: str) -> None:
@@ -183,7 +188,8 @@ class _TextWriter(HTMLParser):
         marker = "-" if number is None else f"{number}."
         if number is not None:
             self.lists[-1] = number + 1
-        self.marker = "  " * max(0, len(self.lists) - 1) + marker + " "
+        indent = min(len(self.lists) - 1, MAX_SHOWN_DEPTH)
+        self.marker = "  " * max(0, indent) + marker + " "
         self.space = False
 
     def link_end(self, href: str, start: int) -> None:
@@ -207,10 +213,33 @@ def same_address(text: str, href: str) -> bool:
     return bare(text) == bare(href)
 
 
+# A "<" that does not open a complete tag (a name, then no "<" before the ">"). The scan
+# from each "<" stops at the next one, so the whole text is read once.
+_STRAY_LT = re.compile(r"<(?![a-zA-Z/!?][^<>]*>)")
+
+
+def well_formed(html: str) -> str:
+    """The HTML without comments and with every "<" that opens no complete tag escaped:
+    Python's parser rescans the rest of the text from each unfinished tag or comment,
+    quadratic on a run of them."""
+    return _STRAY_LT.sub("&lt;", without_comments(html))
+
+
+def without_comments(html: str) -> str:
+    """The HTML without its comments; an unclosed one runs to the end, as in browsers."""
+    kept, at = [], 0
+    while (start := html.find("<!--", at)) >= 0:
+        kept.append(html[at:start])
+        end = html.find("-->", start + 4)
+        at = len(html) if end < 0 else end + 3
+    kept.append(html[at:])
+    return "".join(kept)
+
+
 def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
     """The readable text of an HTML mail; without the quoted history unless told to keep it."""
     writer = _TextWriter(drop_quotes=drop_quotes)
-    writer.feed(html)
+    writer.feed(well_formed(html))
     writer.close()
     lines = "".join(writer.parts).replace("\xa0", " ").split("\n")
     text = "\n".join(line.rstrip() for line in lines)

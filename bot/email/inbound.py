@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 
-from email_reply_parser import EmailReplyParser
-
 from bot.email.html import html_to_text, sanitize_html
+from bot.email.reply import reply_of
 from ticketcore.models import MAX_SUBJECT, MAX_TEXT
 
 MAX_HTML = 4 * MAX_TEXT  # what a message keeps of the HTML; beyond it, text only
@@ -97,27 +96,46 @@ def header_map(raw: str | None) -> dict[str, str]:
 
 # The line a mail client writes above the quoted mail ("On ..., X wrote:", its Russian,
 # German, French and Spanish forms, Gmail's "..., Support <support@...>:"); reply parsers
-# miss the non-English ones.
+# miss the non-English ones. The local part excludes "@" so that a run of "@" has one
+# reading, not one per split point.
 _ATTRIBUTION = re.compile(
     r"(wrote|написал(\(а\))?|написала|пишет|schrieb|a écrit|escribió)\s*:\s*$"  # noqa: RUF001
-    r"|<[^<>\s]+@[^<>\s]+>\s*:\s*$",
+    r"|<[^<>\s@]+@[^<>\s]+>\s*:\s*$",
     re.IGNORECASE,
 )
 # Outlook quotes below a rule line and a From:/Sent: block, in English or Russian.
 _OUTLOOK_HISTORY = re.compile(
-    r"^(_{20,}|-{3,}\s*Original Message\s*-{3,}|-{3,}\s*Исходное сообщение\s*-{3,})\s*$"
-    r"|^(From|От):\s.+$",
-    re.MULTILINE,
+    r"(_{20,}|-{3,}[ \t]*Original Message[ \t]*-{3,}|-{3,}[ \t]*Исходное сообщение[ \t]*-{3,})"
+    r"[ \t]*|(From|От):\s.+",
 )
+# Rule, header and attribution lines are short; a longer line is never one of them, and
+# skipping it keeps every match bounded by this length.
+MAX_RULE_LINE = 1_000
+# What is read of a body: the kept text is cut to MAX_TEXT anyway, so looking further
+# would only spend time on what is thrown away.
+MAX_READ = 2 * MAX_TEXT
+# What is read of an HTML-only mail for its text: markup takes room, but parsing costs
+# per tag, and this keeps one mail's parse short.
+MAX_HTML_READ = MAX_TEXT
+
+
+def is_rule_line(line: str, rule: re.Pattern[str]) -> bool:
+    """Whether a line no longer than MAX_RULE_LINE matches `rule` in full."""
+    return len(line) <= MAX_RULE_LINE and rule.fullmatch(line) is not None
+
+
+def is_attribution(line: str) -> bool:
+    return len(line) <= MAX_RULE_LINE and _ATTRIBUTION.search(line) is not None
 
 
 def without_history(text: str) -> str:
     """Cut what reply parsers leave: an Outlook history block and the attribution line."""
-    match = _OUTLOOK_HISTORY.search(text)
-    if match and match.start() > 0:
-        text = text[: match.start()]
-    lines = text.rstrip().splitlines()
-    while lines and (not lines[-1].strip() or _ATTRIBUTION.search(lines[-1])):
+    lines = text[:MAX_READ].rstrip().splitlines()
+    for index, line in enumerate(lines):
+        if is_rule_line(line, _OUTLOOK_HISTORY):
+            lines = lines[:index] if index > 0 else lines
+            break
+    while lines and (not lines[-1].strip() or is_attribution(lines[-1])):
         lines.pop()
     return "\n".join(lines).strip()
 
@@ -128,10 +146,10 @@ def new_text(fields: Mapping[str, str]) -> str:
     stripped = without_history(fields.get("stripped-text", ""))
     if stripped:
         return stripped
-    plain = fields.get("body-plain", "")
+    plain = fields.get("body-plain", "")[:MAX_READ]
     if plain.strip():
-        return without_history(str(EmailReplyParser.parse_reply(plain))) or plain.strip()
-    html = fields.get("stripped-html") or fields.get("body-html") or ""
+        return without_history(reply_of(plain)) or plain.strip()
+    html = (fields.get("stripped-html") or fields.get("body-html") or "")[:MAX_HTML_READ]
     return without_history(html_to_text(html)) if html.strip() else ""
 
 
@@ -155,12 +173,26 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(CUT_NOTE)] + CUT_NOTE
 
 
+# No person's address line is longer; the standard parser takes time quadratic in the
+# length of some lines ("@@@…"), so a longer one is refused unread.
+MAX_ADDRESS_LINE = 2_000
+
+
+def address_line(value: str, what: str) -> str:
+    """`value`, if it is short enough to be an address line; else NotAMail."""
+    if len(value) > MAX_ADDRESS_LINE:
+        raise NotAMail(
+            f"the {what} is {len(value)} characters long; the limit is {MAX_ADDRESS_LINE}"
+        )
+    return value
+
+
 def sender_of(fields: Mapping[str, str], headers: Mapping[str, str]) -> tuple[str, str | None]:
     """The address to answer and the name to greet: From (what the person sees as
     themself), else the envelope sender."""
-    name, address = parseaddr(fields.get("from") or headers.get("from", ""))
+    name, address = parseaddr(address_line(fields.get("from") or headers.get("from", ""), "From"))
     if not address:
-        address = parseaddr(fields.get("sender", ""))[1]
+        address = parseaddr(address_line(fields.get("sender", ""), "sender"))[1]
     address = address.strip().lower()
     try:
         Address(addr_spec=address)
@@ -182,7 +214,9 @@ def from_mailgun(fields: Mapping[str, str]) -> InboundMail:
     in_reply_to = message_ids(headers.get("in-reply-to") or fields.get("In-Reply-To"))
     references = message_ids(headers.get("references") or fields.get("References"))
     thread = list(dict.fromkeys([*in_reply_to, *reversed(references)]))
-    recipients = [a for _, a in getaddresses([fields.get("recipient", "")]) if a]
+    recipients = [
+        a for _, a in getaddresses([address_line(fields.get("recipient", ""), "recipient")]) if a
+    ]
     return InboundMail(
         sender=sender,
         sender_name=name,

@@ -307,7 +307,8 @@ def test_a_signed_timestamp_that_is_no_time_is_refused(desk: MailDesk, stamp: st
 @pytest.mark.parametrize("field", ["from", "sender", "recipient"])
 def test_an_address_nested_too_deeply_to_parse_is_refused(desk: MailDesk, field: str) -> None:
     data, _ = mailgun_form(load_fixture("gmail_new_en.eml"), signing_key=KEY)
-    data |= {"from": "", "message-headers": "[]", field: '"a":' * 5_000}
+    # Each "(" opens a comment inside the last, one recursion of the standard parser each.
+    data |= {"from": "", "message-headers": "[]", field: "(" * 1_000}
     before = Tickets.of(desk.runtime.store)
     response = desk.client.post(INBOUND, data=data)
     assert response.status_code == 406

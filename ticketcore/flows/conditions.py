@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from ticketcore.flows.patterns import LinearPattern, linear_pattern
 from ticketcore.models import Ticket
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def compare(op: str, expected: Any, actual: Any) -> bool:
     if op == "in":
         return any(same(actual, item) for item in expected)
     if op == "matches":
-        return isinstance(actual, str) and expected.search(actual) is not None
+        return isinstance(actual, str) and expected.occurs_in(actual)
     if op == "contains":
         if isinstance(actual, str):
             return isinstance(expected, str) and expected in actual
@@ -142,10 +143,12 @@ def ordered(op: str, actual: Any, expected: Any) -> bool:
         return False
 
 
-def words_pattern(words: Sequence[str]) -> re.Pattern[str]:
+def words_pattern(words: Sequence[str]) -> LinearPattern:
     """Any of the words as a whole word, ignoring case; `\\w` is Unicode, so Cyrillic works."""
     alternatives = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    # The neighbours are matched, not looked at: RE2 has no lookaround, and only whether
+    # the words occur counts.
+    return linear_pattern(rf"(?i)(?:^|\W)(?:{alternatives})(?:\W|$)")
 
 
 # ----------------------------------------------------------------- predicates
@@ -287,10 +290,10 @@ def field_passes(test: FieldComparison) -> Predicate:
     return passes(test.parts, test)
 
 
-def text_matches(pattern: re.Pattern[str]) -> Predicate:
+def text_matches(pattern: LinearPattern) -> Predicate:
     def check(facts: Facts) -> bool:
         text = text_of(facts)
-        return text is not None and pattern.search(text) is not None
+        return text is not None and pattern.occurs_in(text)
 
     return check
 

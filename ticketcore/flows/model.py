@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     PrivateAttr,
     Tag,
     ValidationInfo,
@@ -25,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from ticketcore.calendar import known_zone
 from ticketcore.flows.conditions import Predicate, predicate_for
+from ticketcore.flows.patterns import LinearPattern, PatternError, linear_pattern
 from ticketcore.flows.text import MAX_TEXT, TextError, check_template
 from ticketcore.lifecycle import Status
 from ticketcore.models import MAX_TAG, Channel, Priority
@@ -101,13 +103,15 @@ def listed(value: Any) -> Any:
     return value if isinstance(value, list | tuple) else [value]
 
 
-def compiled(value: Any) -> Any:
-    if not isinstance(value, str):
+def compiled(value: Any) -> LinearPattern:
+    if isinstance(value, LinearPattern):
         return value
+    if not isinstance(value, str):
+        raise problem("regex", "a regular expression must be text")
     try:
-        return re.compile(value)
-    except re.error as exc:
-        raise problem("regex", f"bad regular expression: {exc.msg} at position {exc.pos}") from None
+        return linear_pattern(value)
+    except PatternError as exc:
+        raise problem("regex", str(exc)) from None
 
 
 def known_event(value: str) -> str:
@@ -159,7 +163,7 @@ def unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values))
 
 
-Regex = Annotated[re.Pattern[str], BeforeValidator(compiled)]
+Regex = Annotated[LinearPattern, PlainValidator(compiled)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Texts = Annotated[tuple[Text, ...], BeforeValidator(listed), Field(min_length=1)]
 Event = Annotated[str, AfterValidator(known_event)]
