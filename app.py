@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     telegram_webhook_url: str | None = None  # public URL for setWebhook; unset: long polling
     telegram_bot_username: str | None = None  # for links; asked of Telegram when unset
-    telegram_new_tickets_per_hour: int = 5
+    telegram_new_tickets_per_hour: int = Field(default=5, ge=1)
     player_link_secret: str | None = None
     # An address given by /email counts once the code mailed to it comes back: within
     # these minutes, in these tries; and at most this many codes per Telegram user an hour.
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     support_email: str = "support@helpdesk.localhost"
     support_name: str = "Support"  # the sender's name on mail and the brand in templates
     mail_max_attachment_mb: int = 10  # larger attachments are named on the ticket, not kept
-    mail_new_tickets_per_hour: int = 5  # per sender address; more mail is dropped with a log
+    mail_new_tickets_per_hour: int = Field(default=5, ge=1)  # per sender; more is dropped
     # Where players reach this helpdesk's pages (CSAT rating links in mail).
     public_url: str | None = None
     secret_key: str | None = None  # signs rating links; kept in DATA_DIR when unset
