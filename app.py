@@ -587,6 +587,7 @@ def mail_inbound(stack: Stack, runtime: Any, clock: Callable[[], datetime] = utc
     the hours of the new-ticket limit."""
     settings = stack.settings
     if not settings.mailgun_webhook_signing_key:
+        log.info("inbound mail is off: set MAILGUN_WEBHOOK_SIGNING_KEY to take mail from Mailgun")
         return None
     from handlers.mailgun import AttachmentLimits, MailgunInbound
     from ticketcore.files import LocalFiles
