@@ -415,7 +415,13 @@ def test_mailgun_form_of_every_fixture(name: str) -> None:
     assert all(isinstance(value, str) for value in data.values())
     headers = json.loads(data["message-headers"])
     assert all(len(pair) == 2 for pair in headers)
-    assert [pair[0] for pair in headers] == list(message.keys())
+    # Mailgun's verdicts on top, then the mail's own headers as they came.
+    assert [pair[0] for pair in headers] == [
+        "X-Mailgun-Spf",
+        "X-Mailgun-Dkim-Check-Result",
+        *message.keys(),
+    ]
+    assert (data["X-Mailgun-Spf"], data["X-Mailgun-Dkim-Check-Result"]) == ("Pass", "Pass")
     message_ids = [value for header, value in headers if header.lower() == "message-id"]
     assert message_ids == [str(message["Message-ID"]).strip()]
     count = ATTACHMENT_COUNTS.get(name, 0)
