@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 
 from bot.email.html import html_to_text, sanitize_html
-from bot.email.reply import reply_of
+from bot.email.quotes import KEPT_WHOLE_NOTE, visible_text
 from ticketcore.models import MAX_SUBJECT, MAX_TEXT
 
 MAX_HTML = 4 * MAX_TEXT  # what a message keeps of the HTML; beyond it, text only
@@ -94,23 +94,6 @@ def header_map(raw: str | None) -> dict[str, str]:
     return headers
 
 
-# The line a mail client writes above the quoted mail ("On ..., X wrote:", its Russian,
-# German, French and Spanish forms, Gmail's "..., Support <support@...>:"); reply parsers
-# miss the non-English ones. The local part excludes "@" so that a run of "@" has one
-# reading, not one per split point.
-_ATTRIBUTION = re.compile(
-    r"(wrote|написал(\(а\))?|написала|пишет|schrieb|a écrit|escribió)\s*:\s*$"  # noqa: RUF001
-    r"|<[^<>\s@]+@[^<>\s]+>\s*:\s*$",
-    re.IGNORECASE,
-)
-# Outlook quotes below a rule line and a From:/Sent: block, in English or Russian.
-_OUTLOOK_HISTORY = re.compile(
-    r"(_{20,}|-{3,}[ \t]*Original Message[ \t]*-{3,}|-{3,}[ \t]*Исходное сообщение[ \t]*-{3,})"
-    r"[ \t]*|(From|От):\s.+",
-)
-# Rule, header and attribution lines are short; a longer line is never one of them, and
-# skipping it keeps every match bounded by this length.
-MAX_RULE_LINE = 1_000
 # What is read of a body: the kept text is cut to MAX_TEXT anyway, so looking further
 # would only spend time on what is thrown away.
 MAX_READ = 2 * MAX_TEXT
@@ -119,38 +102,21 @@ MAX_READ = 2 * MAX_TEXT
 MAX_HTML_READ = MAX_TEXT
 
 
-def is_rule_line(line: str, rule: re.Pattern[str]) -> bool:
-    """Whether a line no longer than MAX_RULE_LINE matches `rule` in full."""
-    return len(line) <= MAX_RULE_LINE and rule.fullmatch(line) is not None
-
-
-def is_attribution(line: str) -> bool:
-    return len(line) <= MAX_RULE_LINE and _ATTRIBUTION.search(line) is not None
-
-
-def without_history(text: str) -> str:
-    """Cut what reply parsers leave: an Outlook history block and the attribution line."""
-    lines = text[:MAX_READ].rstrip().splitlines()
-    for index, line in enumerate(lines):
-        if is_rule_line(line, _OUTLOOK_HISTORY):
-            lines = lines[:index] if index > 0 else lines
-            break
-    while lines and (not lines[-1].strip() or is_attribution(lines[-1])):
-        lines.pop()
-    return "\n".join(lines).strip()
+def shown_text(body: str) -> str:
+    """The player's words in `body`; when they cannot be told from the history, the whole
+    body under a note that says so."""
+    visible = visible_text(body[:MAX_READ])
+    return f"{KEPT_WHOLE_NOTE}\n\n{visible.text}" if visible.kept_whole else visible.text
 
 
 def new_text(fields: Mapping[str, str]) -> str:
-    """The player's new words: Mailgun's stripped text, else our own reading of the plain
-    body, else the HTML turned into text (HTML-only mail)."""
-    stripped = without_history(fields.get("stripped-text", ""))
-    if stripped:
-        return stripped
-    plain = fields.get("body-plain", "")[:MAX_READ]
-    if plain.strip():
-        return without_history(reply_of(plain)) or plain.strip()
+    """The player's new words, read from the plain body (which still shows which lines the
+    client quoted), else Mailgun's stripped text, else the HTML turned into text."""
+    for name in ("body-plain", "stripped-text"):
+        if fields.get(name, "").strip():
+            return shown_text(fields[name])
     html = (fields.get("stripped-html") or fields.get("body-html") or "")[:MAX_HTML_READ]
-    return without_history(html_to_text(html)) if html.strip() else ""
+    return shown_text(html_to_text(html)) if html.strip() else ""
 
 
 def kept_html(fields: Mapping[str, str]) -> str | None:
