@@ -154,6 +154,8 @@ def reply_lines(lines: list[str]) -> list[str]:
         index = point
         if is_quoted(lines[point]):
             index = point + 1
+            if not kept or not kept[-1].strip():  # one blank line, not two, where it stood
+                index = _next_filled(lines, index)
             continue
         span = attribution_length(lines, point)
         if span:
@@ -200,7 +202,8 @@ def visible_text(body: str) -> Visible:
     forward = len(lines) if forward is None else forward
     above = reply_lines(lines[:forward])
     kept = without_signature(above)
-    text = "\n".join([*kept, *lines[forward:]]).strip()
+    parts = ("\n".join(kept).strip(), "\n".join(lines[forward:]).strip())
+    text = "\n\n".join(part for part in parts if part)
     unquoted = _filled_chars(above) + _filled_chars(lines[forward:])
     shown = _filled_chars(kept) + _filled_chars(lines[forward:])
     if not shown or shown < MIN_KEPT_SHARE * unquoted:
