@@ -56,6 +56,16 @@ MAIL_CASES: dict[str, Callable[[], object]] = {
     "quote header with a run of 'On '": mail(**{"body-plain": "On " * 2_000}),
     "plain body of header lines": mail(**{"body-plain": "From: a\nb\n" * (MAX_READ // 10)}),
     "plain body at the field limit": mail(**{"body-plain": "a\n" * (MAX_FIELD // 2)}),
+    "plain body of lines ending in ':'": mail(**{"body-plain": "a1:\n" * (MAX_READ // 4)}),
+    "plain body of wrapped attributions": mail(
+        **{"body-plain": "On 1\n<a@b>:\n" * (MAX_READ // 12)}
+    ),
+    "plain body of long attribution-like lines": mail(
+        **{"body-plain": ("On 1 " + "<a@b " * 190 + "wrote:\n") * (MAX_READ // 960)}
+    ),
+    "plain body of quoted lines": mail(**{"body-plain": ">\n\n" * (MAX_READ // 3)}),
+    "plain body of dashes": mail(**{"body-plain": "-" * MAX_READ}),
+    "plain body of header pairs": mail(**{"body-plain": "От: a\nКому: b\n" * (MAX_READ // 14)}),
     "html of unfinished tags": mail(**{"body-html": "<a " * (MAX_HTML_READ // 3)}),
     "html of unclosed comments": mail(**{"body-html": "<!--" * (MAX_HTML_READ // 4)}),
 }
