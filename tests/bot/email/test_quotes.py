@@ -147,3 +147,16 @@ def test_each_clients_attribution_is_recognised(line: str) -> None:
 @pytest.mark.parametrize("line", ["My friend wrote:", "Он пишет:", "Note:"])
 def test_a_sentence_ending_in_a_colon_without_a_date_is_no_attribution(line: str) -> None:
     assert not is_attribution(line)
+
+
+def test_a_bottom_posted_reply_is_read_from_the_plain_body_where_the_quote_marks_are() -> None:
+    attribution = "27.11.2026 10:02, Dragon Support пишет:"
+    fields = {
+        "from": "sergey.ivanov@example.net",
+        "body-plain": f"{attribution}\n{SUPPORT_QUOTE}\n\nID 70012345, сервер EU-2.\n",
+        # Mailgun's stripper drops the quoted lines but not this attribution, so its text
+        # alone looks like a top-posted reply with nothing above the history.
+        "stripped-text": f"{attribution}\n\nID 70012345, сервер EU-2.",
+    }
+
+    assert from_mailgun(fields).text == "ID 70012345, сервер EU-2."
