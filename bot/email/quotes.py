@@ -181,10 +181,9 @@ def _line_of(text: str, pattern: re.Pattern[str]) -> int | None:
 def without_signature(lines: list[str]) -> list[str]:
     """The lines above a "-- " delimiter, without trailing footers and blank lines."""
     delimiter = _line_of("\n".join(lines), _SIGNATURE_DELIMITER)
-    if delimiter is not None:
-        lines = lines[:delimiter]
+    lines = lines[:delimiter] if delimiter is not None else list(lines)
     while lines and (not lines[-1].strip() or is_footer(lines[-1]) or _matches(_RULE, lines[-1])):
-        lines = lines[:-1]
+        lines.pop()
     return lines
 
 
@@ -207,5 +206,5 @@ def visible_text(body: str) -> Visible:
     unquoted = _filled_chars(above) + _filled_chars(lines[forward:])
     shown = _filled_chars(kept) + _filled_chars(lines[forward:])
     if not shown or shown < MIN_KEPT_SHARE * unquoted:
-        return Visible(body.strip(), kept_whole=True)
+        return Visible("\n".join(lines).strip(), kept_whole=True)
     return Visible(text)

@@ -64,6 +64,8 @@ MAIL_CASES: dict[str, Callable[[], object]] = {
         **{"body-plain": ("On 1 " + "<a@b " * 190 + "wrote:\n") * (MAX_READ // 960)}
     ),
     "plain body of quoted lines": mail(**{"body-plain": ">\n\n" * (MAX_READ // 3)}),
+    "plain body of trailing blank lines": mail(**{"body-plain": "a\n" + " \n" * (MAX_READ // 2)}),
+    "plain body of footers": mail(**{"body-plain": "Sent from my x\n" * (MAX_READ // 15)}),
     "plain body of dashes": mail(**{"body-plain": "-" * MAX_READ}),
     "plain body of header pairs": mail(**{"body-plain": "От: a\nКому: b\n" * (MAX_READ // 14)}),
     "html of unfinished tags": mail(**{"body-html": "<a " * (MAX_HTML_READ // 3)}),
