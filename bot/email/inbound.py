@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 
 from bot.email.html import html_to_text, sanitize_html
-from bot.email.quotes import KEPT_WHOLE_NOTE, visible_text
+from bot.email.quotes import KEPT_WHOLE_NOTE, is_forward_subject, visible_text
 from ticketcore.models import MAX_SUBJECT, MAX_TEXT
 
 MAX_HTML = 4 * MAX_TEXT  # what a message keeps of the HTML; beyond it, text only
@@ -102,21 +102,22 @@ MAX_READ = 2 * MAX_TEXT
 MAX_HTML_READ = MAX_TEXT
 
 
-def shown_text(body: str) -> str:
+def shown_text(body: str, *, forwarded: bool = False) -> str:
     """The player's words in `body`; when they cannot be told from the history, the whole
     body under a note that says so."""
-    visible = visible_text(body[:MAX_READ])
+    visible = visible_text(body[:MAX_READ], forwarded=forwarded)
     return f"{KEPT_WHOLE_NOTE}\n\n{visible.text}" if visible.kept_whole else visible.text
 
 
 def new_text(fields: Mapping[str, str]) -> str:
     """The player's new words, read from the plain body (which still shows which lines the
     client quoted), else Mailgun's stripped text, else the HTML turned into text."""
+    forwarded = is_forward_subject(fields.get("subject", ""))
     for name in ("body-plain", "stripped-text"):
         if fields.get(name, "").strip():
-            return shown_text(fields[name])
+            return shown_text(fields[name], forwarded=forwarded)
     html = (fields.get("stripped-html") or fields.get("body-html") or "")[:MAX_HTML_READ]
-    return shown_text(html_to_text(html)) if html.strip() else ""
+    return shown_text(html_to_text(html), forwarded=forwarded) if html.strip() else ""
 
 
 def kept_html(fields: Mapping[str, str]) -> str | None:

@@ -55,6 +55,8 @@ _FORWARD = re.compile(
     r"|Begin forwarded message:|Начало переадресованного сообщения:)[ \t]*$",
     re.IGNORECASE,
 )
+# Outlook forwards under the same header block it quotes under; only the subject tells.
+_FORWARD_SUBJECT = re.compile(r"[ \t]*(Fwd?|Пересл|Переслано)[ \t]?:", re.IGNORECASE)
 _SIGNATURE_DELIMITER = re.compile(r"(?m)^--[ \t]?$")
 # The one-line footers that mobile clients add under the player's words.
 FOOTERS: tuple[re.Pattern[str], ...] = tuple(
@@ -191,14 +193,30 @@ def _filled_chars(lines: list[str]) -> int:
     return sum(len(line.strip()) for line in lines)
 
 
-def visible_text(body: str) -> Visible:
+def is_forward_subject(subject: str) -> bool:
+    return len(subject) <= MAX_RULE_LINE and _FORWARD_SUBJECT.match(subject) is not None
+
+
+def forward_start(lines: list[str], *, forwarded: bool) -> int:
+    """Where forwarded content starts: a client's forward marker, or in a mail whose
+    subject says it is forwarded, the first header block (with its rule line)."""
+    marker = _line_of("\n".join(lines), _FORWARD)
+    if marker is not None or not forwarded:
+        return len(lines) if marker is None else marker
+    block = next((i for i in _turning_points(lines) if is_header_block(lines, i)), len(lines))
+    above = block - 1
+    while above >= 0 and not lines[above].strip():
+        above -= 1
+    return above if above >= 0 and _matches(_RULE, lines[above]) else block
+
+
+def visible_text(body: str, *, forwarded: bool = False) -> Visible:
     """The player's words in `body`, or the whole body (trimmed) when they cannot be told
-    apart from the history with confidence."""
+    apart from the history with confidence. A forwarded mail's content is kept."""
     if not body.strip():
         return Visible("")
     lines = body.replace("\r\n", "\n").strip("\n").split("\n")
-    forward = _line_of("\n".join(lines), _FORWARD)
-    forward = len(lines) if forward is None else forward
+    forward = forward_start(lines, forwarded=forwarded)
     above = reply_lines(lines[:forward])
     kept = without_signature(above)
     parts = ("\n".join(kept).strip(), "\n".join(lines[forward:]).strip())

@@ -160,3 +160,23 @@ def test_a_bottom_posted_reply_is_read_from_the_plain_body_where_the_quote_marks
     }
 
     assert from_mailgun(fields).text == "ID 70012345, сервер EU-2."
+
+
+@pytest.mark.parametrize(
+    ("subject", "forwarded"),
+    [
+        ("FW: Refund", True),
+        ("Fwd: Receipt", True),
+        ("ПЕРЕСЛ: Возврат", True),
+        ("Re: Fwd: Receipt", False),
+        ("RE: [#1003] Lost gems", False),
+        ("Fwiw", False),
+    ],
+)
+def test_only_a_forward_subject_keeps_an_outlook_header_block(
+    subject: str, forwarded: bool
+) -> None:
+    body = "See below.\n\nFrom: Billing <billing@example.com>\nSent: Monday\n\nRefund #5"
+    fields = {"from": "a@example.com", "subject": subject, "body-plain": body}
+
+    assert from_mailgun(fields).text == (body if forwarded else "See below.")
