@@ -66,6 +66,9 @@ MAIL_CASES: dict[str, Callable[[], object]] = {
     "plain body of quoted lines": mail(**{"body-plain": ">\n\n" * (MAX_READ // 3)}),
     "plain body of trailing blank lines": mail(**{"body-plain": "a\n" + " \n" * (MAX_READ // 2)}),
     "plain body of footers": mail(**{"body-plain": "Sent from my x\n" * (MAX_READ // 15)}),
+    "forwarded body of From lines": mail(
+        subject="Fwd: receipt", **{"body-plain": "From: a\nb:\n" * (MAX_READ // 11)}
+    ),
     "plain body of dashes": mail(**{"body-plain": "-" * MAX_READ}),
     "plain body of header pairs": mail(**{"body-plain": "От: a\nКому: b\n" * (MAX_READ // 14)}),
     "html of unfinished tags": mail(**{"body-html": "<a " * (MAX_HTML_READ // 3)}),
