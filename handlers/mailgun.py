@@ -179,6 +179,7 @@ class MailgunInbound:
                 thread_ids=mail.thread_ids,
                 subject_number=mail.subject_number,
                 may_open=lambda: self.new_tickets.allows(sender_key(mail.sender)),
+                original=mail.original,
             )
         except TooManyNewTickets:
             # 200, so that Mailgun does not bring the same flood back for eight hours.

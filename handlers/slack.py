@@ -138,6 +138,7 @@ class SlackWorkspace:
             cards.REPLY: self.open_reply,
             cards.NOTE: self.open_note,
             cards.PLAYER: self.open_player,
+            cards.ORIGINAL: self.open_original,
             views.MACRO_PICKED: self.pick_macro,
             views.SHIFT_TOGGLE: self.toggle_shift,
             alerts.ACKNOWLEDGE: self.acknowledge,
@@ -296,6 +297,13 @@ class SlackWorkspace:
             )
 
         self.open_modal(ack, body, client, respond, view)
+
+    def open_original(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """The mail as it arrived, from a thread message's button ("number:original_ref")."""
+        ack()
+        number, ref = self.number_of(body), str(body["actions"][0]["value"]).partition(":")[2]
+        view = views.original_modal(number, self.service.original_mail(number, ref))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     def open_modal(
         self,

@@ -377,7 +377,8 @@ class SlackDelivery:
             return None
         media = [a for a in entry.message.attachments if self.can_relay(a)]
         whole_on_card = len(entry.message.text) <= SECTION_TEXT
-        if entry.event == "ticket.created" and whole_on_card and not media:
+        original = entry.message.original_ref is not None  # its button goes in the thread
+        if entry.event == "ticket.created" and whole_on_card and not media and not original:
             return None  # the card shows it whole
         ticket = to_ticket(doc)
         ref = ticket.refs.get(CARD_REF)

@@ -12,6 +12,9 @@ from ticketcore.addresses import to_address
 from ticketcore.lifecycle import Status
 
 MAX_TEXT = 20_000
+# A mail as it arrived, quoted history and signature included: kept beside its message
+# (ticketcore.originals), up to this many characters.
+MAX_ORIGINAL = 100_000
 MAX_SUBJECT = 200
 MAX_TAG = 64
 
@@ -102,6 +105,9 @@ class Message(Model):
     attachments: tuple[Attachment, ...] = ()
     # The channel's own id of the message (a Telegram chat:message pair, a Message-Id).
     external_id: str | None = Field(default=None, max_length=1000)
+    # The mail as it arrived, when `text` shows less of it: the key of its row in the
+    # originals collection, kept out of the ticket and its history entry for their size.
+    original_ref: str | None = Field(default=None, max_length=64)
 
 
 class Change(Model):

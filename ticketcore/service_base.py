@@ -113,10 +113,11 @@ class ServiceBase(TicketQueries):
         external_id: str | None = None,
         mail_id: str | None = None,
         sender_verified: bool = True,
+        original_ref: str | None = None,
     ) -> Ticket:
         """Open a new ticket with the player's first message (`mail_id`: its Message-Id,
         when it came by mail; DuplicateKeyError if another ticket already has it)."""
-        message = player_message(channel, text, html, attachments, external_id)
+        message = player_message(channel, text, html, attachments, external_id, original_ref)
         actor = actor or player_actor(player, channel)
         title = subject.strip() if subject and subject.strip() else subject_from(text)
         clean_tags = normalise_tags(tags)
@@ -251,11 +252,12 @@ class ServiceBase(TicketQueries):
         external_id: str | None = None,
         mail_id: str | None = None,
         via: str | None = None,
+        original_ref: str | None = None,
     ) -> Ticket:
         """A follow-up on a known ticket; on a closed one it opens a new linked ticket.
         A mail whose Message-Id the ticket has already is not added again. The player is
         its author; `via` names what carried it in, when not the channel (an API key)."""
-        message = player_message(channel, text, html, attachments, external_id)
+        message = player_message(channel, text, html, attachments, external_id, original_ref)
         adds = {"mail_ids": (mail_id,)} if mail_id else {}
 
         def decide(current: Ticket) -> Action | None:
@@ -286,6 +288,7 @@ class ServiceBase(TicketQueries):
                 mail_id=mail_id,
                 sender_verified=ticket.sender_verified,
                 actor=player_actor(ticket.player, channel, via=via),
+                original_ref=original_ref,
             )
         raise TicketClosed(number)
 

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ticketcore.errors import TooManyNewTickets
 from ticketcore.models import SYSTEM, Attachment, Channel, Message, MessageKind, Player, Ticket
+from ticketcore.originals import check_original, keep_original, original_ref, read_original
 from ticketcore.service_base import ServiceBase
 from ticketcore.store import to_ticket
 from ticketcore.writes import Action
@@ -56,16 +57,29 @@ class MailIntake(ServiceBase):
         thread_ids: Sequence[str] = (),
         subject_number: int | None = None,
         may_open: Callable[[], bool] = always,
+        original: str | None = None,
     ) -> tuple[Ticket, bool]:
         """A player's mail: onto the ticket whose conversation it answers (its In-Reply-To
         or References name a Message-Id of the ticket, or its subject names `[#1234]`) when
         the sender is that ticket's player (`is_senders_ticket`); else a new ticket, linked
         to the one it named with a note why. A new ticket first asks `may_open`, and raises
         TooManyNewTickets, writing nothing, when refused. Returns the ticket and whether
-        the mail was new (False: the same Message-Id was seen before)."""
+        the mail was new (False: the same Message-Id was seen before). `original`: the
+        mail as it arrived, when `text` shows less of it; kept beside the message."""
+        if original is not None:
+            check_original(original)
+        ref = original_ref(message_id) if original is not None else None
+
+        def kept(ticket: Ticket, new: bool) -> tuple[Ticket, bool]:
+            # Also for a mail seen before: its first delivery may have ended in between.
+            if original is not None and ref is not None:
+                at = self.clock()
+                keep_original(self.store, ref, number=ticket.number, text=original, at=at)
+            return ticket, new
+
         seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
         if seen is not None:
-            return self.get(seen["number"]), False
+            return kept(self.get(seen["number"]), False)
         named = self._mail_thread(thread_ids, subject_number)
         joins = named is not None and is_senders_ticket(
             named, player, sender_verified=sender_verified
@@ -76,10 +90,12 @@ class MailIntake(ServiceBase):
             "attachments": attachments,
             "external_id": message_id,
             "mail_id": message_id,
+            "original_ref": ref,
         }
         try:
             if named is not None and joins:
-                return self.add_player_message_to(named.number, channel=Channel.EMAIL, **mail), True
+                added = self.add_player_message_to(named.number, channel=Channel.EMAIL, **mail)
+                return kept(added, True)
             if not may_open():
                 raise TooManyNewTickets(player.email or player.key())
             ticket = self.open_ticket(
@@ -94,14 +110,14 @@ class MailIntake(ServiceBase):
             seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
             if seen is None:
                 raise
-            return self.get(seen["number"]), False
+            return kept(self.get(seen["number"]), False)
         if named is not None:
             text = not_threaded_note(named, player, sender_verified=sender_verified)
             note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
             ticket = self._record(
                 ticket.number, Action("note.added", SYSTEM, self.clock(), {}, note)
             )
-        return ticket, True
+        return kept(ticket, True)
 
     def _mail_thread(self, thread_ids: Sequence[str], subject_number: int | None) -> Ticket | None:
         """The ticket a mail names: by a Message-Id of its conversation, else by number."""
@@ -116,6 +132,10 @@ class MailIntake(ServiceBase):
             if doc is not None:
                 return to_ticket(doc)
         return None
+
+    def original_mail(self, number: int, ref: str) -> str | None:
+        """The mail as it arrived of a message of ticket `number`, by its `original_ref`."""
+        return read_original(self.store, number, ref)
 
     def remember_mail_id(self, ticket_id: str, message_id: str) -> None:
         """Record the Message-Id of a mail we send, before sending it: the player's answer

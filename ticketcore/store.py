@@ -54,6 +54,11 @@ class Store:
         return self.db["mail_sent"]
 
     @property
+    def originals(self) -> Collection[Document]:
+        """Mails as they arrived, by `Message.original_ref` (see ticketcore.originals)."""
+        return self.db["originals"]
+
+    @property
     def counters(self) -> Collection[Document]:
         return self.db["counters"]
 

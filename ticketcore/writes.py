@@ -259,6 +259,7 @@ def player_message(
     html: str | None,
     attachments: Sequence[Attachment],
     external_id: str | None = None,
+    original_ref: str | None = None,
 ) -> Message:
     return Message(
         kind=MessageKind.PLAYER,
@@ -267,6 +268,7 @@ def player_message(
         html=html,
         attachments=tuple(attachments),
         external_id=external_id,
+        original_ref=original_ref,
     )
 
 

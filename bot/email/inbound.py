@@ -16,6 +16,7 @@ from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 
 from bot.email.html import html_to_text, sanitize_html
+from bot.email.original import original_text
 from bot.email.quotes import KEPT_WHOLE_NOTE, is_forward_subject, visible_text
 from ticketcore.models import MAX_SUBJECT, MAX_TEXT
 
@@ -43,6 +44,7 @@ class InboundMail:
     html: str | None  # sanitised, or None when there is none or it is too long
     thread_ids: tuple[str, ...]  # In-Reply-To first, then References, newest first
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    original: str | None = None  # the mail as it arrived, when `text` shows less of it
 
     @property
     def subject_number(self) -> int | None:
@@ -184,16 +186,18 @@ def from_mailgun(fields: Mapping[str, str]) -> InboundMail:
     recipients = [
         a for _, a in getaddresses([address_line(fields.get("recipient", ""), "recipient")]) if a
     ]
+    text = cut(new_text(fields), MAX_TEXT)
     return InboundMail(
         sender=sender,
         sender_name=name,
         recipient=recipients[0].lower() if recipients else "",
         subject=" ".join(fields.get("subject", "").split())[:MAX_SUBJECT],
         message_id=own[0] if own else fallback_message_id(fields),
-        text=cut(new_text(fields), MAX_TEXT),
+        text=text,
         html=kept_html(fields),
         thread_ids=tuple(thread[:50]),
         headers=headers,
+        original=original_text(fields, text),
     )
 
 

@@ -46,6 +46,7 @@ TAKE, REPLY, NOTE, RESOLVE, ESCALATE = (
 )
 SET_STATUS, SET_PRIORITY = "ticket.status", "ticket.priority"
 PLAYER = "ticket.player"
+ORIGINAL = "message.original"  # a thread message's button: the mail as it arrived
 
 STATUS_ICON = {
     Status.NEW: ":new:",
@@ -303,5 +304,18 @@ def thread_message(entry: HistoryEntry) -> tuple[str, list[Block]]:
     extras += [attachment_note(a) for a in entry.message.attachments]
     if extras:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=e) for e in extras[:10]]))
+    if entry.message.original_ref:
+        blocks.append(original_button(entry.number, entry.message.original_ref))
     fallback = cut_escaped(f"{WHO[kind]}: {entry.message.text}", FALLBACK_TEXT)[0]
     return fallback, blocks
+
+
+def original_button(number: int, original_ref: str) -> ActionsBlock:
+    """Opens the mail as it arrived, quoted history and signature included."""
+    return ActionsBlock(
+        elements=[
+            ButtonElement(
+                text="Original mail", action_id=ORIGINAL, value=f"{number}:{original_ref}"
+            )
+        ]
+    )

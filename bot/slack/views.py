@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.slack.cards import PRIORITY_ICON, STATUS_ICON, age, title
-from bot.slack.text import OPTION_TEXT, cut, cut_escaped
+from bot.slack.text import OPTION_TEXT, SECTION_TEXT, cut, cut_escaped
 from ticketcore.lifecycle import Status
 from ticketcore.macros import Macro
 from ticketcore.models import Ticket
@@ -37,6 +37,7 @@ STATUS_INPUT = "status"
 MAX_INPUT = 3000  # Slack's limit for a plain-text input
 REPLY_STATUSES = (Status.ANSWERED, Status.WAITING, Status.RESOLVED)
 MAX_HOME_TICKETS = 40
+MAX_VIEW_BLOCKS = 100  # Slack's limit for a modal or the Home tab
 
 
 def reply_text_block_id(revision: int) -> str:
@@ -130,6 +131,34 @@ def note_modal(ticket: Ticket) -> View:
                 ),
             ),
         ],
+    )
+
+
+ORIGINAL_INTRO = (
+    "The mail as it arrived, with the quoted history and signature that the ticket's "
+    "message leaves out."
+)
+ORIGINAL_MISSING = "The original of this mail was not kept."
+ORIGINAL_CUT = "[… longer than a Slack modal shows]"
+
+
+def original_modal(number: int, text: str | None) -> View:
+    """The mail as it arrived, as plain text (never parsed for mentions or emoji), split
+    over sections of Slack's size, within the blocks a modal may hold."""
+    body = text or ""
+    chunks = [body[i : i + SECTION_TEXT] for i in range(0, len(body), SECTION_TEXT)]
+    chunks = [c for c in chunks if c.strip()]  # Slack refuses a blank section
+    shown = chunks[: MAX_VIEW_BLOCKS - 2]
+    intro = ORIGINAL_INTRO if chunks else ORIGINAL_MISSING
+    blocks: list[Block] = [ContextBlock(elements=[PlainTextObject(text=intro, emoji=False)])]
+    blocks += [SectionBlock(text=PlainTextObject(text=c, emoji=False)) for c in shown]
+    if len(shown) < len(chunks):
+        blocks.append(ContextBlock(elements=[PlainTextObject(text=ORIGINAL_CUT, emoji=False)]))
+    return View(
+        type="modal",
+        title=PlainTextObject(text=f"Original mail #{number}"[:24]),
+        close=PlainTextObject(text="Close"),
+        blocks=blocks,
     )
 
 
