@@ -246,13 +246,20 @@ def report(fig: Document) -> str:
         f"{verdict(met['all_threaded'])}",
     ]
     title = (
-        f"mail intake benchmark, n={fig['n']}, {fig['senders']} senders, "
-        f"{fig['workers']} workers"
+        f"mail intake benchmark, n={fig['n']}, {fig['senders']} senders, {fig['workers']} workers"
     )
     return summary(title, rows, "", [], met, targets)
 
 
 # ----------------------------------------------------------------- main
+
+
+class MailDesk(DayDesk):
+    """The day benchmark's desk with the periodic jobs as shipped: the end-to-end suite
+    runs them every two seconds, which at 100,000 tickets would be a load of its own."""
+
+    def env(self) -> dict[str, str]:
+        return super().env() | {"PERIODIC_INTERVAL": "60"}
 
 
 @contextmanager
@@ -264,7 +271,7 @@ def mail_desk(directory: Path, workers: int) -> Iterator[DayDesk]:
             mailgun=stack.enter_context(FakeMailgun()),
             game=stack.enter_context(FakeGameApi()),
         )
-        desk = DayDesk(directory / "var", fakes, FLOWS)
+        desk = MailDesk(directory / "var", fakes, FLOWS)
         desk.workers = workers
         stack.callback(desk.close)
         desk.start()
@@ -290,7 +297,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with temporary_dir("mail-intake-bench-") as directory, mail_desk(directory, args.workers) as desk:
+    with (
+        temporary_dir("mail-intake-bench-") as directory,
+        mail_desk(directory, args.workers) as desk,
+    ):
         base = template(desk)
         senders = Senders(desk, args.senders)
         try:
