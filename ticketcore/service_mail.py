@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from ticketcore.errors import TooManyNewTickets
@@ -41,6 +40,13 @@ def not_threaded_note(ticket: Ticket, sender: Player, *, sender_verified: bool) 
         f"This mail answers ticket #{ticket.number}, but {who} is not that ticket's player, "
         "so it was not added there."
     )
+
+
+def mail_lookup(message_id: str, thread_ids: Sequence[str]) -> dict[str, Any]:
+    """The query for the tickets holding a mail's own Message-Id or one it answers. No sort:
+    the embedded server never sorts by index, and each id is on one ticket at most (a
+    unique index), so the matches are few and the newest is picked in memory."""
+    return {"mail_ids": {"$in": [message_id, *thread_ids]}}
 
 
 class MailIntake(ServiceBase):
@@ -77,10 +83,9 @@ class MailIntake(ServiceBase):
                 keep_original(self.store, ref, number=ticket.number, text=original, at=at)
             return ticket, new
 
-        seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
+        seen, named = self._mail_tickets(message_id, thread_ids, subject_number)
         if seen is not None:
-            return kept(self.get(seen["number"]), False)
-        named = self._mail_thread(thread_ids, subject_number)
+            return kept(seen, False)
         joins = named is not None and is_senders_ticket(
             named, player, sender_verified=sender_verified
         )
@@ -107,10 +112,10 @@ class MailIntake(ServiceBase):
                 **mail,
             )
         except DuplicateKeyError:  # the same mail, delivered twice at the same moment
-            seen = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
-            if seen is None:
+            first = self.store.tickets.find_one({"mail_ids": message_id}, {"number": 1})
+            if first is None:
                 raise
-            return kept(self.get(seen["number"]), False)
+            return kept(self.get(first["number"]), False)
         if named is not None:
             text = not_threaded_note(named, player, sender_verified=sender_verified)
             note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
@@ -119,19 +124,22 @@ class MailIntake(ServiceBase):
             )
         return kept(ticket, True)
 
-    def _mail_thread(self, thread_ids: Sequence[str], subject_number: int | None) -> Ticket | None:
-        """The ticket a mail names: by a Message-Id of its conversation, else by number."""
-        query: dict[str, Any] | None = None
-        if thread_ids:
-            query = {"mail_ids": {"$in": list(thread_ids)}}
-            doc = self.store.tickets.find_one(query, {"outbox": 0}, sort=[("number", DESCENDING)])
-            if doc is not None:
-                return to_ticket(doc)
+    def _mail_tickets(
+        self, message_id: str, thread_ids: Sequence[str], subject_number: int | None
+    ) -> tuple[Ticket | None, Ticket | None]:
+        """The ticket that already holds this mail, and the ticket the mail names: by a
+        Message-Id of its conversation, else by number. One indexed read serves both."""
+        docs = list(self.store.tickets.find(mail_lookup(message_id, thread_ids), {"outbox": 0}))
+        for doc in docs:
+            if message_id in doc.get("mail_ids", ()):
+                return to_ticket(doc), None
+        if docs:  # several tickets named: the newest conversation wins
+            return None, to_ticket(max(docs, key=lambda doc: int(doc["number"])))
         if subject_number is not None:
-            doc = self.store.tickets.find_one({"number": subject_number}, {"outbox": 0})
-            if doc is not None:
-                return to_ticket(doc)
-        return None
+            numbered = self.store.tickets.find_one({"number": subject_number}, {"outbox": 0})
+            if numbered is not None:
+                return None, to_ticket(numbered)
+        return None, None
 
     def original_mail(self, number: int, ref: str) -> str | None:
         """The mail as it arrived of a message of ticket `number`, by its `original_ref`."""

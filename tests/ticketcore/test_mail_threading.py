@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pymongo
+import pytest
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from tests.conftest import AGENT, FakeClock
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, MessageKind, Player
 from ticketcore.service import TicketService
+from ticketcore.service_mail import mail_lookup
+from ticketcore.store import Store
 
 ANNA = Player(email="Anna@Example.com", display_name="Anna")
 BORIS = Player(email="boris@example.org")
@@ -122,3 +135,72 @@ def test_a_failed_delivery_is_recorded_and_changes_the_ticket(service: TicketSer
     assert failed.version == ticket.version + 1
     events = [e.event for e in service.history(failed).items]
     assert events[-1] == "delivery.failed"
+
+
+class TicketReads(CommandListener):
+    """The reads of the tickets collection a client sends, counted while `counting`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: CommandStartedEvent) -> None:
+        name = event.command_name
+        if name in {"find", "findAndModify"} and event.command.get(name) == "tickets":
+            self.count += 1
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        return None
+
+
+@pytest.fixture
+def reads(service: TicketService, mongo_uri: str) -> Iterator[tuple[TicketService, TicketReads]]:
+    """The same store through a client whose ticket reads are counted."""
+    counter = TicketReads()
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[counter]
+    )
+    yield TicketService(Store.connect(client, service.store.db.name), service.clock), counter
+    client.close()
+
+
+def test_a_follow_up_finds_its_ticket_and_checks_for_a_duplicate_in_one_read(
+    service: TicketService, reads: tuple[TicketService, TicketReads]
+) -> None:
+    counted, counter = reads
+    ticket, _ = receive(service, "<a1@example.com>", subject="Lost gems")
+    counter.count = 0
+    follow_up, new = receive(counted, "<a2@example.com>", thread_ids=["<a1@example.com>"])
+    assert new and follow_up.number == ticket.number
+    # one read to find the ticket (and that the mail is not on it yet), one in the write
+    assert counter.count == 2
+
+
+def test_a_mail_seen_before_is_known_in_one_read(
+    service: TicketService, reads: tuple[TicketService, TicketReads]
+) -> None:
+    counted, counter = reads
+    first, _ = receive(service, "<a1@example.com>")
+    counter.count = 0
+    again, new = receive(counted, "<a1@example.com>", thread_ids=["<a0@example.com>"])
+    assert (again.number, new) == (first.number, False)
+    assert counter.count == 1
+
+
+def test_the_mail_lookup_reads_the_mail_ids_index_and_sorts_nothing(
+    service: TicketService,
+) -> None:
+    for n in range(30):
+        receive(service, f"<m{n}@example.com>", player=Player(email=f"p{n}@example.com"))
+    query = mail_lookup("<new@example.com>", ["<m3@example.com>", "<m7@example.com>"])
+    plan = service.store.tickets.find(query).explain()["queryPlanner"]["winningPlan"]
+    stages = plan_stages(plan)
+    assert "IXSCAN" in stages and "SORT" not in stages and "COLLSCAN" not in stages
+    assert service.store.tickets.find(query).explain()["executionStats"]["totalDocsExamined"] == 2
+
+
+def plan_stages(plan: dict[str, Any]) -> list[str]:
+    inner = [plan["inputStage"]] if "inputStage" in plan else plan.get("inputStages", [])
+    return [plan["stage"], *(stage for child in inner for stage in plan_stages(child))]
