@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             senders.close()
         fig = figures(args, sizes, senders.failures)
-    print_results(report(fig), fig)
+        # Printed before the desk stops: a worker slow to stop must not cost the figures.
+        print_results(report(fig), fig)
     return 0
 
 
