@@ -13,6 +13,7 @@ from ticketcore import sla, sla_clock
 from ticketcore.lifecycle import Status
 from ticketcore.models import SYSTEM, Actor, ActorKind, Message, MessageKind, Ticket
 from ticketcore.service_base import ServiceBase
+from ticketcore.store import at_or_before
 from ticketcore.writes import Action, reply_updates, status_updates
 
 
@@ -103,7 +104,7 @@ class AutomaticChanges(ServiceBase):
         ):
             cutoff = now - (answered_after if status is Status.ANSWERED else resolved_after)
             due = self.store.tickets.find(
-                {"status": status.value, field: {"$lte": cutoff}}, {"number": 1}
+                {"status": status.value, field: at_or_before(cutoff)}, {"number": 1}
             ).limit(limit)
             for doc in due:
                 before = doc["number"]
@@ -117,7 +118,7 @@ class AutomaticChanges(ServiceBase):
         as `sla.warning` / `sla.breached` events; (number, target, kind) of each raised."""
         now = self.clock()
         raised: list[tuple[int, str, str]] = []
-        due = self.store.tickets.find({"sla_next_check": {"$lte": now}}, {"number": 1})
+        due = self.store.tickets.find({"sla_next_check": at_or_before(now)}, {"number": 1})
         for doc in due.limit(limit):
             while True:
                 ticket, alert = self._raise_sla_alert(doc["_id"], now)
@@ -179,7 +180,7 @@ class AutomaticChanges(ServiceBase):
         # The index's field alone in the query (with others the embedded server reads
         # every ticket); the rest is checked here, and again in `decide`.
         alerted = self.store.tickets.find(
-            {"escalation.last_alert_at": {"$lte": now - every}},
+            {"escalation.last_alert_at": at_or_before(now - every)},
             {"number": 1, "active": 1, "escalation": 1},
         )
         due = [

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from bson import ObjectId
 
 from ticketcore.outbox import LEASE, MAX_ATTEMPTS, backoff
-from ticketcore.store import Document, Store
+from ticketcore.store import Document, Store, at_or_before
 
 EMAIL_CODE = "mail.email_code"  # mail a code that proves the player reads an address
 TELEGRAM_REBOUND = "telegram.rebound"  # tell a chat its game account was bound elsewhere
@@ -41,7 +41,7 @@ class Notices:
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
         """Ids of player records owing a notice due by `now`."""
-        found = self.store.players.find({"notices.due_at": {"$lte": now}}, {"_id": 1})
+        found = self.store.players.find({"notices.due_at": at_or_before(now)}, {"_id": 1})
         return [str(doc["_id"]) for doc in found.limit(limit)]
 
     def claim(self, record_id: str, now: datetime) -> tuple[Document, list[Document]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from ticketcore.store import Document, Store
+from ticketcore.store import Document, Store, at_or_before
 
 HISTORY_STORE = "history.store"
 LEASE = timedelta(seconds=120)
@@ -199,7 +199,7 @@ class Outbox:
     def overdue(self, cutoff: datetime, limit: int = 1000) -> Iterator[Owed]:
         """Effects due before `cutoff`: the ones whose job was lost or whose lease ran out."""
         cursor = self.store.tickets.find(
-            {"outbox.due_at": {"$lte": cutoff}}, {"outbox.key": 1, "outbox.due_at": 1}
+            {"outbox.due_at": at_or_before(cutoff)}, {"outbox.key": 1, "outbox.due_at": 1}
         ).limit(limit)
         for ticket in cursor:
             for record in ticket["outbox"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -20,6 +21,18 @@ NUMBER_COUNTER = "ticket_number"
 # every update of a ticket, so an unused one is pure cost: `outbox.key` (one entry per
 # owed effect) made each outbox write about a tenth dearer on the embedded server.
 OBSOLETE_TICKET_INDEXES = ("outbox.key_1",)
+# Earlier than any date the desk stores; the lower bound of `at_or_before`.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def at_or_before(moment: datetime) -> Document:
+    """A filter on an indexed date: set, and not after `moment`.
+
+    Bounded below on purpose. With `$lte` alone the embedded engine scans the index from
+    its lowest key, through the null it keeps for every document without the date (every
+    ticket whose outbox is empty, say): the outbox sweep read all 100,000 tickets of a
+    year's store, six seconds every ten. From EARLIEST the scan starts at the first date."""
+    return {"$gte": EARLIEST, "$lte": moment}
 
 
 @dataclass(frozen=True)
