@@ -253,10 +253,12 @@ class ServiceBase(TicketQueries):
         mail_id: str | None = None,
         via: str | None = None,
         original_ref: str | None = None,
+        read: Document | None = None,
     ) -> Ticket:
         """A follow-up on a known ticket; on a closed one it opens a new linked ticket.
         A mail whose Message-Id the ticket has already is not added again. The player is
-        its author; `via` names what carried it in, when not the channel (an API key)."""
+        its author; `via` names what carried it in, when not the channel (an API key).
+        `read`: the ticket as the caller has just read it (see `_change`)."""
         message = player_message(channel, text, html, attachments, external_id, original_ref)
         adds = {"mail_ids": (mail_id,)} if mail_id else {}
 
@@ -269,7 +271,8 @@ class ServiceBase(TicketQueries):
             return Action("message.received", writer, now, updates, message, adds=adds)
 
         for _ in range(MAX_REDIRECTS):
-            ticket = self._required(number, self._change({"number": number}, decide))
+            ticket = self._required(number, self._change({"number": number}, decide, read=read))
+            read = None  # it was this ticket's; a merge leads to another
             if ticket.status is not Status.CLOSED:
                 return ticket
             if ticket.merged_into is not None:
@@ -300,15 +303,24 @@ class ServiceBase(TicketQueries):
 
     # ----------------------------------------------------------------- writing
 
-    def _change(self, query: Document, decide: Decide) -> Ticket | None:
+    def _change(
+        self, query: Document, decide: Decide, *, read: Document | None = None
+    ) -> Ticket | None:
         """Read the ticket matching `query`, decide, and store the outcome if nobody wrote
         in between (compare-and-set on the version); on a conflict, read and decide again.
+
+        `read`: the ticket as the caller has just read it (projected by WITHOUT_BODIES),
+        which spares the first read. Being a little stale costs at most one more attempt:
+        the write still checks the version.
 
         Returns None when no ticket matches; the current ticket, unchanged, when `decide`
         declines (returns None) or the action changes nothing and says nothing.
         """
         for attempt in range(MAX_ATTEMPTS):
-            doc = self.store.tickets.find_one(query, WITHOUT_BODIES, sort=[("number", DESCENDING)])
+            doc = read or self.store.tickets.find_one(
+                query, WITHOUT_BODIES, sort=[("number", DESCENDING)]
+            )
+            read = None
             if doc is None:
                 return None
             current = to_ticket(doc)

@@ -13,8 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from ticketcore.errors import TooManyNewTickets
 from ticketcore.models import SYSTEM, Attachment, Channel, Message, MessageKind, Player, Ticket
 from ticketcore.originals import check_original, keep_original, original_ref, read_original
-from ticketcore.service_base import ServiceBase
-from ticketcore.store import to_ticket
+from ticketcore.service_base import WITHOUT_BODIES, ServiceBase
+from ticketcore.store import Document, to_ticket
 from ticketcore.writes import Action
 
 
@@ -83,9 +83,10 @@ class MailIntake(ServiceBase):
                 keep_original(self.store, ref, number=ticket.number, text=original, at=at)
             return ticket, new
 
-        seen, named = self._mail_tickets(message_id, thread_ids, subject_number)
+        seen, named_doc = self._mail_tickets(message_id, thread_ids, subject_number)
         if seen is not None:
             return kept(seen, False)
+        named = to_ticket(named_doc) if named_doc is not None else None
         joins = named is not None and is_senders_ticket(
             named, player, sender_verified=sender_verified
         )
@@ -99,7 +100,9 @@ class MailIntake(ServiceBase):
         }
         try:
             if named is not None and joins:
-                added = self.add_player_message_to(named.number, channel=Channel.EMAIL, **mail)
+                added = self.add_player_message_to(
+                    named.number, channel=Channel.EMAIL, read=named_doc, **mail
+                )
                 return kept(added, True)
             if not may_open():
                 raise TooManyNewTickets(player.email or player.key())
@@ -126,19 +129,20 @@ class MailIntake(ServiceBase):
 
     def _mail_tickets(
         self, message_id: str, thread_ids: Sequence[str], subject_number: int | None
-    ) -> tuple[Ticket | None, Ticket | None]:
+    ) -> tuple[Ticket | None, Document | None]:
         """The ticket that already holds this mail, and the ticket the mail names: by a
-        Message-Id of its conversation, else by number. One indexed read serves both."""
-        docs = list(self.store.tickets.find(mail_lookup(message_id, thread_ids), {"outbox": 0}))
+        Message-Id of its conversation, else by number. One indexed read serves both, and
+        the named ticket's document is read as `_change` reads it, so that adding the mail
+        to it needs no second read."""
+        query = mail_lookup(message_id, thread_ids)
+        docs = list(self.store.tickets.find(query, WITHOUT_BODIES))
         for doc in docs:
             if message_id in doc.get("mail_ids", ()):
                 return to_ticket(doc), None
         if docs:  # several tickets named: the newest conversation wins
-            return None, to_ticket(max(docs, key=lambda doc: int(doc["number"])))
+            return None, max(docs, key=lambda doc: int(doc["number"]))
         if subject_number is not None:
-            numbered = self.store.tickets.find_one({"number": subject_number}, {"outbox": 0})
-            if numbered is not None:
-                return None, to_ticket(numbered)
+            return None, self.store.tickets.find_one({"number": subject_number}, WITHOUT_BODIES)
         return None, None
 
     def original_mail(self, number: int, ref: str) -> str | None:

@@ -166,7 +166,7 @@ def reads(service: TicketService, mongo_uri: str) -> Iterator[tuple[TicketServic
     client.close()
 
 
-def test_a_follow_up_finds_its_ticket_and_checks_for_a_duplicate_in_one_read(
+def test_a_follow_up_finds_its_ticket_checks_for_a_duplicate_and_is_added_in_one_read(
     service: TicketService, reads: tuple[TicketService, TicketReads]
 ) -> None:
     counted, counter = reads
@@ -174,8 +174,25 @@ def test_a_follow_up_finds_its_ticket_and_checks_for_a_duplicate_in_one_read(
     counter.count = 0
     follow_up, new = receive(counted, "<a2@example.com>", thread_ids=["<a1@example.com>"])
     assert new and follow_up.number == ticket.number
-    # one read to find the ticket (and that the mail is not on it yet), one in the write
-    assert counter.count == 2
+    # the read that finds the ticket (and that the mail is not on it yet) is the one the
+    # compare-and-set write decides on
+    assert counter.count == 1
+
+
+def test_a_follow_up_decided_on_a_stale_read_loses_no_write_in_between(
+    service: TicketService,
+) -> None:
+    ticket, _ = receive(service, "<a1@example.com>", subject="Lost gems")
+    stale = service.store.tickets.find_one({"number": ticket.number})
+    service.add_note(ticket.number, actor=AGENT, text="checking the payment")
+
+    added = service.add_player_message_to(
+        ticket.number, channel=Channel.EMAIL, text="still nothing", read=stale
+    )
+
+    assert added.version == ticket.version + 2
+    texts = [entry.message.text for entry in service.messages(added).items if entry.message]
+    assert texts[-2:] == ["checking the payment", "still nothing"]
 
 
 def test_a_mail_seen_before_is_known_in_one_read(
