@@ -302,7 +302,7 @@ def build_runtime(stack: Stack) -> Any:
     from rq import Queue
 
     from jobs import mail as mail_jobs
-    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS, DRAIN_DELAYS
+    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
     from jobs.metrics import Metrics
     from jobs.runtime import (
         QUEUE_NAME,
@@ -310,8 +310,9 @@ def build_runtime(stack: Stack) -> Any:
         URGENT_QUEUE_NAME,
         QueueRoutes,
         Runtime,
+        check_handlers,
     )
-    from ticketcore.effects import CORE_NEEDLESS, CORE_SUBSCRIPTIONS, Subscriptions
+    from ticketcore.effects import CORE_KINDS, EffectKind, EffectTable, Lane
     from ticketcore.macros import Macros
     from ticketcore.models import Channel
     from ticketcore.outbox import Outbox
@@ -322,15 +323,11 @@ def build_runtime(stack: Stack) -> Any:
     store = Store.connect(stack.mongo, settings.mongodb_db)
     queue = Queue(QUEUE_NAME, connection=stack.redis)
     urgent_queue = Queue(URGENT_QUEUE_NAME, connection=stack.redis)
+    # Each enabled feature adds its kinds of effect (declared beside their handlers) and
+    # the handlers; the table made of the declarations decides the rest.
+    kinds: list[EffectKind] = list(CORE_KINDS)
     handlers = dict(CORE_HANDLERS)
     batch_handlers = dict(CORE_BATCH_HANDLERS)
-    subscriptions: dict[str, set[str]] = {k: set(v) for k, v in CORE_SUBSCRIPTIONS.items()}
-    delays: dict[str, float] = dict(DRAIN_DELAYS)
-    channels: dict[str, set[str]] = {}
-    needless: dict[str, Any] = dict(CORE_NEEDLESS)
-    # Kinds that act on the ticket as it is when carried out: one still waiting serves
-    # every later change too.
-    coalesced: set[str] = set()
     refs: tuple[str, ...] = ()
     macros = Macros.load(settings.macros_file)
     rules = automation(settings, macros)
@@ -338,36 +335,22 @@ def build_runtime(stack: Stack) -> Any:
         from jobs import flows as flow_jobs
         from jobs import storms
 
+        kinds += [flow_jobs.kind(rules), storms.KIND]
         handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
-        subscriptions.update(flow_jobs.SUBSCRIPTIONS)
-        needless[flow_jobs.FLOWS_RUN] = flow_jobs.no_rule_on(rules)
-        # Before the Slack card in the same job: a storm's ticket joins its incident
-        # instead of posting a card of its own.
         handlers[storms.STORM_DETECT] = storms.detect
-        subscriptions.update(storms.SUBSCRIPTIONS)
     accounts = account_lookup(stack)
     if accounts is not None:
         from jobs import accounts as account_jobs
 
+        kinds.append(account_jobs.kind(accounts.ttl))
         handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
-        subscriptions.update(account_jobs.SUBSCRIPTIONS)
-        needless[account_jobs.ACCOUNT_LOOKUP] = account_jobs.lookup_needless(accounts.ttl)
-        coalesced.add(account_jobs.ACCOUNT_LOOKUP)  # it asks about the player the ticket has then
         stack.closers.append(accounts.close)
     slack = slack_delivery(stack)
     if slack is not None:
         from jobs import slack as slack_jobs
 
+        kinds += slack_jobs.KINDS
         handlers.update(slack.handlers())
-        subscriptions.update(slack_jobs.SUBSCRIPTIONS)
-        delays.update(slack_jobs.DELAYS)
-        needless.update(slack_jobs.NEEDLESS)
-        if rules is not None:
-            delays[storms.STORM_DETECT] = slack_jobs.CARD_DEBOUNCE
-            # The flows run in the card's job, ahead of it: a rule that routes a new ticket
-            # to its queue decides the card's channel before the card is posted. Behind a
-            # backlog of bookkeeping they came late, and the cards piled up in triage.
-            delays[flow_jobs.FLOWS_RUN] = slack_jobs.CARD_DEBOUNCE
         refs += (slack_jobs.CARD_REF,)
     reply_routes: dict[Any, Any] = {}
     telegram = telegram_delivery(stack)
@@ -375,15 +358,13 @@ def build_runtime(stack: Stack) -> Any:
         from jobs import telegram as telegram_jobs
         from ticketcore.models import Channel as ReplyChannel
 
+        kinds += telegram_jobs.KINDS
         handlers.update(telegram.handlers())
-        subscriptions.update(telegram_jobs.SUBSCRIPTIONS)
-        channels.update(telegram_jobs.CHANNELS)
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
         stack.closers.append(telegram.close)
     mail = mail_delivery(stack, store)
+    kinds += mail_jobs.KINDS
     handlers.update(mail.handlers())
-    subscriptions.update(mail_jobs.SUBSCRIPTIONS)
-    channels.update(mail_jobs.CHANNELS)
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.fetch_file = file_reader(stack, telegram)
@@ -396,20 +377,19 @@ def build_runtime(stack: Stack) -> Any:
             "`helpdesk reindex` to make them searchable (new changes are indexed meanwhile)",
             count,
         )
+    kinds.append(search_jobs.KIND)
     batch_handlers[search_jobs.SEARCH_INDEX] = search_jobs.index_tickets
-    coalesced.add(search_jobs.SEARCH_INDEX)  # an index write reads the ticket as it is then
-    subscriptions.update(search_jobs.SUBSCRIPTIONS)
-    delays[search_jobs.SEARCH_INDEX] = search_jobs.DELAY
+    effects = EffectTable.of(kinds)
+    check_handlers(effects, handlers, batch_handlers)
     store.ensure_indexes(refs=refs)
     single_queue = Queue(SINGLE_QUEUE_NAME, connection=stack.redis)
-    single = frozenset({search_jobs.SEARCH_INDEX})
-    drained = frozenset(batch_handlers)
-    routing = QueueRoutes(queue, urgent_queue, URGENT, single_queue, single, drained)
+    urgent, single = effects.lane(Lane.URGENT), effects.lane(Lane.SINGLE)
+    routing = QueueRoutes(queue, urgent_queue, urgent, single_queue, single, effects.drained)
     service = TicketService(
         store,
         utc_now,
-        dispatcher=routing.dispatcher(delays),
-        subscriptions=Subscriptions(subscriptions, channels, needless, coalesced),
+        dispatcher=routing.dispatcher(effects.delays),
+        subscriptions=effects.subscriptions(),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
         sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
     )
@@ -420,7 +400,7 @@ def build_runtime(stack: Stack) -> Any:
         clock=utc_now,
         sweep_grace=timedelta(seconds=settings.outbox_grace),
         urgent_queue=urgent_queue,
-        urgent=URGENT,
+        urgent=urgent,
         single_queue=single_queue,
         single=single,
         handlers=handlers,
@@ -693,28 +673,6 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
         webhook_url=settings.telegram_webhook_url,
         secret=settings.telegram_webhook_secret,
     )
-
-
-# What people wait to see: cards, thread messages, replies, notices. Bookkeeping (the
-# player directory) may wait behind them; the history drain does not: until it runs, each
-# entry rides on every update of its ticket, message and all, and behind a busy day's
-# queued jobs they piled up by the thousand and made every update dearer. A drain is a
-# hundred tickets in a few commands.
-URGENT = frozenset(
-    {
-        "history.store",
-        "slack.card",
-        "slack.thread",
-        "slack.escalation",
-        "reply.deliver",
-        "telegram.opened",
-        "telegram.csat",
-        "mail.opened",
-        "storm.detect",
-        "slack.incident",
-        "flows.run",  # routing, auto-replies and escalations: what people wait for
-    }
-)
 
 
 def slack_delivery(stack: Stack) -> Any:

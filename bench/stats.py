@@ -74,7 +74,7 @@ from bench.search import (
     cumulative,
 )
 from ticketcore import sla
-from ticketcore.effects import CORE_SUBSCRIPTIONS, Subscriptions
+from ticketcore.effects import CORE_KINDS, EffectTable
 from ticketcore.lifecycle import Status, is_allowed, status_after_player_message
 from ticketcore.models import LOW_CSAT
 from ticketcore.outbox import HISTORY_STORE, new_record
@@ -151,7 +151,7 @@ SLA = SlaConfig.model_validate(
     }
 )
 
-EFFECTS = Subscriptions(CORE_SUBSCRIPTIONS)
+EFFECTS = EffectTable.of(CORE_KINDS).subscriptions()
 SYSTEM = {"kind": "system", "id": "helpdesk", "name": None, "via": None}
 AUTOCLOSE = {"kind": "system", "id": "autoclose", "name": None, "via": "autoclose"}
 GREETING = {"kind": "system", "id": "flow:greeting", "name": None, "via": "flow"}

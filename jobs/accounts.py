@@ -33,7 +33,7 @@ from ticketcore.accounts import (
     unknown_player,
 )
 from ticketcore.clock import Clock
-from ticketcore.effects import Change, Needless
+from ticketcore.effects import Change, EffectKind, Needless, effect_kind
 from ticketcore.models import Actor, ActorKind
 from ticketcore.store import Document
 
@@ -246,7 +246,6 @@ def retry_after(response: httpx.Response) -> float | None:
 ACCOUNT_LOOKUP = "account.lookup"
 # A ticket learns of its player, or hears from them again (a failed lookup is retried then).
 PLAYER_CHANGED = "ticket.player_changed"
-SUBSCRIPTIONS = {ACCOUNT_LOOKUP: {"ticket.created", PLAYER_CHANGED, "message.received"}}
 
 
 def lookup_needless(ttl: int) -> Needless:
@@ -262,6 +261,13 @@ def lookup_needless(ttl: int) -> Needless:
         return fresh(change)
 
     return needless
+
+
+def kind(ttl: int) -> EffectKind:
+    """The lookup's declaration, with answers kept `ttl` seconds. Coalesced: it asks about
+    the player the ticket has when it runs."""
+    events = {"ticket.created", PLAYER_CHANGED, "message.received"}
+    return effect_kind(ACCOUNT_LOOKUP, events, needless=lookup_needless(ttl), coalesced=True)
 
 
 def answered_from_cache(ttl: int) -> Needless:

@@ -70,10 +70,7 @@ def deliver_reply(rt: Runtime, ticket: Document, record: Document) -> None:
     return None
 
 
-# Seconds a bookkeeping drain waits once asked, so the changes of that moment make one
-# round. Without it every change of a busy day queued a drain of its own, for a ticket or
-# two, at the full price of a round (a lease, a read and a drop over all it took).
-DRAIN_DELAYS = {HISTORY_STORE: 1.0, PLAYER_SYNC: 5.0}
+# The handlers of the kinds the core owes (ticketcore.effects.CORE_KINDS).
 CORE_BATCH_HANDLERS: dict[str, BatchHandler] = {
     HISTORY_STORE: store_history,
     PLAYER_SYNC: sync_players,

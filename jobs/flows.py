@@ -17,7 +17,7 @@ from jobs.runtime import Runtime
 from ticketcore.agents import DEFAULT_CAP, Roster
 from ticketcore.automation import AutomationHolder
 from ticketcore.calendar import ALWAYS
-from ticketcore.effects import Change, Needless
+from ticketcore.effects import Change, EffectKind, Lane, Needless, effect_kind
 from ticketcore.errors import TicketError
 from ticketcore.flows import (
     EVENTS,
@@ -42,7 +42,6 @@ from ticketcore.store import Document, to_ticket
 log = logging.getLogger(__name__)
 
 FLOWS_RUN = "flows.run"
-SUBSCRIPTIONS = {FLOWS_RUN: set(EVENTS)}
 MAX_FIRINGS = 20
 GUARD_WINDOW = 600  # seconds
 
@@ -57,6 +56,12 @@ def no_rule_on(rules: AutomationHolder) -> Needless:
         return not rules.current().flows.for_event(change.event)
 
     return needless
+
+
+def kind(rules: AutomationHolder) -> EffectKind:
+    """The flows run's declaration: every event, but only those some rule is `on`.
+    Urgent: routing, auto-replies and escalations are what people wait for."""
+    return effect_kind(FLOWS_RUN, EVENTS, lane=Lane.URGENT, needless=no_rule_on(rules))
 
 
 def flow_actor(rule: Rule) -> Actor:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from bot.email.render import MailTemplates, RenderedMail
 from jobs.deliver import RetryLater
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import REPLY_DELIVER
+from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
 from ticketcore.lifecycle import Status
 from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail
 from ticketcore.mail.once import SendOnce
@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 
 MAIL_OPENED = "mail.opened"
 MAIL_CSAT = "mail.csat"
-SUBSCRIPTIONS = {
-    MAIL_OPENED: {"ticket.created"},
-    MAIL_CSAT: {"ticket.status_changed", "ticket.updated", "reply.sent"},
-}
-CHANNELS = {MAIL_OPENED: {"email"}, MAIL_CSAT: {"email"}}  # only mail tickets owe these
+# Only mail tickets owe these.
+KINDS = (
+    effect_kind(MAIL_OPENED, {"ticket.created"}, lane=Lane.URGENT, channels={"email"}),
+    effect_kind(
+        MAIL_CSAT, {"ticket.status_changed", "ticket.updated", "reply.sent"}, channels={"email"}
+    ),
+)
 MAX_REFERENCES = 10  # the first mail and the latest ones: enough for every client to thread
 
 # (ticket number, resolution) -> the page where the player gives that score, per score.

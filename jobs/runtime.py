@@ -13,6 +13,7 @@ from jobs.dispatch import QueueDispatcher
 from ticketcore.accounts import AccountProvider
 from ticketcore.automation import Automation, AutomationHolder
 from ticketcore.clock import Clock
+from ticketcore.effects import EffectTable
 from ticketcore.macros import Macros
 from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import Outbox
@@ -35,6 +36,17 @@ Claimed = Sequence[tuple[Document, list[Document]]]
 BatchHandler = Callable[["Runtime", Claimed], None]
 # A reply route carries one agent reply to the player over one channel.
 ReplyRoute = Callable[["Runtime", Document, HistoryEntry], Document | None]
+
+
+def check_handlers(
+    effects: EffectTable, handlers: Mapping[str, Handler], batch: Mapping[str, BatchHandler]
+) -> None:
+    """Refuse to start with an enabled kind of effect nothing carries out, or carried out
+    the wrong way: owed effects would wait in the outbox until they gave up."""
+    for kind in effects:
+        table, how = (batch, "batch handler") if kind.drained else (handlers, "handler")
+        if kind.name not in table:
+            raise ValueError(f"effect kind {kind.name} is enabled but has no {how}")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,16 @@ index is rebuilt by `helpdesk reindex`.
 from __future__ import annotations
 
 from jobs.runtime import Claimed, Runtime
-from ticketcore.effects import EVERY_EVENT
+from ticketcore.effects import EVERY_EVENT, Lane, effect_kind
 from ticketcore.search.indexing import TicketReader
 
 SEARCH_INDEX = "search.index"
-SUBSCRIPTIONS = {SEARCH_INDEX: {EVERY_EVENT}}
-DELAY = 1.0  # seconds a drain waits once asked: a burst of changes becomes one write
+# An index write reads the ticket as it is then (coalesced); the embedded index has one
+# writer (the single lane); a drain waits a second once asked: a burst of changes becomes
+# one write.
+KIND = effect_kind(
+    SEARCH_INDEX, {EVERY_EVENT}, lane=Lane.SINGLE, delay=1.0, drained=True, coalesced=True
+)
 
 
 def index_tickets(rt: Runtime, claimed: Claimed) -> None:

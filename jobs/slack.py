@@ -33,9 +33,11 @@ from bot.slack.incidents import incident_blocks, incident_text
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
 from jobs.deliver import SCHEDULER_GRAIN, RetryLater
+from jobs.flows import FLOWS_RUN
 from jobs.pacing import FIRST_LANE_SLEEP, MAX_SLEEP, Pacer
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import EVERY_EVENT, Needless, without_message
+from jobs.storms import STORM_DETECT
+from ticketcore.effects import EVERY_EVENT, Change, Lane, effect_kind, without_message
 from ticketcore.incidents import Incidents
 from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
@@ -52,35 +54,61 @@ SHORT_RETRY = 1.0  # seconds: a 429 asking for no more than this is waited out i
 CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
-SUBSCRIPTIONS = {
-    SLACK_CARD: {EVERY_EVENT},  # the card shows the whole ticket: any change redraws it
-    SLACK_THREAD: {
-        "ticket.created",
-        "message.received",
-        "message.edited",
-        "reply.sent",
-        "note.added",
-        "flow.fired",  # a flow's auto-reply: agents see what the player got
-    },
-    SLACK_ESCALATION: {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
-    SLACK_NOTIFY: {"flow.fired"},
-    SLACK_INCIDENT: {"incident.detected", "incident.joined", "ticket.status_changed"},
-}
 # A digest of what the ticket's card showed when last drawn: a change that leaves it the
 # same costs no redraw.
 CARD_DRAWN = "slack_card_drawn"
 ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
+
+
+def notifies_nobody(change: Change) -> bool:
+    """A flow rule's firing owes the notifications only what the rule sends: a rule that
+    just routed the ticket owes none."""
+    return not change.data.get("notify")
+
+
 # Thread messages and the incident's card wait as long as the ticket's card, so all the
 # Slack work a change owes is one job, not more jobs that would mostly find nothing to do
 # (runs of those held the workers while card posts stood still).
-DELAYS = {SLACK_CARD: CARD_DEBOUNCE, SLACK_THREAD: CARD_DEBOUNCE, SLACK_INCIDENT: CARD_DEBOUNCE}
-# A flow rule's firing owes the thread only its auto-reply, and the notifications only
-# what the rule sends: a rule that just routed the ticket owes neither.
-NEEDLESS: dict[str, Needless] = {
-    SLACK_THREAD: without_message,
-    SLACK_NOTIFY: lambda change: not change.data.get("notify"),
-}
+KINDS = (
+    effect_kind(
+        SLACK_CARD,
+        {EVERY_EVENT},  # the card shows the whole ticket: any change redraws it
+        lane=Lane.URGENT,
+        delay=CARD_DEBOUNCE,
+        # A rule that routes a new ticket to its queue decides the card's channel, and a
+        # storm's ticket joins its incident instead of posting a card of its own. Behind a
+        # backlog of bookkeeping the flows came late, and the cards piled up in triage.
+        after=(FLOWS_RUN, STORM_DETECT),
+    ),
+    effect_kind(
+        SLACK_THREAD,
+        {
+            "ticket.created",
+            "message.received",
+            "message.edited",
+            "reply.sent",
+            "note.added",
+            "flow.fired",  # a flow's auto-reply: agents see what the player got
+        },
+        lane=Lane.URGENT,
+        delay=CARD_DEBOUNCE,
+        needless=without_message,  # a rule's firing owes the thread only its auto-reply
+        after=(SLACK_CARD,),  # a thread hangs under its card
+    ),
+    effect_kind(
+        SLACK_ESCALATION,
+        {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
+        lane=Lane.URGENT,
+    ),
+    effect_kind(SLACK_NOTIFY, {"flow.fired"}, needless=notifies_nobody),
+    effect_kind(
+        SLACK_INCIDENT,
+        {"incident.detected", "incident.joined", "ticket.status_changed"},
+        lane=Lane.URGENT,
+        delay=CARD_DEBOUNCE,
+    ),
+)
 CARD_LOCK_SECONDS = 30
 # How long a later change of a card waits while an earlier one is in line to redraw it;
 # it is dropped when the earlier one draws the card, and acts itself if that one is lost.

@@ -16,6 +16,7 @@ from jobs import runtime
 from jobs.dispatch import FAILURE_TTL, RESULT_TTL
 from jobs.runtime import Runtime
 from jobs.storm_window import StormWindow
+from ticketcore.effects import Lane, effect_kind
 from ticketcore.errors import TicketError
 from ticketcore.incidents import Incidents
 from ticketcore.lifecycle import Status
@@ -25,7 +26,7 @@ from ticketcore.store import Document, to_ticket
 log = logging.getLogger(__name__)
 
 STORM_DETECT = "storm.detect"
-SUBSCRIPTIONS = {STORM_DETECT: {"ticket.created"}}
+KIND = effect_kind(STORM_DETECT, {"ticket.created"}, lane=Lane.URGENT)
 LOST_AFTER = timedelta(minutes=5)  # an incident action still not done by then is run again
 
 

@@ -21,7 +21,7 @@ from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.deliver import RetryLater
 from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import REPLY_DELIVER
+from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
 from ticketcore.notices import TELEGRAM_REBOUND
@@ -30,11 +30,16 @@ from ticketcore.store import Document, save_entries, to_ticket
 TELEGRAM_OPENED = "telegram.opened"
 TELEGRAM_CSAT = "telegram.csat"
 
-SUBSCRIPTIONS = {
-    TELEGRAM_OPENED: {"ticket.created"},
-    TELEGRAM_CSAT: {"ticket.status_changed", "ticket.updated", "reply.sent"},
-}
-CHANNELS = {TELEGRAM_OPENED: {"telegram"}, TELEGRAM_CSAT: {"telegram"}}  # Telegram tickets only
+# Telegram tickets only.
+KINDS = (
+    effect_kind(TELEGRAM_OPENED, {"ticket.created"}, lane=Lane.URGENT, channels={"telegram"}),
+    effect_kind(
+        TELEGRAM_CSAT,
+        {"ticket.status_changed", "ticket.updated", "reply.sent"},
+        lane=Lane.URGENT,
+        channels={"telegram"},
+    ),
+)
 CHAT_RATE = 1  # messages per second to one chat
 OVERALL_RATE = 30  # messages per second for the bot
 T = TypeVar("T")

@@ -16,10 +16,10 @@ from pymongo import DESCENDING
 from ticketcore import sla_clock
 from ticketcore.clock import Clock
 from ticketcore.effects import (
-    CORE_NEEDLESS,
-    CORE_SUBSCRIPTIONS,
+    CORE_KINDS,
     Change,
     Dispatcher,
+    EffectTable,
     NoDispatch,
     Subscriptions,
 )
@@ -88,9 +88,7 @@ class ServiceBase(TicketQueries):
         self.clock = clock
         self.outbox = outbox or Outbox(store)
         self.dispatcher: Dispatcher = dispatcher or NoDispatch()
-        self.subscriptions = subscriptions or Subscriptions(
-            CORE_SUBSCRIPTIONS, needless=CORE_NEEDLESS
-        )
+        self.subscriptions = subscriptions or EffectTable.of(CORE_KINDS).subscriptions()
         self.sla = sla  # the SLA policies in force (they may be reloaded), or none
 
     # ----------------------------------------------------------------- players

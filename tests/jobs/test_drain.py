@@ -8,11 +8,11 @@ from rq import Queue
 from jobs import drain as drain_module
 from jobs.dispatch import QueueDispatcher, drain_flag, owing
 from jobs.drain import drain
-from jobs.effects import CORE_BATCH_HANDLERS, DRAIN_DELAYS
+from jobs.effects import CORE_BATCH_HANDLERS
 from jobs.runtime import Claimed, Runtime
 from jobs.sweeper import sweep
 from tests.conftest import FakeClock, run_jobs
-from ticketcore.effects import PLAYER_SYNC
+from ticketcore.effects import CORE_KINDS, PLAYER_SYNC, EffectTable
 from ticketcore.models import Channel, Player
 from ticketcore.outbox import HISTORY_STORE, backoff
 from ticketcore.store import Document
@@ -57,7 +57,7 @@ def test_bookkeeping_drains_wait_a_moment_so_a_burst_is_one_round(
     runtime: Runtime, queue: Queue
 ) -> None:
     runtime.service.dispatcher = QueueDispatcher(
-        queue, DRAIN_DELAYS, drained=frozenset(CORE_BATCH_HANDLERS)
+        queue, EffectTable.of(CORE_KINDS).delays, drained=frozenset(CORE_BATCH_HANDLERS)
     )
     open_tickets(runtime, 5)
 
