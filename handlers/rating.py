@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from bot.email.render import TEMPLATES
 from ticketcore.errors import AlreadyRated, TicketNotFound
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES
 from ticketcore.links import InvalidLink, rating_from_token
 from ticketcore.models import Channel, Ticket, resolution_of
 from ticketcore.service import TicketService
@@ -116,7 +116,7 @@ class RatingPages:
     @staticmethod
     def still_asks(ticket: Ticket, resolution: int) -> bool:
         return (
-            ticket.status in (Status.RESOLVED, Status.CLOSED)
+            ticket.status in DONE_STATUSES
             and ticket.resolved_at is not None
             and resolution_of(ticket) == resolution
         )

@@ -19,7 +19,7 @@ from jobs.storm_window import StormWindow
 from ticketcore.effects import Lane, effect_kind
 from ticketcore.errors import TicketError
 from ticketcore.incidents import Incidents
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Actor, ActorKind
 from ticketcore.store import Document, to_ticket
 
@@ -103,7 +103,7 @@ def run_action(incident_id: str, action_id: str) -> int:
                 changed += after.version != before.version
             elif action["kind"] == "resolve":
                 ticket = rt.service.get(number)
-                if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+                if ticket.status not in DONE_STATUSES:
                     rt.service.set_status(number, Status.RESOLVED, actor=actor)
                     changed += 1
         except TicketError as exc:  # a closed ticket, say: the others still get it

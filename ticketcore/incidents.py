@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES
 from ticketcore.store import Document, Store
 
 INCIDENT_COUNTER = "incident_number"
@@ -63,7 +63,7 @@ class Incidents:
 
     def open_count(self, incident_id: str) -> int:
         return self.store.tickets.count_documents(
-            {"incident.id": incident_id, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+            {"incident.id": incident_id, "status": {"$nin": [*DONE_STATUSES]}}
         )
 
     def ticket_numbers(self, incident_id: str) -> Iterator[int]:

@@ -21,9 +21,12 @@ OPEN_STATUSES: frozenset[Status] = frozenset(
     {Status.NEW, Status.INPROGRESS, Status.WAITING, Status.PENDING, Status.ANSWERED}
 )
 
+# Support's work on the ticket is done (a resolved one may still reopen).
+DONE_STATUSES: frozenset[Status] = frozenset({Status.RESOLVED, Status.CLOSED})
+
 # The whole lifecycle: from each status, the statuses it may move to.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    **{s: (OPEN_STATUSES - {s}) | {Status.RESOLVED, Status.CLOSED} for s in OPEN_STATUSES},
+    **{s: (OPEN_STATUSES - {s}) | DONE_STATUSES for s in OPEN_STATUSES},
     Status.RESOLVED: OPEN_STATUSES | {Status.CLOSED},
     Status.CLOSED: frozenset(),
 }

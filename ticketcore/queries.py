@@ -8,7 +8,7 @@ from pymongo import DESCENDING
 
 from ticketcore.clock import Clock
 from ticketcore.errors import TicketNotFound
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Channel, HistoryEntry, MessagePage, Player, Priority, Ticket
 from ticketcore.outbox import HISTORY_STORE
 from ticketcore.store import Document, Store, to_entry, to_ticket
@@ -72,12 +72,12 @@ class TicketQueries:
 
     def open_count(self, assignee: str) -> int:
         """How many open tickets an agent holds (round robin's cap reads it)."""
-        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+        query = {"assignee": assignee, "status": {"$nin": [*DONE_STATUSES]}}
         return self.store.tickets.count_documents(query)
 
     def open_tickets(self, *, assignee: str, limit: int = 50) -> list[Ticket]:
         """An agent's open tickets, most urgent first, then oldest first."""
-        query = {"assignee": assignee, "status": {"$nin": [Status.RESOLVED, Status.CLOSED]}}
+        query = {"assignee": assignee, "status": {"$nin": [*DONE_STATUSES]}}
         docs = self.store.tickets.find(query, {"outbox": 0}).limit(500)
         tickets = [to_ticket(doc) for doc in docs]
         tickets.sort(key=lambda t: (-PRIORITY_ORDER.index(t.priority), t.created_at))
@@ -122,7 +122,7 @@ class TicketQueries:
         """A Telegram user's tickets that are not resolved or closed, newest first."""
         query = {
             "player.telegram_user_id": telegram_user_id,
-            "status": {"$nin": [Status.RESOLVED, Status.CLOSED]},
+            "status": {"$nin": [*DONE_STATUSES]},
         }
         docs = self.store.tickets.find(query, {"outbox": 0}).sort("number", DESCENDING)
         return [to_ticket(d) for d in docs.limit(20)]

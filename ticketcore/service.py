@@ -10,7 +10,7 @@ from pymongo import DESCENDING
 from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.automatic import AutomaticChanges
 from ticketcore.errors import AlreadyRated, CannotMerge, TicketClosed
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import (
     LOW_CSAT,
     SYSTEM,
@@ -299,7 +299,7 @@ class TicketService(MailIntake, AutomaticChanges):
         resolution."""
 
         def decide(current: Ticket) -> Action:
-            if current.status not in (Status.RESOLVED, Status.CLOSED):
+            if current.status not in DONE_STATUSES:
                 raise ValueError(f"ticket #{number} is not resolved; nothing to rate")
             # One score per resolution: a forwarded mail's link must not overwrite it.
             resolved = current.resolved_at

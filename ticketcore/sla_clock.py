@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from ticketcore import sla
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Actor, ActorKind, Ticket
 from ticketcore.sla import SlaConfig, SlaState
 
 PAUSED = frozenset({Status.WAITING, Status.PENDING})  # waiting on the player or others
-DONE = frozenset({Status.RESOLVED, Status.CLOSED})
 
 
 def state_of(ticket: Ticket) -> SlaState | None:
@@ -68,9 +67,9 @@ def after_change(
         state = sla.on_agent_reply(state, config, now)
     if event == "message.received":
         state = sla.on_player_message(state, config, now)
-    if current.status in DONE and status not in DONE:
+    if current.status in DONE_STATUSES and status not in DONE_STATUSES:
         state = sla.on_reopened(state, config, now)
-    if status in DONE and current.status not in DONE:
+    if status in DONE_STATUSES and current.status not in DONE_STATUSES:
         state = sla.on_resolved(state, now)
     elif status in PAUSED and current.status not in PAUSED:
         state = sla.pause(state, now)

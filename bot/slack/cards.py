@@ -33,7 +33,7 @@ from bot.slack.text import (
     escape,
     label,
 )
-from ticketcore.lifecycle import Status
+from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Attachment, HistoryEntry, MessageKind, Priority, Ticket
 from ticketcore.sla import SlaState, summary
 
@@ -159,7 +159,7 @@ def ticket_card(
     ticket: Ticket, *, first_message: str, now: datetime, style: CardStyle = CardStyle()
 ) -> list[Block]:
     """The card in the triage channel; resolved and closed tickets collapse to one line."""
-    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+    if ticket.status in DONE_STATUSES:
         return [summary_line(ticket, now)]
     tags = " ".join(f"`{escape(t).replace('`', '')}`" for t in ticket.tags) or "—"
     fields = [

@@ -11,11 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ticketcore.calendar import to_utc
-from ticketcore.lifecycle import OPEN_STATUSES, Status
+from ticketcore.lifecycle import DONE_STATUSES, OPEN_STATUSES, Status
 from ticketcore.models import Channel
 
 OPEN = [s.value for s in Status if s in OPEN_STATUSES]
-DONE = [Status.RESOLVED.value, Status.CLOSED.value]
+DONE = [s.value for s in Status if s in DONE_STATUSES]
 # The channels on which a resolved ticket's player is asked for a score.
 CSAT_ASKED = [Channel.EMAIL.value, Channel.TELEGRAM.value]
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
