@@ -32,7 +32,7 @@ from ticketcore.models import (
     Ticket,
 )
 from ticketcore.search.ast import QueryError
-from ticketcore.search.port import SearchIndex, Viewer
+from ticketcore.search.port import Hit, SearchIndex, Viewer
 from ticketcore.search.query import parse
 from ticketcore.service import UNSET, TicketService
 from ticketcore.stats import Period, Stats
@@ -369,20 +369,20 @@ class IntakeApi:
         # The game's API sees what players see: no internal notes.
         viewer = Viewer(is_agent=False)
 
-        def run() -> tuple[Any, list[Ticket]]:
+        def run() -> tuple[Any, list[tuple[Hit, Ticket]]]:
             search.refresh()
             page = search.search(
                 query, viewer=viewer, limit=int(raw_limit), cursor=params.get("cursor")
             )
-            return page, [self.service.get(hit.number) for hit in page.hits]
+            return page, self.service.found(page)
 
         try:
-            page, tickets = await run_in_threadpool(run)
+            page, found = await run_in_threadpool(run)
         except QueryError as exc:  # a cursor from elsewhere
             raise BadRequest(str(exc), field="cursor") from None
         items = [
             ticket_json(t) | {"snippet": hit.snippet, "score": round(hit.score, 4)}
-            for hit, t in zip(page.hits, tickets, strict=True)
+            for hit, t in found
         ]
         return JSONResponse({"items": items, "next_cursor": page.cursor})
 

@@ -468,9 +468,9 @@ class SlackWorkspace:
         viewer = Viewer(is_agent=True, user_id=user)  # the gate let only agents in
         self.search.refresh()
         page = self.search.search(query, viewer=viewer, limit=SEARCH_RESULTS)
-        tickets = [self.service.get(hit.number) for hit in page.hits]
-        blocks = search_results(escape(text), list(zip(page.hits, tickets, strict=True)))
-        return {"text": f"{len(tickets)} tickets found", "blocks": [b.to_dict() for b in blocks]}
+        found = self.service.found(page)
+        blocks = search_results(escape(text), found)
+        return {"text": f"{len(found)} tickets found", "blocks": [b.to_dict() for b in blocks]}
 
     # ------------------------------------------------------------------ events
 

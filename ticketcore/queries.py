@@ -11,6 +11,7 @@ from ticketcore.errors import TicketNotFound
 from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Channel, HistoryEntry, MessagePage, Player, Priority, Ticket
 from ticketcore.outbox import HISTORY_STORE
+from ticketcore.search.port import Hit, Page
 from ticketcore.store import Document, Store, to_entry, to_ticket
 from ticketcore.writes import entry_from_record, is_worth_keeping
 
@@ -42,6 +43,14 @@ class TicketQueries:
         if doc is None:
             raise TicketNotFound(number)
         return to_ticket(doc)
+
+    def found(self, page: Page) -> list[tuple[Hit, Ticket]]:
+        """A search page's hits with their tickets, read in one query; a hit whose ticket
+        the store no longer holds (the index lags a deletion) is left out."""
+        numbers = [hit.number for hit in page.hits]
+        docs = self.store.tickets.find({"number": {"$in": numbers}}, {"outbox": 0})
+        by_number = {int(doc["number"]): to_ticket(doc) for doc in docs}
+        return [(hit, by_number[hit.number]) for hit in page.hits if hit.number in by_number]
 
     def find(
         self,

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pymongo
-import pytest
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
-
 from tests.conftest import AGENT, FakeClock
+from tests.ticketcore.conftest import TicketReads
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, MessageKind, Player
 from ticketcore.service import TicketService
 from ticketcore.service_mail import mail_lookup
-from ticketcore.store import Store
 
 ANNA = Player(email="Anna@Example.com", display_name="Anna")
 BORIS = Player(email="boris@example.org")
@@ -135,35 +125,6 @@ def test_a_failed_delivery_is_recorded_and_changes_the_ticket(service: TicketSer
     assert failed.version == ticket.version + 1
     events = [e.event for e in service.history(failed).items]
     assert events[-1] == "delivery.failed"
-
-
-class TicketReads(CommandListener):
-    """The reads of the tickets collection a client sends, counted while `counting`."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def started(self, event: CommandStartedEvent) -> None:
-        name = event.command_name
-        if name in {"find", "findAndModify"} and event.command.get(name) == "tickets":
-            self.count += 1
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        return None
-
-
-@pytest.fixture
-def reads(service: TicketService, mongo_uri: str) -> Iterator[tuple[TicketService, TicketReads]]:
-    """The same store through a client whose ticket reads are counted."""
-    counter = TicketReads()
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        mongo_uri, tz_aware=True, event_listeners=[counter]
-    )
-    yield TicketService(Store.connect(client, service.store.db.name), service.clock), counter
-    client.close()
 
 
 def test_a_follow_up_finds_its_ticket_checks_for_a_duplicate_and_is_added_in_one_read(
