@@ -57,7 +57,7 @@ THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already th
 # A digest of what the ticket's card showed when last drawn: a change that leaves it the
 # same costs no redraw.
 CARD_DRAWN = "slack_card_drawn"
-ALERT_REF = "slack_alert"  # the leads' latest alert about the ticket, "channel:ts"
+ALERT_REF = refs.SLACK_ALERT
 CARD_DEBOUNCE = 1.0  # seconds: changes to one ticket within it become one chat.update
 
 
