@@ -237,10 +237,10 @@ def connect_redis(url: str, *, what: str) -> Any:
 
 def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
     """Connect to the configured services, or to (or start) the embedded ones."""
-    from ticketcore import embedded
+    from embedded import servers
 
     data_dir = check_data_dir(settings.data_dir)
-    running = embedded.published(data_dir)
+    running = servers.published(data_dir)
     stack = Stack(settings, data_dir, None, None, embedded=settings.mongodb_uri is None)
     started: dict[str, str] = {}
     try:
@@ -249,7 +249,7 @@ def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
         elif running and running.mongodb_uri:
             stack.mongo = connect_mongo(running.mongodb_uri, what="the embedded MongoDB server")
         else:
-            server = embedded.EmbeddedMongo(data_dir)
+            server = servers.EmbeddedMongo(data_dir)
             try:
                 started["mongodb_uri"] = server.start()
             except Exception as exc:
@@ -272,12 +272,12 @@ def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
             stack.redis = connect_redis(stack.redis_url, what="the embedded Redis")
 
         if started and own_embedded:
-            embedded.publish(
+            servers.publish(
                 data_dir,
                 mongodb_uri=started.get("mongodb_uri") or (running and running.mongodb_uri),
                 redis_url=started.get("redis_url") or (running and running.redis_url),
             )
-            stack.closers.append(lambda: embedded.withdraw(data_dir))
+            stack.closers.append(lambda: servers.withdraw(data_dir))
     except BaseException:
         stack.close()
         raise

@@ -55,6 +55,7 @@ import httpx
 import redis
 
 from bench.harness import percentile, positive, print_results, summary, temporary_dir, verdict
+from embedded import servers
 from tests.e2e.desk import AGENTS, LEAD_GROUP, Desk, Fakes
 from tests.fakes.game_api import FakeGameApi
 from tests.fakes.http import Call
@@ -62,7 +63,6 @@ from tests.fakes.mail import SUPPORT_ADDRESS
 from tests.fakes.mailgun import FakeMailgun, SentMail
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram, text_update
-from ticketcore import embedded
 
 Document = dict[str, Any]
 
@@ -453,7 +453,7 @@ class Backlog:
     OWED_SECONDS while the day runs (a sample between counts repeats the last count)."""
 
     def __init__(self, desk: Desk) -> None:
-        running = embedded.published(desk.data_dir)
+        running = servers.published(desk.data_dir)
         assert running is not None and running.redis_url
         self.redis = redis.Redis.from_url(running.redis_url)
         self.desk = desk

@@ -34,9 +34,9 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from app import Settings, Stack, connect_mongo, connect_redis
+from embedded.servers import EmbeddedMongo
 from jobs.runtime import Runtime
 from tests.fakes.http import Call
-from ticketcore.embedded import EmbeddedMongo
 
 Document = dict[str, Any]
 

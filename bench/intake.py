@@ -34,7 +34,7 @@ from pymongo.monitoring import (
 )
 
 from bench.harness import print_results, summary, temporary_dir, verdict
-from ticketcore.embedded import EmbeddedMongo
+from embedded.servers import EmbeddedMongo
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
 from ticketcore.store import Store

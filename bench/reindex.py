@@ -50,7 +50,7 @@ LOAD_BATCH = 5_000
 SERVER = """
 import sys
 from pathlib import Path
-from ticketcore.embedded import EmbeddedMongo
+from embedded.servers import EmbeddedMongo
 server = EmbeddedMongo(Path(sys.argv[1]))
 print(server.start(), flush=True)
 sys.stdin.read()  # until the benchmark closes our stdin

@@ -16,12 +16,12 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from bot.email.render import MailTemplates
+from embedded.servers import EmbeddedMongo
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
 from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
 from jobs.mail import MailDelivery
 from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
-from ticketcore.embedded import EmbeddedMongo
 from ticketcore.mail.files import FileMailer
 from ticketcore.mail.once import SendOnce
 from ticketcore.models import Actor, ActorKind, Channel, Player

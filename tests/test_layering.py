@@ -41,8 +41,17 @@ def test_ticketcore_imports_no_edge() -> None:
 def test_no_module_but_app_reads_the_environment() -> None:
     readers = [
         str(f.relative_to(ROOT))
-        for package in ("ticketcore", "handlers", "bot", "jobs")
+        for package in ("ticketcore", "handlers", "bot", "jobs", "embedded")
         for f in (ROOT / package).rglob("*.py")
         if "os.environ" in f.read_text() or "getenv" in f.read_text()
     ]
     assert readers == []
+
+
+def test_the_domain_does_not_start_or_patch_servers() -> None:
+    """The embedded servers (and the patches of a third party's engine) stay outside."""
+    files = sorted((ROOT / "ticketcore").rglob("*.py"))
+    users = [
+        str(f.relative_to(ROOT)) for f in files if imported_roots(f) & {"embedded", "secantus"}
+    ]
+    assert users == []

@@ -25,10 +25,10 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from embedded import servers
 from jobs.dispatch import QueueDispatcher
 from jobs.runtime import QUEUE_NAME
 from tests.conftest import AGENT, wait_for
-from ticketcore import embedded
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
 from ticketcore.store import Store
@@ -157,7 +157,7 @@ def test_serve_answers_health_and_a_ticket_survives_a_restart(helpdesk: Helpdesk
         ignoring=NETWORK,
     )
     helpdesk.stop()
-    assert embedded.published(helpdesk.data_dir) is None, "a stopped server withdraws its address"
+    assert servers.published(helpdesk.data_dir) is None, "a stopped server withdraws its address"
 
     helpdesk.start()
     again = helpdesk.api("GET", f"/api/v1/tickets/{number}")
@@ -170,7 +170,7 @@ def test_serve_answers_health_and_a_ticket_survives_a_restart(helpdesk: Helpdesk
 
 def test_killing_the_worker_mid_delivery_loses_and_repeats_nothing(helpdesk: Helpdesk) -> None:
     helpdesk.start()
-    running = embedded.published(helpdesk.data_dir)
+    running = servers.published(helpdesk.data_dir)
     assert running is not None and running.mongodb_uri and running.redis_url
     client: pymongo.MongoClient = pymongo.MongoClient(running.mongodb_uri, tz_aware=True)
     redis = Redis.from_url(running.redis_url)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pymongo
 
+from embedded import servers
 from tests.conftest import wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN as GAME_TOKEN
 from tests.fakes.game_api import FakeGameApi
@@ -32,7 +33,6 @@ from tests.fakes.slack import (
 )
 from tests.fakes.telegram import FakeTelegram
 from tests.test_processes import NETWORK, free_port
-from ticketcore import embedded
 
 SLACK_SECRET = "e2e-slack-signing-secret"
 TELEGRAM_SECRET = "e2e-telegram-secret"
@@ -143,7 +143,7 @@ class Desk:
         serve = [sys.executable, "-m", "app", "serve", "--no-worker"]
         self.web = subprocess.Popen(serve, env=self.env(), cwd=self.data_dir.parent)
         wait_for(self.healthy, "helpdesk serve to answer", 90, ignoring=NETWORK)
-        running = embedded.published(self.data_dir)
+        running = servers.published(self.data_dir)
         assert running is not None and running.mongodb_uri
         if self.client is not None:
             self.client.close()

@@ -18,14 +18,14 @@ import secantus
 from pymongo.errors import DuplicateKeyError
 from secantus import SecantusDBServer, storage
 
-from ticketcore import embedded_speedups
+from embedded import speedups
 
 DB = "speedups"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecantusDBServer]:
-    assert embedded_speedups.install()
+    assert speedups.install()
     server = SecantusDBServer(
         storage_path=str(tmp_path_factory.mktemp("speedups")), replica_set_name=None
     )
@@ -253,9 +253,9 @@ def test_a_field_turning_into_an_array_is_still_found_by_its_elements(
 def test_the_savings_are_written_for_the_pinned_server_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert secantus.__version__ == embedded_speedups.SUPPORTED_VERSION
+    assert secantus.__version__ == speedups.SUPPORTED_VERSION
     monkeypatch.setattr(secantus, "__version__", "0.8.0")
-    assert embedded_speedups.install() is False
+    assert speedups.install() is False
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ class EmbeddedMongo:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
-        command = [sys.executable, "-m", "ticketcore.embedded", str(self.path)]
+        command = [sys.executable, "-m", "embedded.servers", str(self.path)]
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
         )
@@ -126,9 +126,9 @@ def serve_mongo(path: str) -> int:
     closes (or SIGTERM), then stop the server cleanly so its files are consistent."""
     from secantus import SecantusDBServer
 
-    from ticketcore import embedded_speedups
+    from embedded import speedups
 
-    if not embedded_speedups.install():
+    if not speedups.install():
         print(
             "embedded MongoDB-wire server: update savings not installed on this version",
             file=sys.stderr,
