@@ -437,7 +437,7 @@ def account_lookup(stack: Stack) -> Any:
     settings = stack.settings
     if not settings.account_api_url:
         return None
-    from jobs.accounts import AccountLookup
+    from bot.game.accounts import AccountLookup
     from ticketcore.accounts import parse_fields
 
     try:

