@@ -33,8 +33,9 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from app import Settings, Stack, connect_mongo, connect_redis
 from embedded.servers import EmbeddedMongo
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack, connect_mongo, connect_redis
 from jobs.runtime import Runtime
 from tests.fakes.http import Call
 

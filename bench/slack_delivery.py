@@ -33,8 +33,9 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from app import Settings, Stack
 from bench import harness
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
 from tests.fakes.slack import Call, FakeSlack
 from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind, Channel, Player

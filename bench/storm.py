@@ -50,8 +50,9 @@ from datetime import UTC, datetime
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from app import Settings, Stack
 from bench import harness
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
 from jobs.slack import CARD_REF, SLACK_CARD, SLACK_INCIDENT
 from jobs.storms import STORM_DETECT
 from tests.fakes.http import Call

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 from rq.registry import FinishedJobRegistry
 
-from app import Settings, Stack
 from bench import harness
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
 from tests.fakes.telegram import Call, FakeTelegram, chat_key
 from ticketcore.models import Actor, ActorKind, Channel, Player
 

@@ -18,6 +18,8 @@ FORBIDDEN = {
     "bot",
     "jobs",
     "app",
+    "helpdesk",
+    "embedded",
 }
 
 

@@ -18,8 +18,10 @@ from hypothesis import event, settings
 from redis import Redis
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, mail_inbound, rating_pages
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
+from helpdesk.wiring import mail_inbound, rating_pages
 from jobs import runtime as job_runtime
 from tests.fakes.mailgun import FakeMailgun
 from tests.fakes.slack import FakeSlack

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from app import Stack, player_links, telegram_channel
 from handlers.body_limit import ROUTE_LIMITS
 from handlers.web import create_app
+from helpdesk.stack import Stack
+from helpdesk.wiring import player_links, telegram_channel
 from jobs import runtime as job_runtime
 from tests.fakes.telegram import (
     FakeTelegram,

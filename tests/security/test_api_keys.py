@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app import Settings, StartupError, local_api_keys
 from handlers.api_keys import ALL_SCOPES, ApiKey, Scope, parse_api_keys
 from handlers.web import create_app
+from helpdesk.keys import local_api_keys
+from helpdesk.settings import Settings, StartupError
 from jobs.runtime import Runtime
 from tests.conftest import FakeClock
 from ticketcore.lifecycle import Status

