@@ -71,7 +71,7 @@ class Subscriptions:
 
     A kind in `coalesced` acts on the ticket as it is when carried out, not on the change
     that owed it (re-indexing it for search): one such effect still waiting stands for
-    every later change too, so they owe no more of it (see ServiceBase._change)."""
+    every later change too, so they owe no more of it (see TicketWriter._change)."""
 
     def __init__(
         self,

@@ -6,8 +6,8 @@ from tests.conftest import AGENT, PLAYER, FakeClock
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel
 from ticketcore.service import TicketService
-from ticketcore.service_base import MAX_CARRIED_HISTORY
 from ticketcore.store import Store
+from ticketcore.writer import MAX_CARRIED_HISTORY
 
 
 @pytest.mark.timeout(600)

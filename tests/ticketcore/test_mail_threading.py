@@ -7,10 +7,10 @@ from typing import Any
 
 from tests.conftest import AGENT, FakeClock
 from tests.ticketcore.conftest import TicketReads
+from ticketcore.intake import mail_lookup
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, MessageKind, Player
 from ticketcore.service import TicketService
-from ticketcore.service_mail import mail_lookup
 
 ANNA = Player(email="Anna@Example.com", display_name="Anna")
 BORIS = Player(email="boris@example.org")

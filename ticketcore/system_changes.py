@@ -1,5 +1,5 @@
-"""Changes the helpdesk makes by itself: flow rules firing, SLA alerts, escalation
-reminders, auto-close and storms joining incidents. Part of TicketService."""
+"""What the desk does by itself: flow rules firing, SLA alerts, auto-close, repeated
+escalations, storms joining incidents, account lookups and failed deliveries recorded."""
 
 from __future__ import annotations
 
@@ -10,14 +10,54 @@ from typing import Any
 from bson import ObjectId
 
 from ticketcore import sla, sla_clock
+from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.lifecycle import Status
-from ticketcore.models import SYSTEM, Actor, ActorKind, Message, MessageKind, Ticket
-from ticketcore.service_base import ServiceBase
+from ticketcore.models import (
+    SYSTEM,
+    Actor,
+    ActorKind,
+    Channel,
+    Message,
+    MessageKind,
+    Ticket,
+)
 from ticketcore.store import at_or_before
-from ticketcore.writes import Action, reply_updates, status_updates
+from ticketcore.writer import TicketWriter
+from ticketcore.writes import (
+    Action,
+    reply_updates,
+    status_updates,
+)
 
 
-class AutomaticChanges(ServiceBase):
+class SystemChanges(TicketWriter):
+    """The desk's own side of TicketService."""
+
+    def delivery_failed(self, number: int, *, channel: Channel, reason: str) -> Ticket:
+        """An outward delivery failed for good (an address refused): agents must see it."""
+        problem = f"{channel.value}: {reason}"[:500]
+
+        def decide(current: Ticket) -> Action:
+            return Action("delivery.failed", SYSTEM, self.clock(), {"delivery_problem": problem})
+
+        return self._required(number, self._change({"number": number}, decide))
+
+    def set_account(self, number: int, summary: AccountSummary, *, actor: Actor) -> Ticket | None:
+        """Keep what the game said of the ticket's player (`account.loaded`), for its card and
+        flow rules; nothing when it says what the ticket already keeps, or is about a player
+        the ticket no longer has."""
+        kept = snapshot(summary)
+
+        def decide(current: Ticket) -> Action | None:
+            if current.player.player_id != summary.player_id:
+                return None
+            if same_account(current.account, kept):
+                return None
+            said = {"status": kept["status"], "reason": kept["reason"]}
+            return Action("account.loaded", actor, self.clock(), {"account": kept}, data=said)
+
+        return self._change({"number": number}, decide)
+
     def flow_fired(
         self,
         number: int,
