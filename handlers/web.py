@@ -44,13 +44,13 @@ def create_app(
     rating: RatingPages | None = None,
     body_limits: BodyLimits = BodyLimits(ROUTE_LIMITS),  # noqa: B008 (frozen)
 ) -> Starlette:
-    rules = runtime.automation
+    flows = runtime.flows_file
     api = IntakeApi(
         runtime.service,
         api_keys,
         link_maker,
         search=runtime.search,
-        calendar=lambda: business_calendar(rules.current().sla if rules is not None else None),
+        calendar=lambda: business_calendar(flows.current().sla if flows is not None else None),
     )
     routes = [
         Route("/healthz", healthz(runtime), methods=["GET"]),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpdesk.settings import Settings, StartupError, utc_now
 from helpdesk.stack import open_stack
-from helpdesk.wiring import automation, search_index, telegram_username
+from helpdesk.wiring import flows_file, search_index, telegram_username
 
 
 def reindex(settings: Settings, *, batch: int) -> int:
@@ -71,8 +71,8 @@ def print_stats(
     from ticketcore.stats import Period, Stats, business_calendar
     from ticketcore.store import Store
 
-    rules = automation(settings, Macros.load(settings.macros_file))
-    calendar = business_calendar(rules.current().sla if rules is not None else None)
+    flows = flows_file(settings, Macros.load(settings.macros_file))
+    calendar = business_calendar(flows.current().sla if flows is not None else None)
     stack = open_stack(settings, own_embedded=False)
     try:
         stats = Stats(Store.connect(stack.mongo, settings.mongodb_db), calendar)
@@ -122,8 +122,8 @@ def link_token(settings: Settings, player_id: str, days: int) -> None:
 
 def check_flows(path: Path) -> int:
     """`helpdesk flows check FILE`: every problem with its line, or how many rules."""
-    from ticketcore.automation import SECTIONS
     from ticketcore.flows import check_file
+    from ticketcore.flows_file import SECTIONS
     from ticketcore.macros import Macros
 
     macros = Macros.load(Settings().macros_file)

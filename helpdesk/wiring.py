@@ -51,12 +51,12 @@ def build_runtime(stack: Stack) -> Any:
     batch_handlers = dict(CORE_BATCH_HANDLERS)
     refs: tuple[str, ...] = ()
     macros = Macros.load(settings.macros_file)
-    rules = automation(settings, macros)
-    if rules is not None:
+    flows = flows_file(settings, macros)
+    if flows is not None:
         from jobs import flows as flow_jobs
         from jobs import storms
 
-        kinds += [flow_jobs.kind(rules), storms.KIND]
+        kinds += [flow_jobs.kind(flows), storms.KIND]
         handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
         handlers[storms.STORM_DETECT] = storms.detect
     accounts = account_lookup(stack)
@@ -112,7 +112,7 @@ def build_runtime(stack: Stack) -> Any:
         dispatcher=routing.dispatcher(effects.delays),
         subscriptions=effects.subscriptions(),
         outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
-        sla=(lambda: rules.current().sla) if rules is not None else (lambda: None),
+        sla=(lambda: flows.current().sla) if flows is not None else (lambda: None),
     )
     return Runtime(
         store=store,
@@ -127,16 +127,16 @@ def build_runtime(stack: Stack) -> Any:
         handlers=handlers,
         batch_handlers=batch_handlers,
         reply_routes=reply_routes,
-        automation=rules,
+        flows_file=flows,
         macros=macros,
         search=search,
         accounts=accounts,
-        digest=daily_digest(stack, store, slack, rules),
+        digest=daily_digest(stack, store, slack, flows),
         metrics=Metrics(stack.redis),
     )
 
 
-def daily_digest(stack: Stack, store: Any, slack: Any, rules: Any) -> Any:
+def daily_digest(stack: Stack, store: Any, slack: Any, flows: Any) -> Any:
     """Yesterday's numbers in the leads' channel every day, when Slack and the hour are set."""
     settings = stack.settings
     if slack is None or not settings.slack_leads_channel or settings.stats_digest_hour is None:
@@ -149,7 +149,7 @@ def daily_digest(stack: Stack, store: Any, slack: Any, rules: Any) -> Any:
         client=slack.client,
         channel=settings.slack_leads_channel,
         hour=settings.stats_digest_hour,
-        stats=lambda: Stats(store, business_calendar(rules.current().sla if rules else None)),
+        stats=lambda: Stats(store, business_calendar(flows.current().sla if flows else None)),
     )
 
 
@@ -424,8 +424,8 @@ def stats_of(runtime: Any) -> Any:
     """The KPI reports over the store, in the flows file's SLA calendar if it sets one."""
     from ticketcore.stats import Stats, business_calendar
 
-    rules = runtime.automation
-    return Stats(runtime.store, business_calendar(rules.current().sla if rules else None))
+    flows = runtime.flows_file
+    return Stats(runtime.store, business_calendar(flows.current().sla if flows else None))
 
 
 def slack_app(stack: Stack, runtime: Any) -> Any:
@@ -558,10 +558,10 @@ def telegram_username(settings: Settings) -> str:
     return asyncio.run(ask())
 
 
-def automation(settings: Settings, macros: Any) -> Any:
+def flows_file(settings: Settings, macros: Any) -> Any:
     """The flows file, validated whole (a broken one stops the start); None without one."""
-    from ticketcore.automation import AutomationHolder, load_automation
     from ticketcore.flows import FlowsError
+    from ticketcore.flows_file import FlowsFileHolder, load_flows_file
 
     path = settings.flows_file
     if not path.exists():
@@ -569,7 +569,7 @@ def automation(settings: Settings, macros: Any) -> Any:
         return None
     known = set(macros.by_name) or None
     try:
-        loaded = load_automation(path, known_macros=known)
+        loaded = load_flows_file(path, known_macros=known)
     except FlowsError as exc:
         raise StartupError(f"{path} is invalid:\n{exc}") from exc
-    return AutomationHolder(path, loaded, known_macros=known)
+    return FlowsFileHolder(path, loaded, known_macros=known)

@@ -15,7 +15,6 @@ from typing import Any
 from bot.slack.text import escape
 from jobs.runtime import Runtime
 from ticketcore.agents import DEFAULT_CAP, Roster
-from ticketcore.automation import AutomationHolder
 from ticketcore.calendar import ALWAYS
 from ticketcore.effects import Change, EffectKind, Lane, Needless, effect_kind
 from ticketcore.errors import TicketError
@@ -35,6 +34,7 @@ from ticketcore.flows import (
     facts_for,
     render_text,
 )
+from ticketcore.flows_file import FlowsFileHolder
 from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind, HistoryEntry, MessageKind, Ticket
 from ticketcore.store import Document, to_ticket
@@ -46,22 +46,22 @@ MAX_FIRINGS = 20
 GUARD_WINDOW = 600  # seconds
 
 
-def no_rule_on(rules: AutomationHolder) -> Needless:
+def no_rule_on(flows: FlowsFileHolder) -> Needless:
     """A change whose event no enabled rule is `on` owes no flows run: the run would read
     the ticket and its entry to find nothing to do (most of a day's events, when the
     rules route new tickets). A rule acts on the events that happen while it is in the
     file, so one added later does not reach back to earlier events."""
 
     def needless(change: Change) -> bool:
-        return not rules.current().flows.for_event(change.event)
+        return not flows.current().flows.for_event(change.event)
 
     return needless
 
 
-def kind(rules: AutomationHolder) -> EffectKind:
+def kind(flows: FlowsFileHolder) -> EffectKind:
     """The flows run's declaration: every event, but only those some rule is `on`.
     Urgent: routing, auto-replies and escalations are what people wait for."""
-    return effect_kind(FLOWS_RUN, EVENTS, lane=Lane.URGENT, needless=no_rule_on(rules))
+    return effect_kind(FLOWS_RUN, EVENTS, lane=Lane.URGENT, needless=no_rule_on(flows))
 
 
 def flow_actor(rule: Rule) -> Actor:
@@ -70,15 +70,15 @@ def flow_actor(rule: Rule) -> Actor:
 
 def run_flows(rt: Runtime, doc: Document, record: Document) -> None:
     """The effect handler: every rule that matches the event, in file order."""
-    automation = rt.policies
-    if automation is None:
+    in_force = rt.flows_in_force
+    if in_force is None:
         return None
     entry = rt.service.entry(doc, record["entry_id"])
     fresh = rt.store.tickets.find_one({"_id": doc["_id"]}, {"outbox.payload": 0})
     if fresh is None:
         return None
     ticket = to_ticket(fresh)
-    calendar = automation.sla.calendar_for(None) if automation.sla else ALWAYS
+    calendar = in_force.sla.calendar_for(None) if in_force.sla else ALWAYS
     said = (
         entry.message.text if entry.message and entry.message.kind is MessageKind.PLAYER else None
     )
@@ -90,7 +90,7 @@ def run_flows(rt: Runtime, doc: Document, record: Document) -> None:
         account=account_facts(ticket),
         in_business_hours=calendar.is_open,
     )
-    for rule in automation.flows.matching(facts):
+    for rule in in_force.flows.matching(facts):
         if f"{entry.id}:{rule.name}" in ticket.done_keys or entry.actor.id == f"flow:{rule.name}":
             continue  # done before, or this rule's own change
         if not within_guard(rt, ticket):
@@ -151,7 +151,7 @@ def apply(
             service.assign(number, user, actor=actor)
         case Assign():
             roster = Roster(rt.store)
-            cap = rt.policies.assignment.max_open if rt.policies else DEFAULT_CAP
+            cap = rt.flows_in_force.assignment.max_open if rt.flows_in_force else DEFAULT_CAP
             agent = roster.next_on_shift(
                 rt.clock(),
                 open_count=service.open_count,

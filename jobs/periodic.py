@@ -18,16 +18,16 @@ def every_minute() -> dict[str, int]:
     done = {"sla_alerts": 0, "incident_actions": 0, "reminders": 0, "resolved": 0, "closed": 0}
     if rt.digest is not None:
         done["digest"] = int(rt.digest.post_if_due(rt.clock()))
-    policies = rt.policies
-    if policies is None:
+    in_force = rt.flows_in_force
+    if in_force is None:
         return done
     done["sla_alerts"] = len(rt.service.raise_sla_alerts())
     done["incident_actions"] = resume_lost_actions(rt)
-    escalation = policies.escalation
+    escalation = in_force.escalation
     done["reminders"] = len(
         rt.service.repeat_escalations(every=escalation.repeat_every, limit=escalation.max_repeats)
     )
-    autoclose = policies.autoclose
+    autoclose = in_force.autoclose
     if autoclose.enabled:
 
         def notice(ticket: Ticket) -> str | None:

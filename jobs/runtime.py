@@ -11,9 +11,9 @@ from rq import Queue
 
 from jobs.dispatch import QueueDispatcher
 from ticketcore.accounts import AccountProvider
-from ticketcore.automation import Automation, AutomationHolder
 from ticketcore.clock import Clock
 from ticketcore.effects import EffectTable
+from ticketcore.flows_file import FlowsFile, FlowsFileHolder
 from ticketcore.macros import Macros
 from ticketcore.models import Channel, HistoryEntry
 from ticketcore.outbox import Outbox
@@ -85,7 +85,7 @@ class Runtime:
     reply_routes: dict[Channel, ReplyRoute] = field(default_factory=dict)
     # The flows file as last loaded well (rules, SLA, escalation, auto-close); None: the
     # helpdesk does nothing by itself.
-    automation: AutomationHolder | None = None
+    flows_file: FlowsFileHolder | None = None
     macros: Macros = field(default_factory=lambda: Macros([]))
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, when configured
@@ -93,8 +93,8 @@ class Runtime:
     metrics: Any = None  # jobs.metrics.Metrics: the counts behind /metrics
 
     @property
-    def policies(self) -> Automation | None:
-        return self.automation.current() if self.automation else None
+    def flows_in_force(self) -> FlowsFile | None:
+        return self.flows_file.current() if self.flows_file else None
 
     @property
     def outbox(self) -> Outbox:

@@ -33,14 +33,14 @@ LOST_AFTER = timedelta(minutes=5)  # an incident action still not done by then i
 def detect(rt: Runtime, doc: Document, record: Document) -> None:
     """Observe a new ticket; when it tips a burst over, open the incident and link the
     burst's tickets to it; when a burst is on, link this one."""
-    policies = rt.policies
-    if policies is None or not policies.incidents.enabled:
+    in_force = rt.flows_in_force
+    if in_force is None or not in_force.incidents.enabled:
         return None
     ticket = to_ticket(doc)
     window = StormWindow(
         rt.queue.connection,
-        window=policies.incidents.window,
-        min_similar=policies.incidents.min_similar,
+        window=in_force.incidents.window,
+        min_similar=in_force.incidents.min_similar,
     )
     seen = window.observe(ticket.id, ticket.queue, ticket.opening_text, ticket.created_at)
     if seen.group is None:

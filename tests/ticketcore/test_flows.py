@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from ticketcore.automation import SECTIONS
 from ticketcore.flows import (
     MAX_TEXT,
     AddTags,
@@ -30,6 +29,7 @@ from ticketcore.flows import (
     load_flows,
     render_text,
 )
+from ticketcore.flows_file import SECTIONS
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, Player, Ticket
 

@@ -33,7 +33,9 @@ SECTIONS: dict[str, type[BaseModel]] = {
 
 
 @dataclass(frozen=True)
-class Automation:
+class FlowsFile:
+    """The flows file (FLOWS_FILE) as loaded: its rules and its sections."""
+
     flows: Flows
     sla: SlaConfig | None = None
     escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
@@ -42,18 +44,18 @@ class Automation:
     incidents: IncidentPolicy = field(default_factory=IncidentPolicy)
 
 
-def load_automation(path: Path, *, known_macros: Collection[str] | None = None) -> Automation:
+def load_flows_file(path: Path, *, known_macros: Collection[str] | None = None) -> FlowsFile:
     """The whole file, validated; FlowsError (every problem with its line) otherwise."""
     flows = load_flows(path, sections=SECTIONS, known_macros=known_macros)
     # Sections left out of the file keep their defaults.
-    return Automation(flows=flows, **flows.sections)  # type: ignore[arg-type]
+    return FlowsFile(flows=flows, **flows.sections)  # type: ignore[arg-type]
 
 
-class AutomationHolder:
+class FlowsFileHolder:
     """The file as last loaded well, re-read when it changes on disk."""
 
     def __init__(
-        self, path: Path, initial: Automation, *, known_macros: Collection[str] | None = None
+        self, path: Path, initial: FlowsFile, *, known_macros: Collection[str] | None = None
     ) -> None:
         self.path = path
         self.known_macros = known_macros
@@ -67,14 +69,14 @@ class AutomationHolder:
         except OSError:
             return None
 
-    def current(self) -> Automation:
+    def current(self) -> FlowsFile:
         stamp = self._mtime()
         if stamp is not None and stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
                     self._stamp = stamp
                     try:
-                        self._current = load_automation(self.path, known_macros=self.known_macros)
+                        self._current = load_flows_file(self.path, known_macros=self.known_macros)
                         log.info("reloaded %s: %d rules", self.path, len(self._current.flows.rules))
                     except (FlowsError, OSError) as exc:
                         log.error(
