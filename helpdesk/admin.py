@@ -16,7 +16,7 @@ def reindex(settings: Settings, *, batch: int) -> int:
     run beside the serving helpdesk, and resumes where an interrupted one stopped."""
     from rich.console import Console
 
-    from jobs.reindex import reindex as rebuild
+    from helpdesk.reindex_command import reindex as rebuild
     from ticketcore.search.rebuild import RebuildBusy
     from ticketcore.store import Store
 
@@ -66,7 +66,7 @@ def print_stats(
     sets an SLA calendar."""
     from rich.console import Console
 
-    from jobs.stats_cli import as_csv, as_json, print_table
+    from helpdesk.stats_command import as_csv, as_json, print_table
     from ticketcore.macros import Macros
     from ticketcore.stats import Period, Stats, business_calendar
     from ticketcore.store import Store
@@ -93,7 +93,7 @@ def print_stats(
 
 def backfill_stats(settings: Settings) -> int:
     """`helpdesk stats --backfill`: fill what reports read on tickets written before it."""
-    from jobs.stats_cli import backfill
+    from helpdesk.stats_command import backfill
     from ticketcore.store import Store
 
     stack = open_stack(settings, own_embedded=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jobs.stats_cli import as_csv, as_json, print_table
+from helpdesk.stats_command import as_csv, as_json, print_table
 from tests.conftest import AGENT, FakeClock
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
