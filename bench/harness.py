@@ -33,7 +33,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from embedded.servers import EmbeddedMongo
+from embedded.servers import EmbeddedMongo, stop_redis
 from helpdesk.settings import Settings
 from helpdesk.stack import Stack, connect_mongo, connect_redis
 from jobs.runtime import Runtime
@@ -62,7 +62,7 @@ def redis_server(stack: ExitStack, directory: Path) -> str:
 
     def stop() -> None:
         with suppress(Exception):  # it may already be gone
-            server.shutdown(save=False)
+            stop_redis(server, save=False)
         deadline = time.monotonic() + REDIS_STOP_SECONDS
         while server.pid and time.monotonic() < deadline:
             time.sleep(0.05)

