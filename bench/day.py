@@ -98,11 +98,12 @@ STEP_PATIENCE = 300.0  # seconds after its opening a story's step waits for what
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 TOKEN = re.compile(r"\b([ofra])(\d{5})k\b")  # o: opening, f: follow-up, r: reply, a: answer
 
-# One rule a queue: a player names the game and the region in the message.
+# One rule a queue: a player names the game and the region in the message, as a word of
+# its own (the flows file's patterns are RE2, without \b).
 FLOWS = "rules:\n" + "".join(
     f"  - name: route-{queue}\n"
     f"    on: ticket.created\n"
-    f'    if: {{text_matches: "(?i)\\\\b{queue}\\\\b"}}\n'
+    f'    if: {{text_matches: "(?i)(?:^|\\\\W){queue}(?:\\\\W|$)"}}\n'
     f"    then:\n"
     f"      - set_queue: {queue}\n"
     for queue in QUEUES
