@@ -59,7 +59,7 @@ rules:
   - name: crashes-are-bugs
     on: [ticket.created, message.received]
     if:
-      text_matches: '(?i)\b(crash\w*|freez\w*|froze\w*|вылет\w*|завис\w*)'
+      text_matches: '(?i)(?:^|\W)(crash\w*|freez\w*|froze\w*|вылет\w*|завис\w*)'
       tags_exclude: bug
     then: [tag: bug]
   - name: ios-crashes
@@ -134,7 +134,7 @@ rules:
   - name: angry-players
     on: message.received
     if:
-      text_matches: '(?i)\b(scam|lawyer|sue|refund now|мошенн\w*|суд)'
+      text_matches: '(?i)(?:^|\W)(scam|lawyer|sue|refund now|мошенн\w*|суд)'
       not: {tags_include: legal}
     then: [tag: legal, escalate: {reason: "legal words"}]
   - name: escalated-note
