@@ -75,11 +75,11 @@ from bench.search import (
 )
 from ticketcore import sla
 from ticketcore.effects import CORE_KINDS, EffectTable
-from ticketcore.lifecycle import Status, is_allowed, status_after_player_message
+from ticketcore.lifecycle import DONE_STATUSES, Status, is_allowed, status_after_player_message
 from ticketcore.models import LOW_CSAT
 from ticketcore.outbox import HISTORY_STORE, new_record
 from ticketcore.sla import SlaConfig, SlaState
-from ticketcore.sla_clock import DONE, PAUSED, next_check
+from ticketcore.sla_clock import PAUSED, next_check
 from ticketcore.stats import (
     OPEN,
     Period,
@@ -283,9 +283,9 @@ class Life:
             state = sla.on_agent_reply(state, SLA, at)
         if event == "message.received":
             state = sla.on_player_message(state, SLA, at)
-        if old in DONE and new not in DONE:
+        if old in DONE_STATUSES and new not in DONE_STATUSES:
             state = sla.on_reopened(state, SLA, at)
-        if new in DONE and old not in DONE:
+        if new in DONE_STATUSES and old not in DONE_STATUSES:
             state = sla.on_resolved(state, at)
         elif new in PAUSED and old not in PAUSED:
             state = sla.pause(state, at)
@@ -687,7 +687,9 @@ class Recount:
         if self.during(created):
             self.created += 1
             self.reopened += doc["reopened_from"] is not None
-        done = [at for at, old, new in moves if self.during(at) and old in OPEN and new in DONE]
+        done = [
+            at for at, old, new in moves if self.during(at) and old in OPEN and new in DONE_STATUSES
+        ]
         if done:
             self.resolved[doc["assignee"]] += 1
             self.resolution.append((max(done) - created).total_seconds())
