@@ -131,12 +131,26 @@ def effect_kind(
     name: str,
     events: Iterable[str],
     *,
+    lane: Lane = Lane.NORMAL,
+    delay: float = 0.0,
     channels: Iterable[str] | None = None,
-    **how: Any,
+    needless: Needless | None = None,
+    drained: bool = False,
+    coalesced: bool = False,
+    after: Iterable[str] = (),
 ) -> EffectKind:
     """An EffectKind from plain sets, as the declarations write them."""
-    fixed = frozenset(channels) if channels is not None else None
-    return EffectKind(name, frozenset(events), channels=fixed, **how)
+    return EffectKind(
+        name,
+        frozenset(events),
+        lane=lane,
+        delay=delay,
+        channels=frozenset(channels) if channels is not None else None,
+        needless=needless,
+        drained=drained,
+        coalesced=coalesced,
+        after=tuple(after),
+    )
 
 
 @dataclass(frozen=True)
