@@ -150,7 +150,7 @@ class AccountLookup:
         try:
             self.redis.delete(cache_key(player_id))
         except RedisError as exc:
-            log.warning("account cache unreachable, %s not forgotten: %s", player_id, exc)
+            log.warning("account cache unreachable, %r not forgotten: %s", player_id, exc)
 
     def _remember(self, summary: AccountSummary) -> None:
         """Cache an account or an unknown player; a failure is not kept."""
@@ -172,7 +172,7 @@ class AccountLookup:
         outcome = self._get(fill(self.url_template, player_id))
         summary = self._summary_of(player_id, outcome)
         if summary.status is AccountStatus.UNAVAILABLE:
-            log.warning("account of %s unavailable: %s", player_id, summary.reason)
+            log.warning("account of %r unavailable: %s", player_id, summary.reason)
         return summary
 
     def _summary_of(self, player_id: str, outcome: _Outcome) -> AccountSummary:

