@@ -19,6 +19,10 @@ from jobs.sweeper import sweep
 log = logging.getLogger(__name__)
 
 RECONNECT = 2  # seconds before a worker that lost Redis works again
+# Seconds between looks at the worker's command channel. RQ looks every 60 s, and redis-py
+# (from 8) waits for that look to end when the worker stops: a stopping worker could hang
+# a minute after its last job.
+PUBSUB_POLL = 0.5
 
 
 def start_cron(
@@ -56,9 +60,17 @@ def start_cron(
 
 
 class Worker(SimpleWorker):
-    """RQ's worker, remembering whether it was asked to stop (SIGTERM, Ctrl-C)."""
+    """RQ's worker, remembering whether it was asked to stop (SIGTERM, Ctrl-C), and quick
+    to stop."""
 
     asked_to_stop = False
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.asked_to_stop = True

