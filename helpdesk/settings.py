@@ -4,7 +4,7 @@ start-up checks that refuse to run on a bad one."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -100,6 +100,22 @@ class Settings(BaseSettings):
     periodic_interval: int = Field(default=60, ge=1)
     outbox_grace: int = 30
     outbox_lease: int = 120
+    # Seconds before each retry of a failed effect, "5,15,30"; the last repeats. Unset: from
+    # 5 s growing to an hour (ticketcore/outbox.py), which rides out a day's outage.
+    outbox_backoff: str | None = None
+
+    @field_validator("outbox_backoff")
+    @classmethod
+    def _delays(cls, value: str | None) -> str | None:
+        if value is not None and not all(
+            p.strip().isdigit() and int(p) > 0 for p in value.split(",")
+        ):
+            raise ValueError("write whole seconds above 0, separated by commas: 5,15,30")
+        return value
+
+    def retry_delays(self) -> tuple[timedelta, ...]:
+        """OUTBOX_BACKOFF as delays; empty when unset (the outbox's own)."""
+        return tuple(timedelta(seconds=int(p)) for p in (self.outbox_backoff or "").split(",") if p)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -111,7 +111,9 @@ def build_runtime(stack: Stack) -> Any:
         utc_now,
         dispatcher=routing.dispatcher(effects.delays),
         subscriptions=effects.subscriptions(),
-        outbox=Outbox(store, lease=timedelta(seconds=settings.outbox_lease)),
+        outbox=Outbox(
+            store, lease=timedelta(seconds=settings.outbox_lease), delays=settings.retry_delays()
+        ),
         sla=(lambda: flows.current().sla) if flows is not None else (lambda: None),
     )
     return Runtime(

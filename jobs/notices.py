@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def notices_of(rt: Runtime) -> Notices:
-    return Notices(rt.store, rt.outbox.lease)
+    return Notices(rt.store, rt.outbox.lease, rt.outbox.delays)
 
 
 def deliver_due_notices() -> int:

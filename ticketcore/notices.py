@@ -9,12 +9,12 @@ off the record, and a failed one comes back with the same backoff.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from ticketcore.outbox import LEASE, MAX_ATTEMPTS, backoff
+from ticketcore.outbox import BACKOFF, LEASE, MAX_ATTEMPTS, backoff
 from ticketcore.store import Document, Store, at_or_before
 
 EMAIL_CODE = "mail.email_code"  # mail a code that proves the player reads an address
@@ -35,9 +35,12 @@ def new_notice(kind: str, at: datetime, payload: Document) -> Document:
 
 
 class Notices:
-    def __init__(self, store: Store, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, store: Store, lease: timedelta = LEASE, delays: Sequence[timedelta] = BACKOFF
+    ) -> None:
         self.store = store
         self.lease = lease
+        self.delays = tuple(delays) or BACKOFF
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
         """Ids of player records owing a notice due by `now`."""
@@ -66,7 +69,7 @@ class Notices:
     def fail(self, record_id: str, notice: Document, error: str, now: datetime) -> bool:
         """Come back after the backoff; after MAX_ATTEMPTS park it as dead. True if dead."""
         attempts = int(notice["attempts"])
-        fields: Document = {"due_at": now + backoff(attempts), "lease": None}
+        fields: Document = {"due_at": now + backoff(attempts, self.delays), "lease": None}
         if attempts >= MAX_ATTEMPTS:
             fields = {"due_at": None, "dead_at": now}
         return self._set(record_id, notice["key"], {**fields, "last_error": error[:500]})

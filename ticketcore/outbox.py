@@ -22,7 +22,9 @@ HISTORY_STORE = "history.store"
 LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 12
 # Retry delays grow to about an hour, so a platform outage of a day is ridden out.
-_BACKOFF_SECONDS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+BACKOFF: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s) for s in (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,18 @@ def still_waiting(keys: Iterable[str]) -> Document:
     return {"outbox": {"$all": [{"$elemMatch": {"key": key, "lease": None}} for key in keys]}}
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=_BACKOFF_SECONDS[min(attempts, len(_BACKOFF_SECONDS)) - 1])
+def backoff(attempts: int, delays: Sequence[timedelta] = BACKOFF) -> timedelta:
+    """The wait before the next try after `attempts` tries; the last delay repeats."""
+    return delays[min(attempts, len(delays)) - 1]
 
 
 class Outbox:
-    def __init__(self, store: Store, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, store: Store, lease: timedelta = LEASE, delays: Sequence[timedelta] = BACKOFF
+    ) -> None:
         self.store = store
         self.lease = lease
+        self.delays = tuple(delays) or BACKOFF
 
     def claim(self, owed: Owed, now: datetime) -> tuple[Document, Document] | None:
         """Lease one due effect; None if it is delivered, leased elsewhere or dead."""
@@ -169,7 +175,7 @@ class Outbox:
         if attempts >= MAX_ATTEMPTS:
             self._set(owed, {"due_at": None, "dead_at": now, "last_error": error[:500]})
             return True
-        retry = now + backoff(attempts)
+        retry = now + backoff(attempts, self.delays)
         self._set(owed, {"due_at": retry, "last_error": error[:500], "lease": None})
         return False
 

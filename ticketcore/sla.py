@@ -32,16 +32,20 @@ AlertKind = Literal["warning", "breached"]
 Alert = tuple[TargetName, AlertKind]
 TargetStatus = Literal["met", "breached", "due", "paused"]
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 
 def parse_duration(value: Any) -> timedelta:
-    """A positive duration from text such as "30m", "4h", "2d" or "1h30m" (a day is 24 hours)."""
+    """A positive duration from text such as "30m", "4h", "2d", "1h30m" or "45s" (a day is
+    24 hours; seconds are there for drills and tests that cannot wait minutes)."""
     if isinstance(value, timedelta):
         duration = value
     elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value.strip())):
-        days, hours, minutes = (int(part or 0) for part in match.groups())
-        duration = timedelta(days=days, hours=hours, minutes=minutes)
+        seconds = sum(
+            int(part or 0) * size for part, (_, size) in zip(match.groups(), _UNITS, strict=True)
+        )
+        duration = timedelta(seconds=seconds)
     else:
         raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 4h, 2d or 1h30m")
     if duration <= ZERO:
@@ -50,11 +54,13 @@ def parse_duration(value: Any) -> timedelta:
 
 
 def format_duration(duration: timedelta) -> str:
-    """The inverse of parse_duration for whole minutes: 90 minutes is "1h30m"."""
-    minutes = int(duration.total_seconds()) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    parts = [(days, "d"), (rest // 60, "h"), (rest % 60, "m")]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0m"
+    """The inverse of parse_duration for whole seconds: 90 minutes is "1h30m"."""
+    rest, parts = int(duration.total_seconds()), []
+    for unit, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0m"
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]

@@ -33,7 +33,7 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         yield running
 
 
-@pytest.mark.timeout(400)  # two processes, a minute of SLA, a minute of auto-close
+@pytest.mark.timeout(300)  # two processes, seconds of SLA and of auto-close
 def test_a_support_day(desk: Desk) -> None:
     fakes = desk.fakes
 

@@ -294,6 +294,9 @@ def test_a_bad_calendar_is_refused_with_a_reason(config: object, message: str) -
         ("1h30m", timedelta(minutes=90)),
         ("1d2h3m", timedelta(days=1, hours=2, minutes=3)),
         (" 45m ", timedelta(minutes=45)),
+        ("45s", timedelta(seconds=45)),
+        ("1m30s", timedelta(seconds=90)),
+        ("1d1s", timedelta(days=1, seconds=1)),
     ],
 )
 def test_durations_are_read_from_short_text(text: str, expected: timedelta) -> None:
@@ -312,6 +315,8 @@ def test_durations_are_read_from_short_text(text: str, expected: timedelta) -> N
         ("1.5h", "not a duration"),
         ("30", "not a duration"),
         ("30m1h", "not a duration"),
+        ("30s1m", "not a duration"),
+        ("0s", "not a positive duration"),
         (30, "not a duration"),
     ],
 )
