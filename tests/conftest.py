@@ -19,6 +19,7 @@ from bot.email.render import MailTemplates
 from embedded.servers import EmbeddedMongo, stop_redis
 from jobs import runtime as job_runtime
 from jobs.dispatch import QueueDispatcher
+from jobs.drain import drain
 from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
 from jobs.mail import MailDelivery
 from jobs.runtime import QUEUE_NAME, SINGLE_QUEUE_NAME, URGENT_QUEUE_NAME, Runtime
@@ -31,6 +32,7 @@ from ticketcore.service import TicketService
 from ticketcore.store import Store
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+DRAIN = f"{drain.__module__}.{drain.__qualname__}"
 # As `helpdesk` sets it: python-telegram-bot's retry_after as a timedelta, without warnings.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
@@ -151,8 +153,10 @@ def runtime(
 def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -> None:
     """Run everything queued (the urgent queue first, as a worker does), in this process,
     until the queues are empty; with `scheduled`, jobs scheduled for later (debounces,
-    Retry-After) run too: all of them, as if their time had come, or with `only_due` just
-    those whose time has come, as RQ's scheduler would."""
+    Retry-After) run too: all of them, as if their time had come, or with `only_due` those
+    whose time has come, as RQ's scheduler would, and every drain. A drain carries only
+    effects already due; its delay only gathers changes into one run, so no test waits it
+    out (the player sync's is 5 s)."""
     queues = [
         Queue(URGENT_QUEUE_NAME, connection=queue.connection),
         queue,
@@ -162,10 +166,11 @@ def run_jobs(queue: Queue, *, scheduled: bool = False, only_due: bool = False) -
         if scheduled:
             for each in queues:
                 registry = each.scheduled_job_registry
-                now = int(time.time())
-                ids = registry.get_jobs_to_schedule(now) if only_due else registry.get_job_ids()
-                for job_id in ids:
+                due = set(registry.get_jobs_to_schedule(int(time.time())))
+                for job_id in registry.get_job_ids():
                     job = Job.fetch(job_id, connection=queue.connection)
+                    if only_due and job_id not in due and job.func_name != DRAIN:
+                        continue
                     registry.remove(job)
                     each.enqueue_job(job)
         if not any(each.count for each in queues):

@@ -76,10 +76,17 @@ class Fakes:
 class Desk:
     """The two processes, and the ways people and systems reach them from outside."""
 
-    def __init__(self, data_dir: Path, fakes: Fakes, flows: str = FLOWS) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        fakes: Fakes,
+        flows: str = FLOWS,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.fakes = fakes
         self.flows = flows
+        self.settings = settings or {}  # more settings, or other values, for both processes
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web: subprocess.Popen[bytes] | None = None
@@ -133,6 +140,7 @@ class Desk:
                 "ACCOUNT_API_TOKEN": GAME_TOKEN,
             }
             | ({"REDIS_URL": self.redis_url} if self.redis_url else {})
+            | self.settings
         )
 
     def start(self) -> None:
@@ -284,7 +292,7 @@ class Desk:
 
 
 @contextmanager
-def running_desk(tmp_path: Path, flows: str = FLOWS) -> Iterator[Desk]:
+def running_desk(tmp_path: Path, flows: str = FLOWS, **settings: str) -> Iterator[Desk]:
     with ExitStack() as stack:
         slack = stack.enter_context(FakeSlack())
         slack.channel_members[AGENTS] = [ANN]
@@ -296,7 +304,7 @@ def running_desk(tmp_path: Path, flows: str = FLOWS) -> Iterator[Desk]:
             game=stack.enter_context(FakeGameApi()),
         )
         fakes.game.set_player("p-1", {"level": 40, "vip": True, "payer_tier": "dolphin"})
-        desk = Desk(tmp_path / "var", fakes, flows)
+        desk = Desk(tmp_path / "var", fakes, flows, settings)
         desk.start()
         stack.callback(desk.close)
         yield desk
