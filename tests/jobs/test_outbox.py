@@ -1,16 +1,20 @@
 """Effects owed by a change are delivered exactly once, whatever dies in between."""
 
 import email
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from rq import Queue
 
+from helpdesk.settings import Settings
 from jobs.deliver import deliver
 from jobs.runtime import Runtime
 from jobs.sweeper import BACKLOG_JOBS, sweep
 from tests.conftest import AGENT, PLAYER, FakeClock, run_jobs
 from ticketcore.models import Channel, Player
-from ticketcore.outbox import MAX_ATTEMPTS, Owed
+from ticketcore.outbox import BACKOFF, MAX_ATTEMPTS, Outbox, Owed
 from ticketcore.service import TicketService
 
 
@@ -234,3 +238,26 @@ def test_dead_effects_are_listed_and_revived_by_the_operator(
     run_jobs(queue)
     assert len(mails(mail_dir)) == 1
     assert runtime.outbox.counts()["dead"] == 0
+
+
+def test_retry_delays_come_from_the_settings_and_the_last_repeats(
+    service: TicketService, clock: FakeClock
+) -> None:
+    delays = Settings(_env_file=None, outbox_backoff="1, 2,4").retry_delays()
+    assert delays == tuple(timedelta(seconds=s) for s in (1, 2, 4))
+    assert Settings(_env_file=None).retry_delays() == ()  # unset: the outbox's own
+    with pytest.raises(ValidationError, match="whole seconds above 0"):
+        Settings(_env_file=None, outbox_backoff="1,0")
+
+    outbox = Outbox(service.store, delays=delays)
+    ticket = service.add_player_message(player=PLAYER, channel=Channel.API, text="hi")
+    key = service.store.tickets.find_one({"number": ticket.number})["outbox"][0]["key"]
+    owed = Owed(str(ticket.id), key)
+    retries = []
+    for attempts in range(1, 6):
+        outbox.fail(owed, attempts, "down", clock())
+        records = service.store.tickets.find_one({"number": ticket.number})["outbox"]
+        [due_at] = [r["due_at"] for r in records if r["key"] == key]
+        retries.append((due_at - clock()).total_seconds())
+    assert retries == [1, 2, 4, 4, 4]
+    assert Outbox(service.store, delays=()).delays == BACKOFF  # none given: the default
