@@ -33,6 +33,8 @@ from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
 from ticketcore.store import Store
 
+pytestmark = pytest.mark.slow  # real processes started, stopped and killed
+
 KEY = "process-test-key"
 NETWORK = (httpx.HTTPError, OSError)
 

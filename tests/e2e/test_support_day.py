@@ -18,6 +18,8 @@ from tests.e2e.desk import ANN, LEAD, LEADS, TRIAGE, Desk, running_desk
 from tests.fakes.mail import load_fixture
 from tests.fakes.telegram import edited_text_update, photo_update, text_update
 
+pytestmark = pytest.mark.slow  # a support day on real processes
+
 STORM = [
     "Cannot log in, error 503 on the login screen",
     "error 503 when I log in, cannot play",

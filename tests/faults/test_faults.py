@@ -10,6 +10,8 @@ import pytest
 from tests.e2e.desk import Desk, running_desk
 from tests.faults import scenarios
 
+pytestmark = pytest.mark.slow  # real processes through real outages
+
 QUIET = "rules: []\n"  # no SLA, storms or auto-close: only the fault at hand
 # Retries after 1, 2, then every 4 seconds (12 tries span 43 s): the same retries as the
 # hour-long default, without waiting it out. bench/faults.py keeps the default.

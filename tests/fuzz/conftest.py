@@ -3,6 +3,7 @@ refused request leaves the store and the job queues as they were."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,14 @@ RATING_SECRET = "rating-secret"
 # Examples reach the embedded database and Redis, so no per-example deadline. Each test
 # sets how many examples it runs: together about half a minute, so `make test` runs them all.
 FUZZ = settings(derandomize=True, database=None, deadline=None)
+# HYPOTHESIS_PROFILE=quick runs a few of each, for a quick look while working.
+QUICK_EXAMPLES = 10
+
+
+def examples(count: int) -> int:
+    """How many examples a test runs: its own count, or a few under the quick profile."""
+    quick = os.environ.get("HYPOTHESIS_PROFILE") == "quick"
+    return min(count, QUICK_EXAMPLES) if quick else count
 
 
 def reason_of(response: httpx.Response) -> str:

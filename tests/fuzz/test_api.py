@@ -19,6 +19,7 @@ from tests.fuzz.conftest import (
     Tickets,
     assert_answered,
     assert_refused,
+    examples,
     open_slack_desk,
 )
 from tests.fuzz.strategies import (
@@ -82,7 +83,7 @@ def post_hostile(desk: Desk, path: str, body: bytes, content_type: str, headers:
     return desk.client.post(path, content=body, headers=headers | {"Content-Type": content_type})
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=examples(100))
 @given(body=json_bodies(NEW_TICKET), content_type=CONTENT_TYPES)
 def test_hostile_new_tickets_are_refused_whole_or_taken(
     desk: Desk, body: bytes, content_type: str
@@ -99,7 +100,7 @@ def test_hostile_new_tickets_are_refused_whole_or_taken(
     alive(desk)
 
 
-@settings(FUZZ, max_examples=50)
+@settings(FUZZ, max_examples=examples(50))
 @given(body=json_bodies(NEW_TICKET), content_type=CONTENT_TYPES, headers=WRONG_KEYS)
 def test_without_the_key_nothing_is_read_or_written(
     desk: Desk, body: bytes, content_type: str, headers: dict
@@ -117,7 +118,7 @@ def test_without_the_key_nothing_is_read_or_written(
 NUMBERS_IN_PATHS = st.one_of(st.just(1), st.integers(min_value=0, max_value=2**70))
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=examples(100))
 @given(
     number=NUMBERS_IN_PATHS,
     kind=st.sampled_from(["messages", "patch"]),
@@ -161,7 +162,7 @@ RAW_QUERIES = st.sampled_from(
 )
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(80))
 @given(
     path=st.sampled_from(["/api/v1/tickets", "/api/v1/tickets/1", "/api/v1/stats"]),
     params=st.lists(st.tuples(QUERY_NAMES, QUERY_VALUES), max_size=4),
@@ -179,7 +180,7 @@ def test_hostile_query_strings_are_answered(
     alive(desk)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=examples(40))
 @given(
     where=st.sampled_from(
         [
@@ -200,7 +201,7 @@ def test_cursors_around_any_value_are_answered(
     alive(desk)
 
 
-@settings(FUZZ, max_examples=50)
+@settings(FUZZ, max_examples=examples(50))
 @given(
     path=st.sampled_from(
         ["/api/v1/player-links", "/api/v1/tickets/1", "/api/v1/tickets/x", "/api/v1/nope"]

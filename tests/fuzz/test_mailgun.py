@@ -23,6 +23,7 @@ from tests.fuzz.conftest import (
     Tickets,
     assert_answered,
     assert_refused,
+    examples,
     open_mail_desk,
 )
 from tests.fuzz.strategies import (
@@ -143,7 +144,7 @@ def post_form(desk: MailDesk, form: Form, signature: dict[str, str]) -> Any:
     return desk.client.post(INBOUND, data=data, files=files or None)
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(80))
 @given(form=mail_forms())
 def test_hostile_signed_forms_are_answered_and_refusals_write_nothing(
     desk: MailDesk, form: Form
@@ -214,7 +215,7 @@ MULTIPART_TYPES = st.sampled_from(
 )
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(80))
 @given(
     fields=raw_fields(),
     as_multipart=st.booleans(),
@@ -272,7 +273,7 @@ def hmac_of(timestamp: str, token: str) -> str:
     return hmac.new(KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=examples(60))
 @given(form=mail_forms(), signature=forged_signatures(), replayed=st.booleans())
 def test_forged_stale_or_replayed_forms_change_nothing(
     desk: MailDesk, form: Form, signature: dict[str, str], replayed: bool

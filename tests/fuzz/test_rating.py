@@ -22,6 +22,7 @@ from tests.fuzz.conftest import (
     Tickets,
     assert_answered,
     assert_refused,
+    examples,
     open_mail_desk,
 )
 from tests.fuzz.strategies import (
@@ -107,7 +108,7 @@ SCORES = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(80))
 @given(
     token=FOREIGN_TOKENS,
     method=st.sampled_from(["GET", "POST"]),
@@ -166,7 +167,7 @@ def score_forms(draw: st.DrawFn) -> tuple[bytes, str]:
     )
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(80))
 @given(form=score_forms(), query=st.one_of(st.none(), SCORES))
 def test_hostile_scores_on_a_genuine_link_are_answered(
     desk: MailDesk, form: tuple[bytes, str], query: str | None

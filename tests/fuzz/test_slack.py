@@ -31,6 +31,7 @@ from tests.fuzz.conftest import (
     Tickets,
     assert_answered,
     assert_refused,
+    examples,
     open_slack_desk,
 )
 from tests.fuzz.strategies import (
@@ -231,7 +232,7 @@ SLACK_BODIES = st.one_of(
 SLACK_CONTENT_TYPES = st.one_of(st.just(FORM), st.just("application/json"), CONTENT_TYPES)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=examples(150))
 @given(body=SLACK_BODIES, content_type=SLACK_CONTENT_TYPES)
 def test_signed_hostile_payloads_are_answered_and_refusals_write_nothing(
     desk: Desk, body: bytes, content_type: str
@@ -284,7 +285,7 @@ def ascii_only(headers: dict[str, str]) -> dict[str, str]:
     return {k: v.encode("latin-1", "replace") for k, v in headers.items()}  # type: ignore[misc]
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=examples(120))
 @given(body=SLACK_BODIES, content_type=SLACK_CONTENT_TYPES, data=st.data())
 def test_unsigned_stale_or_forged_requests_change_nothing(
     desk: Desk, body: bytes, content_type: str, data: st.DataObject

@@ -27,7 +27,7 @@ from tests.fakes.telegram import (
     photo_update,
     text_update,
 )
-from tests.fuzz.conftest import FUZZ, Everything, Tickets, assert_answered, assert_refused
+from tests.fuzz.conftest import FUZZ, Everything, Tickets, assert_answered, assert_refused, examples
 from tests.fuzz.strategies import (
     CONTENT_TYPES,
     DEEP_JSON,
@@ -153,7 +153,7 @@ BODIES = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=examples(150))
 @given(body=BODIES, content_type=CONTENT_TYPES)
 def test_hostile_updates_with_the_secret_are_answered_and_refusals_write_nothing(
     bot: Bot, body: bytes, content_type: str
@@ -177,7 +177,7 @@ WRONG_SECRETS = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=examples(60))
 @given(body=BODIES, secret=WRONG_SECRETS, content_type=CONTENT_TYPES)
 def test_without_the_right_secret_nothing_changes(
     bot: Bot, body: bytes, secret: str | bytes | None, content_type: str
@@ -195,7 +195,7 @@ def test_without_the_right_secret_nothing_changes(
     alive(bot)
 
 
-@settings(FUZZ, max_examples=50)
+@settings(FUZZ, max_examples=examples(50))
 @given(body=json_bodies({"player_id": "p-42", "days": 7}), content_type=CONTENT_TYPES)
 def test_hostile_player_link_requests_are_answered(
     bot: Bot, body: bytes, content_type: str

@@ -9,6 +9,8 @@ from ticketcore.service import TicketService
 from ticketcore.store import Store
 from ticketcore.writer import MAX_CARRIED_HISTORY
 
+pytestmark = pytest.mark.slow  # 10,000 writes
+
 
 @pytest.mark.timeout(600)
 def test_ten_thousand_messages(store: Store, clock: FakeClock) -> None:
