@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.harness import print_results, summary, verdict
-from ticketcore.flows import EVENTS, Flows, facts_for, load_flows
+from ticketcore.events import FLOW_EVENTS
+from ticketcore.events import Event as HistoryEvent
+from ticketcore.flows import Flows, facts_for, load_flows
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, Player, Priority, Ticket
 
@@ -248,7 +250,7 @@ class Event:
 def events(n: int) -> list[Event]:
     """N events over a fortnight: half of them new tickets, the rest of every other kind."""
     rng = random.Random(SEED)
-    others = [event for event in EVENTS if event != "ticket.created"]
+    others = [e for e in FLOW_EVENTS if e != HistoryEvent.TICKET_CREATED]
     result = []
     for number in range(1, n + 1):
         now = START + timedelta(minutes=rng.randint(0, 14 * 24 * 60))

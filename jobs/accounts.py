@@ -10,12 +10,12 @@ from bot.game.accounts import cache_life
 from jobs.runtime import Runtime
 from ticketcore.accounts import AccountStatus
 from ticketcore.effects import Change, EffectKind, Needless, effect_kind
+from ticketcore.events import Event
 from ticketcore.models import Actor, ActorKind
 from ticketcore.store import Document
 
 ACCOUNT_LOOKUP = "account.lookup"
 # A ticket learns of its player, or hears from them again (a failed lookup is retried then).
-PLAYER_CHANGED = "ticket.player_changed"
 
 
 def lookup_needless(ttl: int) -> Needless:
@@ -26,7 +26,7 @@ def lookup_needless(ttl: int) -> Needless:
     fresh = answered_from_cache(ttl)
 
     def needless(change: Change) -> bool:
-        if change.event != PLAYER_CHANGED and not change.ticket.player.player_id:
+        if change.event != Event.PLAYER_CHANGED and not change.ticket.player.player_id:
             return True
         return fresh(change)
 
@@ -36,7 +36,7 @@ def lookup_needless(ttl: int) -> Needless:
 def kind(ttl: int) -> EffectKind:
     """The lookup's declaration, with answers kept `ttl` seconds. Coalesced: it asks about
     the player the ticket has when it runs."""
-    events = {"ticket.created", PLAYER_CHANGED, "message.received"}
+    events = {Event.TICKET_CREATED, Event.PLAYER_CHANGED, Event.MESSAGE_RECEIVED}
     return effect_kind(ACCOUNT_LOOKUP, events, needless=lookup_needless(ttl), coalesced=True)
 
 
@@ -48,7 +48,7 @@ def answered_from_cache(ttl: int) -> Needless:
 
     def needless(change: Change) -> bool:
         kept = change.ticket.account
-        if change.event != "message.received" or not kept:
+        if change.event != Event.MESSAGE_RECEIVED or not kept:
             return False
         if kept.get("player_id") != change.ticket.player.player_id:
             return False

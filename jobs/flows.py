@@ -18,8 +18,8 @@ from ticketcore.agents import DEFAULT_CAP, Roster
 from ticketcore.calendar import ALWAYS
 from ticketcore.effects import Change, EffectKind, Lane, Needless, effect_kind
 from ticketcore.errors import TicketError
+from ticketcore.events import FLOW_EVENTS
 from ticketcore.flows import (
-    EVENTS,
     Action,
     AddTags,
     Assign,
@@ -61,7 +61,7 @@ def no_rule_on(flows: FlowsFileHolder) -> Needless:
 def kind(flows: FlowsFileHolder) -> EffectKind:
     """The flows run's declaration: every event, but only those some rule is `on`.
     Urgent: routing, auto-replies and escalations are what people wait for."""
-    return effect_kind(FLOWS_RUN, EVENTS, lane=Lane.URGENT, needless=no_rule_on(flows))
+    return effect_kind(FLOWS_RUN, FLOW_EVENTS, lane=Lane.URGENT, needless=no_rule_on(flows))
 
 
 def flow_actor(rule: Rule) -> Actor:

@@ -19,6 +19,7 @@ from bot.email.render import MailTemplates, RenderedMail
 from jobs.deliver import RetryLater
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail
 from ticketcore.mail.once import SendOnce
@@ -32,9 +33,9 @@ MAIL_OPENED = "mail.opened"
 MAIL_CSAT = "mail.csat"
 # Only mail tickets owe these.
 KINDS = (
-    effect_kind(MAIL_OPENED, {"ticket.created"}, lane=Lane.URGENT, channels={"email"}),
+    effect_kind(MAIL_OPENED, {Event.TICKET_CREATED}, lane=Lane.URGENT, channels={"email"}),
     effect_kind(
-        MAIL_CSAT, {"ticket.status_changed", "ticket.updated", "reply.sent"}, channels={"email"}
+        MAIL_CSAT, {Event.STATUS_CHANGED, Event.UPDATED, Event.REPLY_SENT}, channels={"email"}
     ),
 )
 MAX_REFERENCES = 10  # the first mail and the latest ones: enough for every client to thread

@@ -38,6 +38,7 @@ from jobs.flows import FLOWS_RUN
 from jobs.runtime import Handler, Runtime
 from jobs.storms import STORM_DETECT
 from ticketcore.effects import EVERY_EVENT, Change, Lane, effect_kind, without_message
+from ticketcore.events import Event
 from ticketcore.incidents import Incidents
 from ticketcore.models import Actor, ActorKind, Attachment, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
@@ -84,12 +85,12 @@ KINDS = (
     effect_kind(
         SLACK_THREAD,
         {
-            "ticket.created",
-            "message.received",
-            "message.edited",
-            "reply.sent",
-            "note.added",
-            "flow.fired",  # a flow's auto-reply: agents see what the player got
+            Event.TICKET_CREATED,
+            Event.MESSAGE_RECEIVED,
+            Event.MESSAGE_EDITED,
+            Event.REPLY_SENT,
+            Event.NOTE_ADDED,
+            Event.FLOW_FIRED,  # a flow's auto-reply: agents see what the player got
         },
         lane=Lane.URGENT,
         delay=CARD_DEBOUNCE,
@@ -98,13 +99,13 @@ KINDS = (
     ),
     effect_kind(
         SLACK_ESCALATION,
-        {"ticket.escalated", "escalation.repeated", "escalation.acknowledged"},
+        {Event.ESCALATED, Event.ESCALATION_REPEATED, Event.ESCALATION_ACKNOWLEDGED},
         lane=Lane.URGENT,
     ),
-    effect_kind(SLACK_NOTIFY, {"flow.fired"}, needless=notifies_nobody),
+    effect_kind(SLACK_NOTIFY, {Event.FLOW_FIRED}, needless=notifies_nobody),
     effect_kind(
         SLACK_INCIDENT,
-        {"incident.detected", "incident.joined", "ticket.status_changed"},
+        {Event.INCIDENT_DETECTED, Event.INCIDENT_JOINED, Event.STATUS_CHANGED},
         lane=Lane.URGENT,
         delay=CARD_DEBOUNCE,
     ),
@@ -406,7 +407,7 @@ class SlackDelivery:
         media = [a for a in entry.message.attachments if self.can_relay(a)]
         whole_on_card = len(entry.message.text) <= SECTION_TEXT
         original = entry.message.original_ref is not None  # its button goes in the thread
-        if entry.event == "ticket.created" and whole_on_card and not media and not original:
+        if entry.event == Event.TICKET_CREATED and whole_on_card and not media and not original:
             return None  # the card shows it whole
         ticket = to_ticket(doc)
         ref = ticket.refs.get(CARD_REF)
@@ -480,7 +481,7 @@ class SlackDelivery:
         )
         text = alert_text(ticket, headline)
         posted = ticket.refs.get(ALERT_REF)
-        if entry.event == "escalation.acknowledged":
+        if entry.event == Event.ESCALATION_ACKNOWLEDGED:
             if posted is None:
                 return None
             channel, _, ts = posted.partition(":")

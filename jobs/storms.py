@@ -18,6 +18,7 @@ from jobs.runtime import Runtime
 from jobs.storm_window import StormWindow
 from ticketcore.effects import Lane, effect_kind
 from ticketcore.errors import TicketError
+from ticketcore.events import Event
 from ticketcore.incidents import Incidents
 from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Actor, ActorKind
@@ -26,7 +27,7 @@ from ticketcore.store import Document, to_ticket
 log = logging.getLogger(__name__)
 
 STORM_DETECT = "storm.detect"
-KIND = effect_kind(STORM_DETECT, {"ticket.created"}, lane=Lane.URGENT)
+KIND = effect_kind(STORM_DETECT, {Event.TICKET_CREATED}, lane=Lane.URGENT)
 LOST_AFTER = timedelta(minutes=5)  # an incident action still not done by then is run again
 
 

@@ -22,6 +22,7 @@ from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.deliver import RetryLater
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
 from ticketcore.notices import TELEGRAM_REBOUND
@@ -32,10 +33,10 @@ TELEGRAM_CSAT = "telegram.csat"
 
 # Telegram tickets only.
 KINDS = (
-    effect_kind(TELEGRAM_OPENED, {"ticket.created"}, lane=Lane.URGENT, channels={"telegram"}),
+    effect_kind(TELEGRAM_OPENED, {Event.TICKET_CREATED}, lane=Lane.URGENT, channels={"telegram"}),
     effect_kind(
         TELEGRAM_CSAT,
-        {"ticket.status_changed", "ticket.updated", "reply.sent"},
+        {Event.STATUS_CHANGED, Event.UPDATED, Event.REPLY_SENT},
         lane=Lane.URGENT,
         channels={"telegram"},
     ),

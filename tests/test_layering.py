@@ -57,3 +57,20 @@ def test_the_domain_does_not_start_or_patch_servers() -> None:
         str(f.relative_to(ROOT)) for f in files if imported_roots(f) & {"embedded", "secantus"}
     ]
     assert users == []
+
+
+def test_events_are_named_once() -> None:
+    """An event's name is written in ticketcore/events.py and nowhere else in the code: a
+    misspelt string would subscribe an effect to an event that never happens."""
+    from ticketcore.events import Event
+
+    names = {event.value for event in Event}
+    found = []
+    for package in ("ticketcore", "jobs", "bot", "handlers", "helpdesk"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name == "events.py" and path.parent.name == "ticketcore":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value}")
+    assert found == []

@@ -10,6 +10,7 @@ from ticketcore.errors import (
     CannotMerge,
     TicketClosed,
 )
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     Actor,
@@ -59,14 +60,14 @@ class AgentChanges(TicketWriter):
             message = Message(kind=MessageKind.REPLY, channel=current.channel, text=text, html=html)
             updates = reply_updates(current, status, now)
             adds = {"done_keys": (once,)} if once else {}
-            return Action("reply.sent", actor, now, updates, message, adds=adds)
+            return Action(Event.REPLY_SENT, actor, now, updates, message, adds=adds)
 
         return self._required(number, self._change({"number": number}, decide))
 
     def add_note(self, number: int, *, actor: Actor, text: str) -> Ticket:
         """An internal note: the team sees it, the player never does."""
         note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
-        return self._record(number, Action("note.added", actor, self.clock(), {}, note))
+        return self._record(number, Action(Event.NOTE_ADDED, actor, self.clock(), {}, note))
 
     def take(self, number: int, *, actor: Actor) -> Ticket:
         """Assign to whoever took it; a new ticket moves to inprogress."""
@@ -74,7 +75,7 @@ class AgentChanges(TicketWriter):
         def decide(current: Ticket) -> Action:
             if current.status is Status.CLOSED:
                 raise TicketClosed(number)
-            return Action("ticket.assigned", actor, self.clock(), take_updates(current, actor))
+            return Action(Event.ASSIGNED, actor, self.clock(), take_updates(current, actor))
 
         return self._required(number, self._change({"number": number}, decide))
 
@@ -155,7 +156,7 @@ class AgentChanges(TicketWriter):
             if reason:
                 note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=reason)
             data = {"reason": reason} if reason else {"by": actor.id}
-            return Action("ticket.escalated", actor, now, updates, note, data=data)
+            return Action(Event.ESCALATED, actor, now, updates, note, data=data)
 
         return self._required(number, self._change({"number": number}, decide))
 
@@ -169,7 +170,9 @@ class AgentChanges(TicketWriter):
             now = self.clock()
             acked = {**escalation, "acked_by": actor.id, "acked_at": now}
             data = {"acked_by": actor.id}
-            return Action("escalation.acknowledged", actor, now, {"escalation": acked}, data=data)
+            return Action(
+                Event.ESCALATION_ACKNOWLEDGED, actor, now, {"escalation": acked}, data=data
+            )
 
         return self._required(number, self._change({"number": number}, decide))
 
@@ -189,18 +192,18 @@ class AgentChanges(TicketWriter):
             channel=Channel.SLACK,
             text=f"Ticket #{number} ({source.subject}) was merged into this one.",
         )
-        self._record(into, Action("ticket.merge_received", actor, self.clock(), {}, note))
+        self._record(into, Action(Event.MERGE_RECEIVED, actor, self.clock(), {}, note))
 
         def decide(current: Ticket) -> Action:
             if current.merged_into is not None:
                 raise CannotMerge(number, into, f"#{number} was merged meanwhile")
             now = self.clock()
             updates = {**status_updates(current, Status.CLOSED, now), "merged_into": into}
-            return Action("ticket.merged", actor, now, updates)
+            return Action(Event.MERGED, actor, now, updates)
 
         return self._required(number, self._change({"number": number}, decide))
 
     def set_player(self, number: int, player: Player, *, actor: Actor) -> Ticket:
         """Correct who the ticket's player is (an agent learned the player id)."""
-        action = Action("ticket.player_changed", actor, self.clock(), {"player": player})
+        action = Action(Event.PLAYER_CHANGED, actor, self.clock(), {"player": player})
         return self._record(number, action)

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ticketcore.events import Event
 from ticketcore.models import Message, Ticket
 from ticketcore.outbox import HISTORY_STORE
 
@@ -245,10 +246,13 @@ CORE_KINDS = (
     # dearer. A drain is a hundred tickets in a few commands.
     effect_kind(HISTORY_STORE, (), lane=Lane.URGENT, delay=1.0, drained=True),
     effect_kind(
-        PLAYER_SYNC, {"ticket.created"}, delay=5.0, drained=True, needless=of_unverified_sender
+        PLAYER_SYNC, {Event.TICKET_CREATED}, delay=5.0, drained=True, needless=of_unverified_sender
     ),
     # A flow's auto-reply goes out the same way as an agent's.
     effect_kind(
-        REPLY_DELIVER, {"reply.sent", "flow.fired"}, lane=Lane.URGENT, needless=without_message
+        REPLY_DELIVER,
+        {Event.REPLY_SENT, Event.FLOW_FIRED},
+        lane=Lane.URGENT,
+        needless=without_message,
     ),
 )

@@ -18,6 +18,7 @@ from ticketcore.errors import (
     TicketClosed,
     TooManyNewTickets,
 )
+from ticketcore.events import Event
 from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import (
     LOW_CSAT,
@@ -153,7 +154,7 @@ class PlayerIntake(TicketWriter):
             ticket_id=ticket.id,
             number=ticket.number,
             seq=1,
-            event="ticket.created",
+            event=Event.TICKET_CREATED,
             actor=actor,
             at=now,
             message=message,
@@ -205,7 +206,7 @@ class PlayerIntake(TicketWriter):
                     None
                     if current.status is Status.CLOSED
                     else Action(
-                        "message.received",
+                        Event.MESSAGE_RECEIVED,
                         actor,
                         self.clock(),
                         player_message_updates(current, self.clock()),
@@ -269,7 +270,7 @@ class PlayerIntake(TicketWriter):
             now = self.clock()
             updates = player_message_updates(current, now)
             writer = player_actor(current.player, channel, via=via)
-            return Action("message.received", writer, now, updates, message, adds=adds)
+            return Action(Event.MESSAGE_RECEIVED, writer, now, updates, message, adds=adds)
 
         for _ in range(MAX_REDIRECTS):
             ticket = self._required(number, self._change({"number": number}, decide, read=read))
@@ -318,7 +319,7 @@ class PlayerIntake(TicketWriter):
                 external_id=external_id,
             )
         action = Action(
-            "message.edited",
+            Event.MESSAGE_EDITED,
             player_actor(player, channel),
             self.clock(),
             {},
@@ -356,7 +357,7 @@ class PlayerIntake(TicketWriter):
             if current.csat is not None and resolved is not None and current.csat.at >= resolved:
                 raise AlreadyRated(number)
             csat = Csat(score=score, at=self.clock())
-            event = "csat.low" if score <= LOW_CSAT else "csat.received"
+            event = Event.CSAT_LOW if score <= LOW_CSAT else Event.CSAT_RECEIVED
             return Action(event, actor, csat.at, {"csat": csat})
 
         return self._required(number, self._change({"number": number}, decide))
@@ -376,7 +377,7 @@ class PlayerIntake(TicketWriter):
 
             def decide(current: Ticket) -> Action:
                 player = current.player.model_copy(update={"player_id": player_id})
-                return Action("ticket.player_changed", actor, self.clock(), {"player": player})
+                return Action(Event.PLAYER_CHANGED, actor, self.clock(), {"player": player})
 
             self._change({"number": number}, decide)
         return len(numbers)
@@ -385,7 +386,7 @@ class PlayerIntake(TicketWriter):
         moved = {"telegram_user_id_before": previous, "telegram_user_id": current}
         found = self.store.tickets.find({"player.player_id": player_id}, {"number": 1})
         for doc in found.sort("number", DESCENDING).limit(REBIND_NOTED_TICKETS):
-            action = Action("player.rebound", actor, self.clock(), {}, data=moved)
+            action = Action(Event.PLAYER_REBOUND, actor, self.clock(), {}, data=moved)
             self._record(doc["number"], action)
 
     def receive_mail(
@@ -461,7 +462,7 @@ class PlayerIntake(TicketWriter):
             text = not_threaded_note(named, player, sender_verified=sender_verified)
             note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
             ticket = self._record(
-                ticket.number, Action("note.added", SYSTEM, self.clock(), {}, note)
+                ticket.number, Action(Event.NOTE_ADDED, SYSTEM, self.clock(), {}, note)
             )
         return kept(ticket, True)
 

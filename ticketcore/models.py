@@ -123,7 +123,7 @@ class HistoryEntry(Model):
     ticket_id: str
     number: int
     seq: int  # the ticket's version right after this action
-    event: str  # e.g. "ticket.created", "message.received", "ticket.status_changed"
+    event: str  # an Event's value (ticketcore.events), kept as stored
     actor: Actor
     at: datetime
     message: Message | None = None

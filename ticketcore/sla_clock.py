@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ticketcore import sla
+from ticketcore.events import Event
 from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Actor, ActorKind, Ticket
 from ticketcore.sla import SlaConfig, SlaState
@@ -63,9 +64,9 @@ def after_change(
         state = sla.on_priority_or_queue_change(state, config, priority, queue, now)
     if state is None:
         return {}
-    if event == "reply.sent" and actor.kind is ActorKind.AGENT:
+    if event == Event.REPLY_SENT and actor.kind is ActorKind.AGENT:
         state = sla.on_agent_reply(state, config, now)
-    if event == "message.received":
+    if event == Event.MESSAGE_RECEIVED:
         state = sla.on_player_message(state, config, now)
     if current.status in DONE_STATUSES and status not in DONE_STATUSES:
         state = sla.on_reopened(state, config, now)

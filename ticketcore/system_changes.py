@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from ticketcore import sla, sla_clock
 from ticketcore.accounts import AccountSummary, same_account, snapshot
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     SYSTEM,
@@ -38,7 +39,9 @@ class SystemChanges(TicketWriter):
         problem = f"{channel.value}: {reason}"[:500]
 
         def decide(current: Ticket) -> Action:
-            return Action("delivery.failed", SYSTEM, self.clock(), {"delivery_problem": problem})
+            return Action(
+                Event.DELIVERY_FAILED, SYSTEM, self.clock(), {"delivery_problem": problem}
+            )
 
         return self._required(number, self._change({"number": number}, decide))
 
@@ -54,7 +57,7 @@ class SystemChanges(TicketWriter):
             if same_account(current.account, kept):
                 return None
             said = {"status": kept["status"], "reason": kept["reason"]}
-            return Action("account.loaded", actor, self.clock(), {"account": kept}, data=said)
+            return Action(Event.ACCOUNT_LOADED, actor, self.clock(), {"account": kept}, data=said)
 
         return self._change({"number": number}, decide)
 
@@ -87,7 +90,7 @@ class SystemChanges(TicketWriter):
             if problems:
                 data["problems"] = list(problems)
             return Action(
-                "flow.fired",
+                Event.FLOW_FIRED,
                 actor,
                 self.clock(),
                 {},
@@ -125,10 +128,10 @@ class SystemChanges(TicketWriter):
             text = notice(current)
             updates = status_updates(current, Status.RESOLVED, now)
             if text is None:
-                return Action("ticket.status_changed", actor, now, updates, data={"auto": True})
+                return Action(Event.STATUS_CHANGED, actor, now, updates, data={"auto": True})
             message = Message(kind=MessageKind.REPLY, channel=current.channel, text=text)
             updates = reply_updates(current, Status.RESOLVED, now)
-            return Action("reply.sent", actor, now, updates, message, data={"auto": True})
+            return Action(Event.REPLY_SENT, actor, now, updates, message, data={"auto": True})
 
         def done(current: Ticket) -> Action | None:
             if current.status is not Status.RESOLVED or current.resolved_at is None:
@@ -136,7 +139,7 @@ class SystemChanges(TicketWriter):
             if current.resolved_at > now - resolved_after:
                 return None
             updates = status_updates(current, Status.CLOSED, now)
-            return Action("ticket.status_changed", actor, now, updates, data={"auto": True})
+            return Action(Event.STATUS_CHANGED, actor, now, updates, data={"auto": True})
 
         for status, field, decide, numbers in (
             (Status.ANSWERED, "last_agent_reply_at", quiet, resolved),
@@ -188,7 +191,8 @@ class SystemChanges(TicketWriter):
             name, kind = alerts[0]
             after = sla.mark_raised(state, alerts[:1])
             data = {"target": name, "due_at": after.targets[name].due_at, "policy": state.policy}
-            return Action(f"sla.{kind}", SYSTEM, now, sla_clock.stored(after), data=data)
+            event = Event.SLA_WARNING if kind == "warning" else Event.SLA_BREACHED
+            return Action(event, SYSTEM, now, sla_clock.stored(after), data=data)
 
         ticket = self._change({"_id": ticket_id}, decide)
         return ticket, (raised[0] if raised else None)
@@ -206,7 +210,7 @@ class SystemChanges(TicketWriter):
             if current.incident is not None:
                 return None
             joined = True
-            event = "incident.detected" if first else "incident.joined"
+            event = Event.INCIDENT_DETECTED if first else Event.INCIDENT_JOINED
             data = {"incident": link["number"]}
             return Action(event, SYSTEM, self.clock(), {"incident": link}, data=data)
 
@@ -245,7 +249,9 @@ class SystemChanges(TicketWriter):
                 repeats = escalation["repeats"] + 1
                 again = {**escalation, "repeats": repeats, "last_alert_at": now}
                 data = {"repeat": repeats, "of": limit}
-                return Action("escalation.repeated", SYSTEM, now, {"escalation": again}, data=data)
+                return Action(
+                    Event.ESCALATION_REPEATED, SYSTEM, now, {"escalation": again}, data=data
+                )
 
             ticket = self._change({"_id": doc["_id"]}, decide)
             if (

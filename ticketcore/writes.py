@@ -16,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 
 from ticketcore import lifecycle
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     MAX_SUBJECT,
@@ -59,7 +60,7 @@ AGENT_REPLIES = "agent_replies"  # {at, by} of every reply an agent sent, oldest
 class Action:
     """One thing someone did to a ticket, with the new values of the fields it sets."""
 
-    event: str
+    event: Event
     actor: Actor
     at: datetime
     updates: Mapping[str, Any] = field(default_factory=dict)
@@ -158,7 +159,7 @@ def timeline_records(entry: HistoryEntry) -> dict[str, Document]:
     if status is not None:
         old, new = Status(status.old).value, Status(status.new).value
         records[STATUS_MOVES] = {"at": entry.at, "old": old, "new": new}
-    if entry.event == "reply.sent" and entry.actor.kind is ActorKind.AGENT:
+    if entry.event == Event.REPLY_SENT and entry.actor.kind is ActorKind.AGENT:
         records[AGENT_REPLIES] = {"at": entry.at, "by": entry.actor.id}
     return records
 
@@ -224,7 +225,7 @@ def is_worth_keeping(entry: HistoryEntry) -> bool:
         entry.message is not None
         or bool(entry.changes)
         or bool(entry.data)
-        or entry.event == "ticket.created"
+        or entry.event == Event.TICKET_CREATED
     )
 
 
@@ -272,14 +273,14 @@ def player_message(
     )
 
 
-def event_for(updates: Document) -> str:
+def event_for(updates: Document) -> Event:
     """Name a field change for flows and history: one field, its own name; several, generic."""
     names = {
-        "status": "ticket.status_changed",
-        "priority": "ticket.priority_changed",
-        "assignee": "ticket.assigned",
-        "queue": "ticket.queue_changed",
-        "tags": "ticket.tags_changed",
+        "status": Event.STATUS_CHANGED,
+        "priority": Event.PRIORITY_CHANGED,
+        "assignee": Event.ASSIGNED,
+        "queue": Event.QUEUE_CHANGED,
+        "tags": Event.TAGS_CHANGED,
     }
     events = [event for name, event in names.items() if name in updates]
-    return events[0] if len(events) == 1 else "ticket.updated"
+    return events[0] if len(events) == 1 else Event.UPDATED

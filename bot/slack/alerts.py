@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 from bot.slack.cards import PRIORITY_ICON, STATUS_ICON, TAKE, age, mention
 from bot.slack.text import FALLBACK_TEXT, cut_escaped, escape
 from bot.slack.views import card_link
+from ticketcore.events import Event
 from ticketcore.models import Ticket
 
 ACKNOWLEDGE, REASSIGN = "alert.ack", "alert.reassign"
@@ -95,8 +96,8 @@ def alert_blocks(
 
 def headline_for(event: str, ticket: Ticket, data: dict[str, object], who: str) -> str:
     """What the alert says happened, from the history entry that raised it."""
-    if event == "escalation.repeated":
+    if event == Event.ESCALATION_REPEATED:
         return f"Still not acknowledged (reminder {data.get('repeat')} of {data.get('of')})"
-    if event == "escalation.acknowledged":
+    if event == Event.ESCALATION_ACKNOWLEDGED:
         return "Escalation acknowledged"
     return f"Escalated by {who} ({escape(str(ticket.priority))})"

@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import AGENT, PLAYER
 from ticketcore.errors import InvalidTransition
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, Message, MessageKind, Priority, Ticket
 from ticketcore.writes import (
@@ -40,7 +41,9 @@ def test_outcome_bumps_the_version_and_carries_history_and_effects_in_one_update
     current = ticket(status=Status.ANSWERED, assignee="U1")
     now = T0 + timedelta(hours=1)
     message = Message(kind=MessageKind.PLAYER, channel=Channel.TELEGRAM, text="still broken")
-    action = Action("message.received", AGENT, now, player_message_updates(current, now), message)
+    action = Action(
+        Event.MESSAGE_RECEIVED, AGENT, now, player_message_updates(current, now), message
+    )
     result = outcome(current, action, ["slack.card"])
     assert result.ticket.status is Status.INPROGRESS
     assert (result.ticket.version, result.ticket.message_count) == (4, 2)
@@ -66,7 +69,7 @@ def test_outcome_bumps_the_version_and_carries_history_and_effects_in_one_update
 def test_closing_clears_the_active_flag() -> None:
     current = ticket()
     result = outcome(
-        current, Action("x", AGENT, T0, status_updates(current, Status.CLOSED, T0)), []
+        current, Action(Event.UPDATED, AGENT, T0, status_updates(current, Status.CLOSED, T0)), []
     )
     assert result.update["$set"]["active"] is False
     assert result.ticket.closed_at == result.ticket.resolved_at == T0
@@ -75,7 +78,7 @@ def test_closing_clears_the_active_flag() -> None:
 def test_staying_in_the_same_status_is_no_change() -> None:
     current = ticket(status=Status.PENDING)
     assert status_updates(current, Status.PENDING, T0) == {}
-    result = outcome(current, Action("x", AGENT, T0, {"priority": Priority.NORMAL}), [])
+    result = outcome(current, Action(Event.UPDATED, AGENT, T0, {"priority": Priority.NORMAL}), [])
     assert not is_worth_keeping(result.entry)
 
 

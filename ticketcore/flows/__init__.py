@@ -14,7 +14,6 @@ from ticketcore.flows.load import (
 )
 from ticketcore.flows.model import (
     ACTIONS,
-    EVENTS,
     Action,
     AddTags,
     AnyAction,
@@ -36,7 +35,6 @@ from ticketcore.flows.text import MAX_TEXT, TextError, render_text
 
 __all__ = [
     "ACTIONS",
-    "EVENTS",
     "MAX_TEXT",
     "Action",
     "AddTags",

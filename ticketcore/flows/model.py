@@ -25,27 +25,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ticketcore.calendar import known_zone
+from ticketcore.events import FLOW_EVENTS
 from ticketcore.flows.conditions import Predicate, predicate_for
 from ticketcore.flows.patterns import LinearPattern, PatternError, linear_pattern
 from ticketcore.flows.text import MAX_TEXT, TextError, check_template
 from ticketcore.lifecycle import Status
 from ticketcore.models import MAX_TAG, Channel, Priority
 
-EVENTS = (
-    "ticket.created",
-    "message.received",
-    "ticket.status_changed",
-    "ticket.assigned",
-    "ticket.priority_changed",
-    "reply.sent",
-    "note.added",
-    "ticket.escalated",
-    "sla.warning",
-    "sla.breached",
-    "csat.low",
-    "incident.detected",
-    "account.loaded",  # the game's admin API answered about the player: `account.*` is known
-)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # in `datetime.weekday()` order
 OPS = ("equals", "not_equals", "in", "gt", "gte", "lt", "lte", "exists", "matches", "contains")
 TARGETS = ("channel", "user", "usergroup")
@@ -115,8 +101,10 @@ def compiled(value: Any) -> LinearPattern:
 
 
 def known_event(value: str) -> str:
-    if value not in EVENTS:
-        raise problem("unknown_event", f"unknown event '{value}' (allowed: {', '.join(EVENTS)})")
+    if value not in FLOW_EVENTS:
+        raise problem(
+            "unknown_event", f"unknown event '{value}' (allowed: {', '.join(FLOW_EVENTS)})"
+        )
     return value
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import HistoryEntry
 from ticketcore.queries import carried_entries
@@ -34,7 +35,7 @@ NEEDS_FILLING: Document = {
     ]
 }
 # What the history adds to the arrays: status changes and replies.
-RECORDED: Document = {"$or": [{"event": "reply.sent"}, {"changes.field": "status"}]}
+RECORDED: Document = {"$or": [{"event": Event.REPLY_SENT}, {"changes.field": "status"}]}
 _READ = {"version": 1, "outbox": 1}
 
 
