@@ -88,7 +88,7 @@ def build_runtime(stack: Stack) -> Any:
     handlers.update(mail.handlers())
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
-        slack.fetch_file = file_reader(stack, telegram)
+        slack.poster.fetch_file = file_reader(stack, telegram)
     from jobs import search as search_jobs
 
     search = search_index(stack)
@@ -148,7 +148,7 @@ def daily_digest(stack: Stack, store: Any, slack: Any, flows: Any) -> Any:
 
     return Digest(
         store=store,
-        client=slack.client,
+        client=slack.poster.client,
         channel=settings.slack_leads_channel,
         hour=settings.stats_digest_hour,
         stats=lambda: Stats(store, business_calendar(flows.current().sla if flows else None)),
@@ -406,19 +406,24 @@ def slack_delivery(stack: Stack) -> Any:
     from bot.slack.cards import CardStyle
     from bot.slack.client import web_client
     from bot.slack.hooks import CardHooks
+    from bot.slack.poster import SlackPoster
     from jobs.slack import SlackDelivery
 
     assert settings.slack_bot_token and settings.slack_triage_channel
-    return SlackDelivery(
+    poster = SlackPoster(
         client=web_client(settings.slack_bot_token, settings.slack_api_url),
+        redis=stack.redis,
+        post_rate=settings.slack_post_rate,
+        update_rate=settings.slack_update_rate,
+        hooks=CardHooks.for_api(stack.redis, settings.slack_api_url),
+    )
+    return SlackDelivery(
+        poster=poster,
         redis=stack.redis,
         triage_channel=settings.slack_triage_channel,
         leads_channel=settings.slack_leads_channel,
         queue_channels=settings.queue_channels(),
         style=CardStyle(admin_url=settings.account_admin_url),
-        post_rate=settings.slack_post_rate,
-        update_rate=settings.slack_update_rate,
-        hooks=CardHooks.for_api(stack.redis, settings.slack_api_url),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from jobs import runtime
 from jobs.dispatch import RESULT_TTL
 from jobs.runtime import Runtime
+from ticketcore.effects import RetryLater
 from ticketcore.logs import bind
 from ticketcore.outbox import Owed
 from ticketcore.store import Document
@@ -15,19 +16,6 @@ from ticketcore.store import Document
 log = logging.getLogger(__name__)
 
 SCHEDULER_GRAIN = 1.0  # seconds
-
-
-class RetryLater(Exception):
-    """A platform asked us to come back later (rate limit); not a failure of the effect."""
-
-    def __init__(
-        self, seconds: float, reason: str = "rate limited", *, first: bool = False
-    ) -> None:
-        super().__init__(f"{reason}; retry in {seconds:.0f}s")
-        self.seconds = seconds
-        # Something people wait to see appear (a new card): its retry goes to the front of
-        # its queue when its moment comes, not behind everything queued meanwhile.
-        self.first = first
 
 
 class NoRoute(Exception):

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.email.render import MailTemplates, RenderedMail
-from jobs.deliver import RetryLater
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
+from ticketcore.effects import REPLY_DELIVER, Lane, RetryLater, effect_kind
 from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail

@@ -7,8 +7,8 @@ import logging
 from datetime import timedelta
 
 from jobs import runtime
-from jobs.deliver import RetryLater
 from jobs.runtime import Runtime
+from ticketcore.effects import RetryLater
 from ticketcore.notices import Notices
 from ticketcore.store import Document
 

@@ -4,43 +4,34 @@ thread, alert the leads. Each effect is idempotent and paced to Slack's limits."
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError
 from redis.lock import Lock
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 
 from bot import refs
-from bot.pacing import FIRST_LANE_SLEEP, MAX_SLEEP, Pacer
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
 from bot.slack.cards import (
-    MAX_COPIED_FILE,
     CardStyle,
     card_digest,
     card_text,
     thread_message,
     ticket_card,
 )
-from bot.slack.hooks import CardHooks
 from bot.slack.incidents import incident_blocks, incident_text
+from bot.slack.poster import SlackPoster
 from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
-from jobs.deliver import SCHEDULER_GRAIN, RetryLater
+from jobs.deliver import SCHEDULER_GRAIN
 from jobs.flows import FLOWS_RUN
 from jobs.runtime import Handler, Runtime
 from jobs.storms import STORM_DETECT
-from ticketcore.effects import EVERY_EVENT, Change, Lane, effect_kind, without_message
+from ticketcore.effects import EVERY_EVENT, Change, Lane, RetryLater, effect_kind, without_message
 from ticketcore.events import Event
 from ticketcore.incidents import Incidents
-from ticketcore.models import Actor, ActorKind, Attachment, Ticket
+from ticketcore.models import Actor, ActorKind, Ticket
 from ticketcore.store import Document, save_entries, to_ticket
 
 log = logging.getLogger(__name__)
@@ -51,7 +42,6 @@ SLACK_ESCALATION = "slack.escalation"
 SLACK_NOTIFY = "slack.notify"
 SLACK_INCIDENT = "slack.incident"
 INCIDENT_REFRESH = 2.0  # seconds: an incident card is redrawn at most this often
-SHORT_RETRY = 1.0  # seconds: a 429 asking for no more than this is waited out in place
 CARD_REF = refs.SLACK_CARD
 THREAD_NOTE_VIA = "slack_thread"  # notes agents typed in the thread: already there
 
@@ -118,11 +108,6 @@ FOLLOWER_WAIT_MOST = 3600.0  # a line of redraws an hour long is a Slack outage
 # Seconds a thread message waits for its card at least and at most: the most, in case the
 # card's turn is held by a worker that died.
 THREAD_WAIT = (2.0, 15.0)
-# Every message the helpdesk posts carries its effect's key in its metadata, so a retry
-# whose earlier attempt may have posted (the worker died mid-call, the answer was lost)
-# finds that message instead of posting a second one.
-POSTED_EVENT = "helpdesk_ticket"
-LOOKBACK_PAGES, LOOKBACK_PAGE = 5, 200  # how far back such a retry looks: 1,000 messages
 
 
 def wait_behind(
@@ -173,154 +158,17 @@ def mention_of(actor: Actor) -> str:
 
 @dataclass
 class SlackDelivery:
-    client: WebClient
-    redis: Redis
+    """The Slack effects of tickets: what to post or redraw, and where; the poster posts it."""
+
+    poster: SlackPoster
+    redis: Redis  # the locks that keep one card's redraws in line
     triage_channel: str
     leads_channel: str | None = None
     queue_channels: dict[str, str] = field(default_factory=dict)
     style: CardStyle = field(default_factory=CardStyle)
-    post_rate: int = 1  # chat.postMessage per channel per second (Slack allows about 1)
-    # Reads a player's file by its reference (set when a channel that has files is on).
-    fetch_file: Callable[[str], bytes] | None = None
-    update_rate: int = 1  # chat.update per second for the workspace (Tier 3: 50+/min)
-    hooks: CardHooks | None = None  # response URLs of agents' clicks on cards
-
-    def redraw_card(self, number: int, channel: str, ts: str, text: str, blocks: list[Any]) -> None:
-        """Redraw a posted card through the response URL of a recent click on it while one
-        has a use left (no turn in chat.update's budget), else with chat.update."""
-        hooks = self.hooks
-        url = hooks.take(number) if hooks is not None else None
-        if hooks is not None and url is not None:
-            try:
-                answer = WebhookClient(url, timeout=10).send(
-                    text=text, blocks=blocks, replace_original=True
-                )
-                if answer.status_code == 200:
-                    return
-                refused = f"{answer.status_code} {answer.body}"
-            except OSError as exc:  # no answer: redraw the sure way
-                refused = str(exc)
-            log.info("card #%s: its response URL was refused (%s)", number, refused)
-            hooks.forget(number)
-        self.update(channel, ts, text=text, blocks=blocks)
 
     def channel_for(self, ticket: Ticket) -> str:
         return self.queue_channels.get(ticket.queue or "", self.triage_channel)
-
-    def call(
-        self,
-        budget: str,
-        rate: int,
-        method: Callable[..., Any],
-        *,
-        first: bool = False,
-        **args: Any,
-    ) -> Any:
-        """Call Slack within our own pace. A 429 asking for a short wait is waited out once
-        in place (rescheduled, the card would come back whole seconds later, behind
-        everything posted meanwhile); a longer one becomes a precise retry. `first`: in
-        the budget's first lane, which other calls make way for (bot.pacing)."""
-        pacer = Pacer(self.redis, rate, max_sleep=FIRST_LANE_SLEEP if first else MAX_SLEEP)
-        for attempt in range(2):
-            wait = pacer.wait_for(budget, first=first)
-            if wait:
-                raise RetryLater(wait, f"pacing {budget}", first=first)
-            try:
-                return method(**args)
-            except SlackApiError as exc:
-                if exc.response.status_code != 429:
-                    raise
-                retry_after = float(exc.response.headers.get("Retry-After", 1))
-                if attempt == 0 and retry_after <= SHORT_RETRY:
-                    time.sleep(retry_after + random.uniform(0, 0.1))
-                    continue
-                raise RetryLater(
-                    retry_after + random.uniform(0, 0.5), "Slack rate limit", first=first
-                ) from exc
-        raise AssertionError("unreachable")
-
-    def post(self, channel: str, *, first: bool = False, **args: Any) -> Any:
-        return self.call(
-            f"post:{channel}",
-            self.post_rate,
-            self.client.chat_postMessage,
-            first=first,
-            channel=channel,
-            **args,
-        )
-
-    def post_once(
-        self,
-        channel: str,
-        effect: str,
-        *,
-        look: bool,
-        number: int | None = None,
-        thread_ts: str | None = None,
-        first: bool = False,
-        **args: Any,
-    ) -> Document:
-        """Post a message that must appear once: `effect` names it in the message's
-        metadata, and when an earlier attempt may have posted it (`look`: its outcome is
-        unknown) the message found there is kept, and redrawn, instead. Returns where it
-        is, `{"channel", "ts"}`. `first`: a message people wait to see appear (a new
-        card, an alert), which the channel's thread messages make way for."""
-        if look:
-            ts = self.find_posted(channel, effect, thread_ts)
-            if ts is not None:
-                # Drawn by the earlier attempt, from the state then: show the state now.
-                log.warning("effect %s was posted by an earlier attempt: kept", effect)
-                self.update(channel, ts, **args)
-                return {"channel": channel, "ts": ts}
-        payload: Document = {"effect": effect}
-        if number is not None:
-            payload["number"] = number
-        if thread_ts is not None:
-            args["thread_ts"] = thread_ts
-        metadata = {"event_type": POSTED_EVENT, "event_payload": payload}
-        answer = self.post(channel, first=first, metadata=metadata, **args)
-        return {"channel": answer["channel"], "ts": answer["ts"]}
-
-    def find_posted(self, channel: str, effect: str, thread_ts: str | None) -> str | None:
-        """The `ts` of the message posted for `effect` among the channel's latest messages
-        (or the thread's), if any. A look Slack refuses for good (a DM addressed by user
-        ID, a workspace that never granted the history scope) finds nothing: the message
-        is posted, possibly twice, rather than never. A look that fails for now (Slack's
-        5xx) fails the attempt, to be retried."""
-        method: Callable[..., Any] = self.client.conversations_history
-        where: Document = {"channel": channel}
-        if thread_ts is not None:
-            method, where["ts"] = self.client.conversations_replies, thread_ts
-        cursor = None
-        for _ in range(LOOKBACK_PAGES):
-            try:
-                page = self.call(
-                    "history",
-                    self.update_rate,
-                    method,
-                    **where,
-                    include_all_metadata=True,
-                    limit=LOOKBACK_PAGE,
-                    cursor=cursor,
-                )
-            except SlackApiError as exc:
-                if exc.response.status_code >= 500:
-                    raise
-                log.warning("could not look for effect %s in %s: %s", effect, channel, exc)
-                return None
-            for message in page.get("messages") or []:
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("effect") == effect:
-                    return str(message["ts"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
-        return None
-
-    def update(self, channel: str, ts: str, **args: Any) -> Any:
-        return self.call(
-            "update", self.update_rate, self.client.chat_update, channel=channel, ts=ts, **args
-        )
 
     # ------------------------------------------------------------------ effects
 
@@ -377,7 +225,7 @@ class SlackDelivery:
             if ref is None and ticket.incident is not None:
                 result = None  # a storm's ticket: its incident's card speaks for it
             elif ref is None:
-                answer = self.post_once(
+                answer = self.poster.post_once(
                     self.channel_for(ticket),
                     record["key"],
                     look=retried(record),
@@ -392,7 +240,7 @@ class SlackDelivery:
                 }
             else:
                 channel, _, ts = ref.partition(":")
-                self.redraw_card(ticket.number, channel, ts, text, blocks)
+                self.poster.redraw_card(ticket.number, channel, ts, text, blocks)
             if others:
                 rt.outbox.complete_many(str(doc["_id"]), others)
             return result
@@ -404,7 +252,7 @@ class SlackDelivery:
         entry = rt.service.entry(doc, record["entry_id"])
         if entry.message is None or entry.actor.via == THREAD_NOTE_VIA:
             return None
-        media = [a for a in entry.message.attachments if self.can_relay(a)]
+        media = [a for a in entry.message.attachments if self.poster.can_relay(a)]
         whole_on_card = len(entry.message.text) <= SECTION_TEXT
         original = entry.message.original_ref is not None  # its button goes in the thread
         if entry.event == Event.TICKET_CREATED and whole_on_card and not media and not original:
@@ -422,7 +270,7 @@ class SlackDelivery:
         stored = stored or {}
         if not stored.get("slack_ts"):
             text, blocks = thread_message(entry)
-            answer = self.post_once(
+            answer = self.poster.post_once(
                 channel,
                 record["key"],
                 look=retried(record),
@@ -436,34 +284,10 @@ class SlackDelivery:
         for attachment in media:
             if attachment.ref in relayed:
                 continue  # uploaded before this retry
-            self.relay(channel, ts, attachment)
+            self.poster.relay(channel, ts, attachment)
             relayed.append(str(attachment.ref))
             rt.store.history.update_one({"_id": entry.id}, {"$set": {"slack_files": relayed}})
         return None
-
-    def can_relay(self, attachment: Attachment) -> bool:
-        return (
-            self.fetch_file is not None
-            and bool(attachment.ref)
-            and attachment.size <= MAX_COPIED_FILE
-        )
-
-    def relay(self, channel: str, thread_ts: str, attachment: Attachment) -> None:
-        """Copy a player's file into the thread, so agents see it without leaving Slack."""
-        assert self.fetch_file is not None and attachment.ref is not None
-        content = self.fetch_file(attachment.ref)
-        try:
-            self.client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread_ts,
-                content=content,
-                filename=attachment.name,
-                title=attachment.name,
-            )
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                raise RetryLater(float(exc.response.headers.get("Retry-After", 5))) from exc
-            raise
 
     def alert_leads(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
         """Escalations and their reminders are new messages in the leads' channel (so they
@@ -485,12 +309,12 @@ class SlackDelivery:
             if posted is None:
                 return None
             channel, _, ts = posted.partition(":")
-            self.update(channel, ts, text=text, blocks=blocks)
+            self.poster.update(channel, ts, text=text, blocks=blocks)
             return None
         # Posted once per escalation or reminder, even if this job runs again.
         if ticket.refs.get(f"{ALERT_REF}_for") == entry.id:
             return None
-        answer = self.post_once(
+        answer = self.poster.post_once(
             self.leads_channel,
             record["key"],
             look=retried(record),
@@ -525,7 +349,9 @@ class SlackDelivery:
                 text = f"<!subteam^{note['id']}> {text}"
             else:
                 channel = note["id"]  # a channel, or a user: the app's DM with them
-            self.post_once(channel, f"{record['key']}#{index}", look=retried(record), text=text)
+            self.poster.post_once(
+                channel, f"{record['key']}#{index}", look=retried(record), text=text
+            )
             done.append(index)
             save_entries(rt.store, [entry], notified=done)
         return None
@@ -571,7 +397,7 @@ class SlackDelivery:
                 drawn: Document = {f"shown.{place}": state}
                 if place in refs:
                     posted_channel, _, ts = refs[place].partition(":")
-                    self.update(posted_channel, ts, text=text, blocks=blocks)
+                    self.poster.update(posted_channel, ts, text=text, blocks=blocks)
                 else:
                     # The incident's card is posted by whichever member's change comes
                     # first, so a retry cannot tell from its own record that an earlier
@@ -582,7 +408,7 @@ class SlackDelivery:
                         rt.store.incidents.update_one(
                             {"_id": incident["_id"]}, {"$set": {f"posting.{place}": now}}
                         )
-                    answer = self.post_once(
+                    answer = self.poster.post_once(
                         channel, effect, look=tried, first=True, text=text, blocks=blocks
                     )
                     drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"

@@ -19,9 +19,8 @@ from telegram.error import Forbidden, RetryAfter
 from bot.pacing import Pacer
 from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED
 from bot.telegram.texts import Texts, csat_keyboard, split_message
-from jobs.deliver import RetryLater
 from jobs.runtime import Handler, Runtime
-from ticketcore.effects import REPLY_DELIVER, Lane, effect_kind
+from ticketcore.effects import REPLY_DELIVER, Lane, RetryLater, effect_kind
 from ticketcore.events import Event
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of

@@ -19,6 +19,19 @@ REPLY_DELIVER = "reply.deliver"  # carry an agent's reply to the player's channe
 EVERY_EVENT = "*"
 
 
+class RetryLater(Exception):
+    """A platform asked us to come back later (rate limit); not a failure of the effect."""
+
+    def __init__(
+        self, seconds: float, reason: str = "rate limited", *, first: bool = False
+    ) -> None:
+        super().__init__(f"{reason}; retry in {seconds:.0f}s")
+        self.seconds = seconds
+        # Something people wait to see appear (a new card): its retry goes to the front of
+        # its queue when its moment comes, not behind everything queued meanwhile.
+        self.first = first
+
+
 class Dispatcher(Protocol):
     """Schedules delivery of effects just written; losing a call only delays them.
     `opening`: they are a new ticket's, owed by its creation (its card, the player's
