@@ -82,7 +82,7 @@ def build_runtime(stack: Stack) -> Any:
         kinds += telegram_jobs.KINDS
         handlers.update(telegram.handlers())
         reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
-        stack.closers.append(telegram.close)
+        stack.closers.append(telegram.sender.close)
     mail = mail_delivery(stack, store)
     kinds += mail_jobs.KINDS
     handlers.update(mail.handlers())
@@ -279,7 +279,7 @@ def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
         if is_stored_file(ref):
             return files.get(ref)
         if telegram is not None:
-            return bytes(telegram.fetch_file(ref))
+            return bytes(telegram.sender.fetch_file(ref))
         raise LookupError(f"no way to read {ref[:80]}")
 
     return read
@@ -327,13 +327,14 @@ def telegram_delivery(stack: Stack) -> Any:
         return None
     from telegram import Bot
 
+    from bot.telegram.sender import TelegramSender
     from bot.telegram.texts import Texts
     from jobs.telegram import TelegramDelivery
 
     base_url, base_file_url = telegram_api_urls(settings)
+    bot = Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=base_file_url)
     return TelegramDelivery(
-        bot=Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=base_file_url),
-        redis=stack.redis,
+        sender=TelegramSender(bot=bot, redis=stack.redis),
         texts=Texts(),
         reply_hours=settings.support_reply_hours,
     )

@@ -4,20 +4,12 @@ Paced to the Bot API's limits; a 429 reschedules, a block is noted."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import warnings
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
-from redis import Redis
-from telegram import Bot, InlineKeyboardMarkup
-from telegram.error import Forbidden, RetryAfter
+from telegram.error import Forbidden
 
-from bot.pacing import Pacer
 from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED
+from bot.telegram.sender import TelegramSender
 from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.runtime import Handler, Runtime
 from ticketcore.effects import REPLY_DELIVER, Lane, RetryLater, effect_kind
@@ -40,71 +32,15 @@ KINDS = (
         channels={"telegram"},
     ),
 )
-CHAT_RATE = 1  # messages per second to one chat
-OVERALL_RATE = 30  # messages per second for the bot
-T = TypeVar("T")
-
-
-class LoopThread:
-    """One event loop in a thread, so synchronous jobs can drive the async Bot API client
-    and keep its connections between jobs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="telegram", daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    """RetryAfter's wait in seconds (its public attribute warns while it changes type)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 @dataclass
 class TelegramDelivery:
-    bot: Bot
-    redis: Redis
+    """The Telegram effects of tickets: what to tell the player; `sender` sends it."""
+
+    sender: TelegramSender
     texts: Texts
     reply_hours: int = 24
-    chat_rate: int = CHAT_RATE
-    overall_rate: int = OVERALL_RATE
-    loop: LoopThread = field(default_factory=LoopThread)
-
-    def send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
-        """Send one message within the limits; return its message_id."""
-        for key, rate in ((f"tg:chat:{chat_id}", self.chat_rate), ("tg:all", self.overall_rate)):
-            wait = Pacer(self.redis, rate).wait_for(key)
-            if wait:
-                raise RetryLater(wait, f"pacing {key}")
-        try:
-            message = self.loop.run(self.bot.send_message(chat_id, text, reply_markup=markup))
-        except RetryAfter as exc:
-            raise RetryLater(retry_seconds(exc), "Telegram rate limit") from exc
-        return int(message.message_id)
-
-    def fetch_file(self, ref: str) -> bytes:
-        """The bytes of a player's file, by the `telegram:<file_id>:<unique id>` reference."""
-        kind, _, rest = ref.partition(":")
-        if kind != "telegram":
-            raise LookupError(f"not a Telegram file: {ref}")
-        file_id = rest.split(":", 1)[0]
-
-        async def download() -> bytes:
-            file = await self.bot.get_file(file_id)
-            return bytes(await file.download_as_bytearray())
-
-        return self.loop.run(download(), timeout=120)
 
     def chat_of(self, ticket: Ticket) -> int:
         chat = ticket.player.telegram_chat_id or ticket.player.telegram_user_id
@@ -127,7 +63,7 @@ class TelegramDelivery:
         sent: list[int] = list((stored.get("delivery") or {}).get("message_ids", []))
         for piece in pieces[len(sent) :]:
             try:
-                sent.append(self.send(self.chat_of(ticket), piece))
+                sent.append(self.sender.send(self.chat_of(ticket), piece))
             except Forbidden:
                 rt.store.tickets.update_one({"_id": doc["_id"]}, {"$set": self.blocked(rt, ticket)})
                 return {"channel": "telegram", "blocked": True, "message_ids": sent}
@@ -144,7 +80,7 @@ class TelegramDelivery:
             ticket.player.language, "ticket_opened", number=ticket.number, hours=self.reply_hours
         )
         try:
-            self.send(self.chat_of(ticket), text)
+            self.sender.send(self.chat_of(ticket), text)
         except Forbidden:
             return self.blocked(rt, ticket)
         return None
@@ -165,7 +101,7 @@ class TelegramDelivery:
             return None
         text = self.texts.get(ticket.player.language, "csat_question", number=ticket.number)
         try:
-            self.send(self.chat_of(ticket), text, csat_keyboard(ticket.number, resolution))
+            self.sender.send(self.chat_of(ticket), text, csat_keyboard(ticket.number, resolution))
         except Forbidden:
             return self.blocked(rt, ticket)
         return {f"refs.{TELEGRAM_CSAT_ASKED}": str(resolution)}
@@ -176,7 +112,7 @@ class TelegramDelivery:
         payload = notice["payload"]
         text = self.texts.get(payload.get("language"), "link_moved")
         try:
-            self.send(int(payload["chat_id"]), text)
+            self.sender.send(int(payload["chat_id"]), text)
         except Forbidden:
             return None  # that user blocked the bot: nobody left to tell there
         return None
@@ -187,10 +123,3 @@ class TelegramDelivery:
             TELEGRAM_CSAT: self.ask_satisfaction,
             TELEGRAM_REBOUND: self.notify_rebound,
         }
-
-    def close(self) -> None:
-        """Close the Bot API client's connections, then the loop they live on."""
-        try:
-            self.loop.run(self.bot.shutdown(), timeout=10)
-        finally:
-            self.loop.close()
