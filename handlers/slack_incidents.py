@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from bot.slack import incidents as cards
 from bot.slack.access import Access
 from handlers.slack import NOT_LEAD, actor_of, after_ack
-from ticketcore.incidents import Incidents
+from ticketcore.incidents import Incident, Incidents
 from ticketcore.models import Actor
 
 # (incident id, "reply" | "resolve", the lead, the reply's text): records and starts it.
@@ -31,7 +31,7 @@ class IncidentListeners:
         app.action(cards.RESOLVE_ALL)(after_ack(self.resolve_all))
         app.view(cards.REPLY_ALL_VIEW)(after_ack(self.submit_reply_all))
 
-    def incident_of(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    def incident_of(self, body: dict[str, Any]) -> Incident | None:
         raw = str(body["actions"][0].get("value") or "")
         return self.incidents.by_number(int(raw)) if raw.isdigit() else None
 
@@ -49,8 +49,8 @@ class IncidentListeners:
         incident = self.incident_of(body)
         if incident is None or self.refuse(body, respond):
             return
-        count = self.incidents.count(str(incident["_id"]))
-        view = cards.reply_all_view(int(incident["number"]), count)
+        count = self.incidents.count(incident.id)
+        view = cards.reply_all_view(incident.number, count)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     def submit_reply_all(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -68,11 +68,11 @@ class IncidentListeners:
             ack(response_action="errors", errors={cards.REPLY_BLOCK: "No such incident."})
             return
         ack()
-        self.start(str(incident["_id"]), "reply", actor_of(body["user"]), text)
+        self.start(incident.id, "reply", actor_of(body["user"]), text)
 
     def resolve_all(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         incident = self.incident_of(body)
         if incident is None or self.refuse(body, respond):
             return
-        self.start(str(incident["_id"]), "resolve", actor_of(body["user"]), None)
+        self.start(incident.id, "resolve", actor_of(body["user"]), None)

@@ -371,49 +371,46 @@ class SlackDelivery:
             if incident is None:
                 return None
             now = rt.clock()
-            drawn_at = incident.get("drawn_at")
+            drawn_at = incident.drawn_at
             changed_at = rt.service.entry(doc, record["entry_id"]).at
             if drawn_at is not None and drawn_at >= changed_at:
                 return None  # drawn since this change: it shows it (or a later state)
             if drawn_at is not None and now - drawn_at < timedelta(seconds=INCIDENT_REFRESH):
                 raise RetryLater(INCIDENT_REFRESH, "the incident card was just redrawn")
-            count, still_open = incidents.count(link["id"]), incidents.open_count(link["id"])
-            state = {"count": count, "open": still_open, "status": incident["status"]}
+            count, still_open = incidents.count(incident.id), incidents.open_count(incident.id)
+            state = {"count": count, "open": still_open, "status": incident.status}
             blocks = incident_blocks(incident, count=count, still_open=still_open, now=now)
             text = incident_text(incident, count)
-            refs = dict(incident.get("refs") or {})
-            places = {
-                "triage": self.queue_channels.get(incident.get("queue") or "", self.triage_channel)
-            }
+            places = {"triage": self.queue_channels.get(incident.queue or "", self.triage_channel)}
             if self.leads_channel:
                 places["leads"] = self.leads_channel
             # What each place shows is saved as soon as it is drawn: a retry (the second
             # place may have to wait for its rate-limit slot) redraws only the places still
             # behind, so the two never take turns using up the slot forever.
-            shown = incident.get("shown") or {}
             for place, channel in places.items():
-                if shown.get(place) == state:
+                if incident.shown.get(place) == state:
                     continue
-                drawn: Document = {f"shown.{place}": state}
-                if place in refs:
-                    posted_channel, _, ts = refs[place].partition(":")
+                if place in incident.refs:
+                    posted_channel, _, ts = incident.refs[place].partition(":")
                     self.poster.update(posted_channel, ts, text=text, blocks=blocks)
-                else:
-                    # The incident's card is posted by whichever member's change comes
-                    # first, so a retry cannot tell from its own record that an earlier
-                    # post may be there: a mark saved before posting tells it.
-                    effect = f"incident:{incident['_id']}:{place}"
-                    tried = place in (incident.get("posting") or {})
-                    if not tried:
-                        rt.store.incidents.update_one(
-                            {"_id": incident["_id"]}, {"$set": {f"posting.{place}": now}}
-                        )
-                    answer = self.poster.post_once(
-                        channel, effect, look=tried, first=True, text=text, blocks=blocks
-                    )
-                    drawn[f"refs.{place}"] = f"{answer['channel']}:{answer['ts']}"
-                rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": drawn})
-            rt.store.incidents.update_one({"_id": incident["_id"]}, {"$set": {"drawn_at": now}})
+                    incidents.drawn(incident.id, place, state)
+                    continue
+                # The incident's card is posted by whichever member's change comes first,
+                # so a retry cannot tell from its own record that an earlier post may be
+                # there: a mark saved before posting tells it.
+                tried = place in incident.posting
+                if not tried:
+                    incidents.posting(incident.id, place, now)
+                answer = self.poster.post_once(
+                    channel,
+                    f"incident:{incident.id}:{place}",
+                    look=tried,
+                    first=True,
+                    text=text,
+                    blocks=blocks,
+                )
+                incidents.drawn(incident.id, place, state, f"{answer['channel']}:{answer['ts']}")
+            incidents.redrawn(incident.id, now)
             return None
         finally:
             release(lock)

@@ -58,7 +58,7 @@ def detect(rt: Runtime, doc: Document, record: Document) -> None:
     if seen.started:
         log.warning(
             "incident #%s: a storm of %d similar tickets in queue %s",
-            incident["number"],
+            incident.number,
             seen.size,
             ticket.queue or "(none)",
         )
@@ -89,26 +89,26 @@ def run_action(incident_id: str, action_id: str) -> int:
     incident = incidents.get(incident_id)
     if incident is None:
         return 0
-    action = next((a for a in incident["actions"] if a["id"] == action_id), None)
-    if action is None or action.get("done_at") is not None:
+    action = incident.action(action_id)
+    if action is None or action.done_at is not None:
         return 0
-    actor = Actor(kind=ActorKind.AGENT, id=action["actor"], via="incident")
+    actor = Actor(kind=ActorKind.AGENT, id=action.actor, via="incident")
     changed = 0
     for number in incidents.ticket_numbers(incident_id):
         try:
-            if action["kind"] == "reply":
+            if action.kind == "reply" and action.text is not None:
                 before = rt.service.get(number)
                 after = rt.service.reply(
-                    number, actor=actor, text=action["text"], once=f"incident:{action_id}"
+                    number, actor=actor, text=action.text, once=f"incident:{action_id}"
                 )
                 changed += after.version != before.version
-            elif action["kind"] == "resolve":
+            elif action.kind == "resolve":
                 ticket = rt.service.get(number)
                 if ticket.status not in DONE_STATUSES:
                     rt.service.set_status(number, Status.RESOLVED, actor=actor)
                     changed += 1
         except TicketError as exc:  # a closed ticket, say: the others still get it
-            log.info("incident #%s: ticket #%s skipped: %s", incident["number"], number, exc)
+            log.info("incident #%s: ticket #%s skipped: %s", incident.number, number, exc)
     incidents.finish_action(incident_id, action_id, rt.clock())
     return changed
 

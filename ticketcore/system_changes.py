@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 
 from ticketcore import sla, sla_clock
 from ticketcore.accounts import AccountSummary, same_account, snapshot
 from ticketcore.events import Event
+from ticketcore.incidents import Incident
 from ticketcore.lifecycle import Status
 from ticketcore.models import (
     SYSTEM,
@@ -198,11 +198,11 @@ class SystemChanges(TicketWriter):
         return ticket, (raised[0] if raised else None)
 
     def join_incident(
-        self, number: int, incident: Mapping[str, Any], *, first: bool = False
+        self, number: int, incident: Incident, *, first: bool = False
     ) -> Ticket | None:
         """Link a ticket to the incident of its storm (`first`: the ticket that showed the
         storm, whose event is `incident.detected`). None if it was linked already."""
-        link = {"id": str(incident["_id"]), "number": int(incident["number"])}
+        link = incident.link
         joined = False
 
         def decide(current: Ticket) -> Action | None:

@@ -20,28 +20,26 @@ from slack_sdk.models.views import View
 
 from bot.slack.cards import age
 from bot.slack.text import FALLBACK_TEXT, cut_escaped, escape
+from ticketcore.incidents import RESOLVED, Incident
 
 REPLY_ALL, RESOLVE_ALL = "incident.reply_all", "incident.resolve_all"
 REPLY_ALL_VIEW = "incident.reply_all.view"
 REPLY_BLOCK, REPLY_INPUT = "incident.reply", "text"
 
 
-def incident_text(incident: dict[str, object], count: int) -> str:
-    title = cut_escaped(str(incident.get("title") or ""), 150)[0]
-    return cut_escaped(f"Incident #{incident['number']}: {count} tickets · {title}", FALLBACK_TEXT)[
-        0
-    ]
+def incident_text(incident: Incident, count: int) -> str:
+    title = cut_escaped(incident.title, 150)[0]
+    return cut_escaped(f"Incident #{incident.number}: {count} tickets · {title}", FALLBACK_TEXT)[0]
 
 
 def incident_blocks(
-    incident: dict[str, object], *, count: int, still_open: int, now: datetime
+    incident: Incident, *, count: int, still_open: int, now: datetime
 ) -> list[Block]:
-    number = str(incident["number"])
-    title = cut_escaped(str(incident.get("title") or ""), 200)[0]
-    started = incident["started_at"]
-    since = age(started, now) if isinstance(started, datetime) else "?"
-    queue = escape(str(incident.get("queue") or "no queue"))
-    resolved = incident.get("status") == "resolved"
+    number = str(incident.number)
+    title = cut_escaped(incident.title, 200)[0]
+    since = age(incident.started_at, now)
+    queue = escape(incident.queue or "no queue")
+    resolved = incident.status == RESOLVED
     icon = ":white_check_mark:" if resolved else ":rotating_light:"
     lines = [
         f"{icon} *Incident #{number}* · {count} similar tickets in {since} · queue {queue}",
