@@ -399,8 +399,16 @@ class IntakeApi:
             )
         except ValueError as exc:
             raise BadRequest(str(exc), field="since") from None
-        narrow = {name: params[name] for name in STATS_FILTERS if params.get(name)}
-        report = await run_in_threadpool(lambda: stats.report(period, **narrow))
+        narrow = {name: params.get(name) or None for name in STATS_FILTERS}
+        report = await run_in_threadpool(
+            lambda: stats.report(
+                period,
+                queue=narrow["queue"],
+                channel=narrow["channel"],
+                language=narrow["language"],
+                agent=narrow["agent"],
+            )
+        )
         return JSONResponse(report.to_json())
 
     async def follow_up(self, request: Request, actor: Actor) -> Response:

@@ -13,11 +13,11 @@ from slack_sdk import WebClient
 from bot.slack import incidents as cards
 from bot.slack.access import Access
 from handlers.slack import NOT_LEAD, actor_of, after_ack
-from ticketcore.incidents import Incident, Incidents
+from ticketcore.incidents import ActionKind, Incident, Incidents
 from ticketcore.models import Actor
 
 # (incident id, "reply" | "resolve", the lead, the reply's text): records and starts it.
-StartAction = Callable[[str, str, Actor, str | None], object]
+StartAction = Callable[[str, ActionKind, Actor, str | None], object]
 
 
 @dataclass

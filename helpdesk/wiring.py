@@ -3,14 +3,85 @@ decides what is enabled."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import ApiError, TransportError
+from rq import Queue
+from slack_bolt import App
+from telegram import Bot
+from telegram.ext import AIORateLimiter, Application
+
+from bot.email.mailgun import MailgunMailer
+from bot.email.render import MailTemplates, TemplateProblem
+from bot.email.smtp import SmtpMailer
+from bot.game.accounts import AccountLookup
+from bot.slack.access import Access
+from bot.slack.cards import CardStyle
+from bot.slack.client import web_client
+from bot.slack.hooks import CardHooks
+from bot.slack.poster import SlackPoster
+from bot.telegram.sender import TelegramSender
+from bot.telegram.texts import Texts
+from handlers.body_limit import ROUTE_LIMITS, BodyLimits
+from handlers.mailgun import AttachmentLimits, MailgunInbound
+from handlers.rating import RatingPages
+from handlers.slack import SlackEndpoint, SlackWorkspace
+from handlers.slack_incidents import IncidentListeners
+from handlers.slack_stats import StatsCommand
+from handlers.telegram import SupportBot, TelegramChannel
 from helpdesk.keys import secret_key
 from helpdesk.settings import Settings, StartupError, redact, utc_now
+from jobs import accounts as account_jobs
+from jobs import flows as flow_jobs
+from jobs import mail as mail_jobs
+from jobs import search as search_jobs
+from jobs import slack as slack_jobs
+from jobs import storms
+from jobs import telegram as telegram_jobs
+from jobs.digest import Digest
+from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
+from jobs.mail import MailDelivery
+from jobs.metrics import Metrics
+from jobs.notices import deliver_due_notices
+from jobs.runtime import (
+    QUEUE_NAME,
+    SINGLE_QUEUE_NAME,
+    URGENT_QUEUE_NAME,
+    QueueRoutes,
+    ReplyRoute,
+    Runtime,
+    check_handlers,
+)
+from jobs.slack import SlackDelivery
+from jobs.storms import start_action
+from jobs.telegram import TelegramDelivery
+from ticketcore.accounts import parse_fields
+from ticketcore.agents import Roster
+from ticketcore.effects import CORE_KINDS, EffectKind, EffectTable, Lane
+from ticketcore.files import LocalFiles, is_stored_file
+from ticketcore.flows import FlowsError
+from ticketcore.flows_file import FlowsFileHolder, load_flows_file
+from ticketcore.incidents import Incidents
+from ticketcore.links import deep_link, make_token, rating_token
+from ticketcore.macros import Macros
+from ticketcore.mail import Mailer
+from ticketcore.mail.files import FileMailer
+from ticketcore.mail.once import SendOnce
+from ticketcore.models import Channel
+from ticketcore.outbox import Outbox
+from ticketcore.players import Directory
+from ticketcore.search.elastic import ElasticIndex
+from ticketcore.search.embedded import EmbeddedIndex
+from ticketcore.search.port import RebuildableIndex
+from ticketcore.service import TicketService
+from ticketcore.stats import Stats, business_calendar
+from ticketcore.store import Store
 
 if TYPE_CHECKING:  # the stack builds its runtime here: a cycle at run time
     from helpdesk.stack import Stack
@@ -18,28 +89,8 @@ if TYPE_CHECKING:  # the stack builds its runtime here: a cycle at run time
 log = logging.getLogger("helpdesk")
 
 
-def build_runtime(stack: Stack) -> Any:
+def build_runtime(stack: Stack) -> Runtime:
     """Wire the core to its adapters: one place that decides what is enabled."""
-    from rq import Queue
-
-    from jobs import mail as mail_jobs
-    from jobs.effects import CORE_BATCH_HANDLERS, CORE_HANDLERS
-    from jobs.metrics import Metrics
-    from jobs.runtime import (
-        QUEUE_NAME,
-        SINGLE_QUEUE_NAME,
-        URGENT_QUEUE_NAME,
-        QueueRoutes,
-        Runtime,
-        check_handlers,
-    )
-    from ticketcore.effects import CORE_KINDS, EffectKind, EffectTable, Lane
-    from ticketcore.macros import Macros
-    from ticketcore.models import Channel
-    from ticketcore.outbox import Outbox
-    from ticketcore.service import TicketService
-    from ticketcore.store import Store
-
     settings = stack.settings
     store = Store.connect(stack.mongo, settings.mongodb_db)
     queue = Queue(QUEUE_NAME, connection=stack.redis)
@@ -53,35 +104,25 @@ def build_runtime(stack: Stack) -> Any:
     macros = Macros.load(settings.macros_file)
     flows = flows_file(settings, macros)
     if flows is not None:
-        from jobs import flows as flow_jobs
-        from jobs import storms
-
         kinds += [flow_jobs.kind(flows), storms.KIND]
         handlers[flow_jobs.FLOWS_RUN] = flow_jobs.run_flows
         handlers[storms.STORM_DETECT] = storms.detect
     accounts = account_lookup(stack)
     if accounts is not None:
-        from jobs import accounts as account_jobs
-
         kinds.append(account_jobs.kind(accounts.ttl))
         handlers[account_jobs.ACCOUNT_LOOKUP] = account_jobs.look_up_account
         stack.closers.append(accounts.close)
     slack = slack_delivery(stack)
     if slack is not None:
-        from jobs import slack as slack_jobs
-
         kinds += slack_jobs.KINDS
         handlers.update(slack.handlers())
         refs += (slack_jobs.CARD_REF,)
-    reply_routes: dict[Any, Any] = {}
+    reply_routes: dict[Channel, ReplyRoute] = {}
     telegram = telegram_delivery(stack)
     if telegram is not None:
-        from jobs import telegram as telegram_jobs
-        from ticketcore.models import Channel as ReplyChannel
-
         kinds += telegram_jobs.KINDS
         handlers.update(telegram.handlers())
-        reply_routes[ReplyChannel.TELEGRAM] = telegram.reply
+        reply_routes[Channel.TELEGRAM] = telegram.reply
         stack.closers.append(telegram.sender.close)
     mail = mail_delivery(stack, store)
     kinds += mail_jobs.KINDS
@@ -89,7 +130,6 @@ def build_runtime(stack: Stack) -> Any:
     reply_routes[Channel.EMAIL] = mail.reply
     if slack is not None:  # players' photos and files, copied into the card's thread
         slack.poster.fetch_file = file_reader(stack, telegram)
-    from jobs import search as search_jobs
 
     search = search_index(stack)
     if search.is_new and (count := store.tickets.estimated_document_count()):
@@ -138,13 +178,13 @@ def build_runtime(stack: Stack) -> Any:
     )
 
 
-def daily_digest(stack: Stack, store: Any, slack: Any, flows: Any) -> Any:
+def daily_digest(
+    stack: Stack, store: Store, slack: SlackDelivery | None, flows: FlowsFileHolder | None
+) -> Digest | None:
     """Yesterday's numbers in the leads' channel every day, when Slack and the hour are set."""
     settings = stack.settings
     if slack is None or not settings.slack_leads_channel or settings.stats_digest_hour is None:
         return None
-    from jobs.digest import Digest
-    from ticketcore.stats import Stats, business_calendar
 
     return Digest(
         store=store,
@@ -155,13 +195,11 @@ def daily_digest(stack: Stack, store: Any, slack: Any, flows: Any) -> Any:
     )
 
 
-def account_lookup(stack: Stack) -> Any:
+def account_lookup(stack: Stack) -> AccountLookup | None:
     """The game's admin API behind a Redis cache, when ACCOUNT_API_URL is set."""
     settings = stack.settings
     if not settings.account_api_url:
         return None
-    from bot.game.accounts import AccountLookup
-    from ticketcore.accounts import parse_fields
 
     try:
         fields = parse_fields(settings.account_fields or "")
@@ -178,18 +216,12 @@ def account_lookup(stack: Stack) -> Any:
         raise StartupError(f"ACCOUNT_API_URL / ACCOUNT_FIELDS: {exc}") from exc
 
 
-def search_index(stack: Stack) -> Any:
+def search_index(stack: Stack) -> RebuildableIndex:
     """Elasticsearch when ELASTICSEARCH_URL is set (the index behind an alias), else the
     embedded on-disk index under DATA_DIR/search."""
     url = stack.settings.elasticsearch_url
     if not url:
-        from ticketcore.search.embedded import EmbeddedIndex
-
         return EmbeddedIndex(stack.data_dir / "search")
-    from elasticsearch import Elasticsearch
-    from elasticsearch.exceptions import ApiError, TransportError
-
-    from ticketcore.search.elastic import ElasticIndex
 
     index = ElasticIndex(Elasticsearch(url, request_timeout=10))
     try:
@@ -202,34 +234,27 @@ def search_index(stack: Stack) -> Any:
     return index
 
 
-def mailer_for(stack: Stack) -> Any:
+def mailer_for(stack: Stack) -> Mailer:
     """Mailgun when its key and domain are set, else SMTP_URL, else .eml files in
     DATA_DIR/outbox (so a one-machine install shows what it would send)."""
     settings = stack.settings
     if bool(settings.mailgun_api_key) != bool(settings.mailgun_domain):
         raise StartupError("set both MAILGUN_API_KEY and MAILGUN_DOMAIN to send with Mailgun")
     if settings.mailgun_api_key and settings.mailgun_domain:
-        from bot.email.mailgun import MailgunMailer
-
         return MailgunMailer(
             settings.mailgun_api_key, settings.mailgun_domain, settings.mailgun_api_url
         )
     if settings.smtp_url:
-        from bot.email.smtp import SmtpMailer
-
         try:
             return SmtpMailer(settings.smtp_url, utc_now)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
-    from ticketcore.mail.files import FileMailer
 
     return FileMailer(stack.data_dir / "outbox", utc_now)
 
 
-def mail_templates(settings: Settings) -> Any:
+def mail_templates(settings: Settings) -> MailTemplates:
     """The players' mail templates, each rendered once now: a broken one stops the start."""
-    from bot.email.render import MailTemplates, TemplateProblem
-
     templates = MailTemplates(brand=settings.support_name, support_address=settings.support_email)
     try:
         templates.check()
@@ -238,12 +263,8 @@ def mail_templates(settings: Settings) -> Any:
     return templates
 
 
-def mail_delivery(stack: Stack, store: Any) -> Any:
+def mail_delivery(stack: Stack, store: Store) -> MailDelivery:
     """Replies, confirmations and CSAT questions to players who write by mail."""
-    from jobs.mail import MailDelivery
-    from ticketcore.links import rating_token
-    from ticketcore.mail.once import SendOnce
-
     settings = stack.settings
     secret = secret_key(settings, stack.data_dir, stack.embedded)
     base = public_url(settings)
@@ -269,10 +290,8 @@ def public_url(settings: Settings) -> str:
     return f"http://{settings.host}:{settings.port}"
 
 
-def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
+def file_reader(stack: Stack, telegram: TelegramDelivery | None) -> Callable[[str], bytes]:
     """Read a player's file by its reference: kept by us (mail attachments) or on Telegram."""
-    from ticketcore.files import LocalFiles, is_stored_file
-
     files = LocalFiles(stack.data_dir / "files")
 
     def read(ref: str) -> bytes:
@@ -285,15 +304,15 @@ def file_reader(stack: Stack, telegram: Any) -> Callable[[str], bytes]:
     return read
 
 
-def mail_inbound(stack: Stack, runtime: Any, clock: Callable[[], datetime] = utc_now) -> Any:
+def mail_inbound(
+    stack: Stack, runtime: Runtime, clock: Callable[[], datetime] = utc_now
+) -> MailgunInbound | None:
     """POST /mailgun/inbound, when Mailgun's webhook signing key is set; `clock` counts
     the hours of the new-ticket limit."""
     settings = stack.settings
     if not settings.mailgun_webhook_signing_key:
         log.info("inbound mail is off: set MAILGUN_WEBHOOK_SIGNING_KEY to take mail from Mailgun")
         return None
-    from handlers.mailgun import AttachmentLimits, MailgunInbound
-    from ticketcore.files import LocalFiles
 
     per_file = settings.mail_max_attachment_mb * 1024 * 1024
     return MailgunInbound(
@@ -308,9 +327,7 @@ def mail_inbound(stack: Stack, runtime: Any, clock: Callable[[], datetime] = utc
     )
 
 
-def rating_pages(stack: Stack, runtime: Any) -> Any:
-    from handlers.rating import RatingPages
-
+def rating_pages(stack: Stack, runtime: Runtime) -> RatingPages:
     secret = secret_key(stack.settings, stack.data_dir, stack.embedded)
     return RatingPages(runtime.service, secret)
 
@@ -320,16 +337,11 @@ def telegram_api_urls(settings: Settings) -> tuple[str, str]:
     return f"{root}/bot", f"{root}/file/bot"
 
 
-def telegram_delivery(stack: Stack) -> Any:
+def telegram_delivery(stack: Stack) -> TelegramDelivery | None:
     """Replies, notices and CSAT questions to players on Telegram, when a token is set."""
     settings = stack.settings
     if not settings.telegram_bot_token:
         return None
-    from telegram import Bot
-
-    from bot.telegram.sender import TelegramSender
-    from bot.telegram.texts import Texts
-    from jobs.telegram import TelegramDelivery
 
     base_url, base_file_url = telegram_api_urls(settings)
     bot = Bot(settings.telegram_bot_token, base_url=base_url, base_file_url=base_file_url)
@@ -340,15 +352,17 @@ def telegram_delivery(stack: Stack) -> Any:
     )
 
 
-def notice_dispatch(runtime: Any) -> Callable[[], None]:
+def notice_dispatch(runtime: Runtime) -> Callable[[], None]:
     """Hands the notices just owed on player records to a worker (jobs.notices)."""
-    from jobs.notices import deliver_due_notices
-
     queue = runtime.urgent_queue or runtime.queue
-    return lambda: queue.enqueue(deliver_due_notices)
+
+    def dispatch() -> None:
+        queue.enqueue(deliver_due_notices)
+
+    return dispatch
 
 
-def telegram_channel(stack: Stack, runtime: Any) -> Any:
+def telegram_channel(stack: Stack, runtime: Runtime) -> TelegramChannel | None:
     """The players' bot: webhook with TELEGRAM_WEBHOOK_URL, else long polling; or None."""
     settings = stack.settings
     if not settings.telegram_bot_token:
@@ -358,11 +372,6 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
         raise StartupError(
             "TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)"
         )
-    from telegram.ext import AIORateLimiter, Application
-
-    from bot.telegram.texts import Texts
-    from handlers.telegram import SupportBot, TelegramChannel
-    from ticketcore.players import Directory
 
     base_url, base_file_url = telegram_api_urls(settings)
     builder = (
@@ -399,16 +408,11 @@ def telegram_channel(stack: Stack, runtime: Any) -> Any:
     )
 
 
-def slack_delivery(stack: Stack) -> Any:
+def slack_delivery(stack: Stack) -> SlackDelivery | None:
     """Cards and threads in Slack, when a bot token and a triage channel are set."""
     settings = stack.settings
     if not settings.slack_enabled():
         return None
-    from bot.slack.cards import CardStyle
-    from bot.slack.client import web_client
-    from bot.slack.hooks import CardHooks
-    from bot.slack.poster import SlackPoster
-    from jobs.slack import SlackDelivery
 
     assert settings.slack_bot_token and settings.slack_triage_channel
     poster = SlackPoster(
@@ -428,15 +432,13 @@ def slack_delivery(stack: Stack) -> Any:
     )
 
 
-def stats_of(runtime: Any) -> Any:
+def stats_of(runtime: Runtime) -> Stats:
     """The KPI reports over the store, in the flows file's SLA calendar if it sets one."""
-    from ticketcore.stats import Stats, business_calendar
-
     flows = runtime.flows_file
     return Stats(runtime.store, business_calendar(flows.current().sla if flows else None))
 
 
-def slack_app(stack: Stack, runtime: Any) -> Any:
+def slack_app(stack: Stack, runtime: Runtime) -> App | None:
     """The Bolt app answering buttons, modals, commands and events, or None (disabled)."""
     settings = stack.settings
     if not settings.slack_enabled() or not (
@@ -447,19 +449,6 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
             "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)"
         )
         return None
-    from slack_bolt import App
-
-    from bot.slack.access import Access
-    from bot.slack.cards import CardStyle
-    from bot.slack.client import web_client
-    from bot.slack.hooks import CardHooks
-    from handlers.slack import SlackWorkspace
-    from handlers.slack_incidents import IncidentListeners
-    from handlers.slack_stats import StatsCommand
-    from jobs.storms import start_action
-    from ticketcore.agents import Roster
-    from ticketcore.incidents import Incidents
-    from ticketcore.macros import Macros
 
     assert settings.slack_bot_token
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
@@ -506,20 +495,17 @@ def slack_app(stack: Stack, runtime: Any) -> Any:
     return app
 
 
-def slack_http(settings: Settings, bolt: Any) -> Any:
+def slack_http(settings: Settings, bolt: App | None) -> SlackEndpoint | None:
     """POST /slack/events for the Bolt app: only when SLACK_SIGNING_SECRET can check that
     a request comes from Slack. Socket Mode needs no route at all."""
     if bolt is None or not settings.slack_signing_secret:
         return None
-    from handlers.slack import SlackEndpoint
 
     return SlackEndpoint(bolt, settings.slack_signing_secret)
 
 
-def body_limits(settings: Settings) -> Any:
+def body_limits(settings: Settings) -> BodyLimits:
     """Each route's body limit: its setting, else the route's default."""
-    from handlers.body_limit import ROUTE_LIMITS, BodyLimits
-
     chosen = {
         "/api/": settings.api_body_limit,
         "/slack/": settings.slack_body_limit,
@@ -529,11 +515,12 @@ def body_limits(settings: Settings) -> Any:
     return BodyLimits({prefix: chosen[prefix] or ROUTE_LIMITS[prefix] for prefix in chosen})
 
 
-def player_links(settings: Settings, telegram: Any) -> Any:
+def player_links(
+    settings: Settings, telegram: TelegramChannel | None
+) -> Callable[[str, int], dict[str, Any]] | None:
     """What POST /api/v1/player-links uses to make deep links, or None without Telegram."""
     if telegram is None or not settings.player_link_secret:
         return None
-    from ticketcore.links import deep_link, make_token
 
     secret = settings.player_link_secret
 
@@ -553,9 +540,6 @@ def player_links(settings: Settings, telegram: Any) -> Any:
 def telegram_username(settings: Settings) -> str:
     if not settings.telegram_bot_token:
         raise StartupError("set TELEGRAM_BOT_USERNAME (or TELEGRAM_BOT_TOKEN to ask Telegram)")
-    import asyncio
-
-    from telegram import Bot
 
     base_url, _ = telegram_api_urls(settings)
 
@@ -566,11 +550,8 @@ def telegram_username(settings: Settings) -> str:
     return asyncio.run(ask())
 
 
-def flows_file(settings: Settings, macros: Any) -> Any:
+def flows_file(settings: Settings, macros: Macros) -> FlowsFileHolder | None:
     """The flows file, validated whole (a broken one stops the start); None without one."""
-    from ticketcore.flows import FlowsError
-    from ticketcore.flows_file import FlowsFileHolder, load_flows_file
-
     path = settings.flows_file
     if not path.exists():
         log.info("no flows file at %s: the helpdesk runs no rules, SLAs or auto-close", path)

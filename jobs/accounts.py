@@ -52,7 +52,7 @@ def answered_from_cache(ttl: int) -> Needless:
             return False
         if kept.get("player_id") != change.ticket.player.player_id:
             return False
-        life = cache_life(AccountStatus(kept.get("status")), ttl)
+        life = cache_life(AccountStatus(str(kept.get("status"))), ttl)
         fetched = kept.get("fetched_at")
         return (
             life is not None

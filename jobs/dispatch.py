@@ -13,6 +13,8 @@ FAILURE_TTL = 7 * 24 * 3600
 # so changes meanwhile add no job; a flag left by a lost job only delays the kind this
 # long (the sweeper triggers it again anyway).
 DRAIN_PENDING_TTL = 60  # seconds
+# The jobs, by their import path: this module is imported by the ones that define them.
+DELIVER_JOB, DRAIN_JOB = "jobs.deliver.deliver", "jobs.drain.drain"
 
 
 def drain_flag(kind: str) -> str:
@@ -66,12 +68,12 @@ class QueueDispatcher:
             queues[queue.name] = queue
             groups.setdefault((self.delays.get(kind, 0.0), queue.name), []).append(key)
         for (delay, name), group in sorted(groups.items()):
-            args = ("jobs.deliver.deliver", ticket_id, group)
             options = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL, "at_front": opening}
             if delay:
-                queues[name].enqueue_in(timedelta(seconds=delay), *args, **options)
+                at = timedelta(seconds=delay)
+                queues[name].enqueue_in(at, DELIVER_JOB, ticket_id, group, **options)
             else:
-                queues[name].enqueue(*args, **options)
+                queues[name].enqueue(DELIVER_JOB, ticket_id, group, **options)
 
     def drain(self, kind: str, tickets: Sequence[str] = (), *, again: bool = False) -> None:
         """Name `tickets` as owing `kind` and make sure a drain of it is queued: one job,
@@ -85,14 +87,13 @@ class QueueDispatcher:
             pending = not pipe.execute()[-1]
         if pending and not again:
             return  # one is queued and has not started: it will find this change's effect
-        args = ("jobs.drain.drain", kind)
         options = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
         delay = self.delays.get(kind, 0.0)
         try:
             if delay:
-                queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+                queue.enqueue_in(timedelta(seconds=delay), DRAIN_JOB, kind, **options)
             else:
-                queue.enqueue(*args, **options)
+                queue.enqueue(DRAIN_JOB, kind, **options)
         except Exception:
             queue.connection.delete(drain_flag(kind))  # no drain is on its way after all
             raise

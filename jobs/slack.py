@@ -121,7 +121,7 @@ def wait_behind(
     least, most = bounds
     if ahead is None or ahead.get("lease") or not ahead.get("due_at"):
         return least
-    seconds = (ahead["due_at"] - now).total_seconds() + margin
+    seconds = float((ahead["due_at"] - now).total_seconds()) + margin
     return min(max(seconds, least), most)
 
 

@@ -19,7 +19,7 @@ from jobs.storm_window import StormWindow
 from ticketcore.effects import Lane, effect_kind
 from ticketcore.errors import TicketError
 from ticketcore.events import Event
-from ticketcore.incidents import Incidents
+from ticketcore.incidents import ActionKind, Incidents
 from ticketcore.lifecycle import DONE_STATUSES, Status
 from ticketcore.models import Actor, ActorKind
 from ticketcore.store import Document, to_ticket
@@ -69,7 +69,7 @@ def detect(rt: Runtime, doc: Document, record: Document) -> None:
 
 
 def start_action(
-    rt: Runtime, incident_id: str, kind: str, *, actor: Actor, text: str | None = None
+    rt: Runtime, incident_id: str, kind: ActionKind, *, actor: Actor, text: str | None = None
 ) -> str:
     """Record an action on the whole incident and hand it to a worker."""
     action_id = Incidents(rt.store).record_action(

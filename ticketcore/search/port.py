@@ -119,4 +119,6 @@ class Generations(Protocol):
 
 
 class RebuildableIndex(SearchIndex, Generations, Protocol):
+    is_new: bool  # the index was created empty at start-up: `helpdesk reindex` fills it
+
     """What both adapters are: searched and written live, and rebuilt beside."""
