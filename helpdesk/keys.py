@@ -6,8 +6,15 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
+from handlers.api_keys import (
+    ALL_SCOPES,
+    FORMAT_HINT,
+    ApiKey,
+    ApiKeyError,
+    is_unnamed_form,
+    parse_api_keys,
+)
 from helpdesk.settings import Settings, StartupError
 
 log = logging.getLogger("helpdesk")
@@ -34,17 +41,8 @@ def kept_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
-def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[Any]:
+def local_api_keys(settings: Settings, data_dir: Path, embedded: bool) -> list[ApiKey]:
     """API_KEYS, or on a one-machine install a key kept in DATA_DIR so the API just works."""
-    from handlers.api_keys import (
-        ALL_SCOPES,
-        FORMAT_HINT,
-        ApiKey,
-        ApiKeyError,
-        is_unnamed_form,
-        parse_api_keys,
-    )
-
     try:
         keys = parse_api_keys(settings.api_keys or "")
     except ApiKeyError as exc:

@@ -14,15 +14,7 @@ from pathlib import Path
 from helpdesk.keys import local_api_keys
 from helpdesk.settings import Settings
 from helpdesk.stack import open_stack
-from helpdesk.wiring import (
-    body_limits,
-    mail_inbound,
-    player_links,
-    rating_pages,
-    slack_app,
-    slack_http,
-    telegram_channel,
-)
+from helpdesk.wiring import web_app
 
 log = logging.getLogger("helpdesk")
 
@@ -42,27 +34,13 @@ KEEP_ALIVE_SECONDS = 75
 def serve(settings: Settings, *, with_worker: bool | None) -> None:
     import uvicorn
 
-    from handlers.web import create_app
-
     stack = open_stack(settings)
     try:
-        runtime = stack.runtime
         keys = local_api_keys(settings, stack.data_dir, stack.embedded)
         if not settings.metrics_token:
             log.warning("/metrics is open to anyone: set METRICS_TOKEN to ask for a bearer token")
-        bolt = slack_app(stack, runtime)
-        telegram = telegram_channel(stack, runtime)
-        app = create_app(
-            runtime,
-            api_keys=keys,
-            metrics_token=settings.metrics_token,
-            slack=slack_http(settings, bolt),
-            telegram=telegram,
-            link_maker=player_links(settings, telegram),
-            mail=mail_inbound(stack, runtime),
-            rating=rating_pages(stack, runtime),
-            body_limits=body_limits(settings),
-        )
+        web = web_app(stack, api_keys=keys)
+        bolt = web.bolt
         if bolt is not None and settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -81,7 +59,7 @@ def serve(settings: Settings, *, with_worker: bool | None) -> None:
             supervisor.start()
             stack.closers.append(supervisor.stop)
         config = uvicorn.Config(
-            app,
+            web.asgi,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),

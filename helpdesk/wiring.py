@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError, TransportError
 from rq import Queue
 from slack_bolt import App
+from starlette.applications import Starlette
 from telegram import Bot
 from telegram.ext import AIORateLimiter, Application
 
@@ -28,6 +30,7 @@ from bot.slack.hooks import CardHooks
 from bot.slack.poster import SlackPoster
 from bot.telegram.sender import TelegramSender
 from bot.telegram.texts import Texts
+from handlers.api_keys import ApiKey
 from handlers.body_limit import ROUTE_LIMITS, BodyLimits
 from handlers.mailgun import AttachmentLimits, MailgunInbound
 from handlers.rating import RatingPages
@@ -35,6 +38,7 @@ from handlers.slack import SlackEndpoint, SlackWorkspace
 from handlers.slack_incidents import IncidentListeners
 from handlers.slack_stats import StatsCommand
 from handlers.telegram import SupportBot, TelegramChannel
+from handlers.web import create_app
 from helpdesk.keys import secret_key
 from helpdesk.settings import Settings, StartupError, redact, utc_now
 from jobs import accounts as account_jobs
@@ -562,3 +566,38 @@ def flows_file(settings: Settings, macros: Macros) -> FlowsFileHolder | None:
     except FlowsError as exc:
         raise StartupError(f"{path} is invalid:\n{exc}") from exc
     return FlowsFileHolder(path, loaded, known_macros=known)
+
+
+@dataclass(frozen=True)
+class WebApp:
+    """The web process's ASGI app and the edges it mounted (None: disabled by settings)."""
+
+    asgi: Starlette
+    bolt: App | None
+    telegram: TelegramChannel | None
+
+
+def web_app(
+    stack: Stack,
+    *,
+    api_keys: Sequence[ApiKey | str],
+    clock: Callable[[], datetime] = utc_now,
+) -> WebApp:
+    """The ASGI app with every edge the settings enable: the API, Slack, Telegram, inbound
+    mail, the rating pages, health and metrics. `clock` counts the hours of the inbound
+    mail's new-ticket limit."""
+    settings, runtime = stack.settings, stack.runtime
+    bolt = slack_app(stack, runtime)
+    telegram = telegram_channel(stack, runtime)
+    asgi = create_app(
+        runtime,
+        api_keys=api_keys,
+        metrics_token=settings.metrics_token,
+        slack=slack_http(settings, bolt),
+        telegram=telegram,
+        link_maker=player_links(settings, telegram),
+        mail=mail_inbound(stack, runtime, clock),
+        rating=rating_pages(stack, runtime),
+        body_limits=body_limits(settings),
+    )
+    return WebApp(asgi, bolt, telegram)

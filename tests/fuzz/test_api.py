@@ -34,7 +34,7 @@ from tests.fuzz.strategies import (
     json_bodies,
     to_json,
 )
-from tests.handlers.test_slack import KEY, Desk
+from tests.support.slack_desk import KEY, Desk
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 NEW_TICKET = {

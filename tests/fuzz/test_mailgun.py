@@ -36,7 +36,7 @@ from tests.fuzz.strategies import (
     encodable,
     giant,
 )
-from tests.handlers.test_mail import KEY, SUPPORT, MailDesk
+from tests.support.mail_desk import KEY, SUPPORT, MailDesk
 
 # A failing example carries a whole mail; hypothesis warns that its report is long, and as
 # an error that warning would hide the failure itself.

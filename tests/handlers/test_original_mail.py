@@ -15,8 +15,8 @@ from handlers.slack_gate import NOT_AGENT
 from tests.conftest import AGENT, wait_for
 from tests.fakes.mail import load_fixture, mailgun_form
 from tests.fakes.slack import block_action_body, sign
-from tests.handlers.test_mail import KEY, SUPPORT, MailDesk, answered, mail_desk
-from tests.handlers.test_slack import FORM, blocks_are_valid
+from tests.support.mail_desk import KEY, SUPPORT, MailDesk, answered, mail_desk
+from tests.support.slack_desk import FORM, blocks_are_valid
 from ticketcore.models import MAX_ORIGINAL, Message, MessageKind
 from ticketcore.originals import read_original
 

