@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from jobs import runtime
 from jobs.dispatch import RESULT_TTL
+from jobs.lease import kept
 from jobs.runtime import Runtime
 from ticketcore.effects import RetryLater
 from ticketcore.logs import bind
@@ -32,23 +33,32 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
     if claimed is None:
         return outcomes
     ticket, records = claimed
+    lease = records[0]["lease"] if records else None  # one claim: one token for them all
     done: list[str] = []
-    for record in records:
-        owed = Owed(ticket_id, record["key"])
-        with bind(
-            ticket=ticket.get("number"), channel=ticket.get("channel"), effect=record["kind"]
-        ):
-            outcome, result = run_effect(rt, owed, ticket, record)
-        outcomes[owed.key] = outcome
-        if rt.metrics is not None:
-            rt.metrics.effect(record["kind"], outcome, due=record.get("owed_at"), now=rt.clock())
-        if outcome == "done" and result:
-            rt.outbox.complete(owed, result)  # at once: a later effect may need what it set
-            apply_set(ticket, result)  # and the later effects of this job see it too
-        elif outcome == "done":
-            done.append(owed.key)
+    with kept(rt.outbox, [ticket_id], lease, rt.clock):
+        for record in records:
+            owed = Owed(ticket_id, record["key"], lease)
+            with bind(
+                ticket=ticket.get("number"), channel=ticket.get("channel"), effect=record["kind"]
+            ):
+                outcome, result = run_effect(rt, owed, ticket, record)
+            outcomes[owed.key] = outcome
+            if rt.metrics is not None:
+                rt.metrics.effect(
+                    record["kind"], outcome, due=record.get("owed_at"), now=rt.clock()
+                )
+            if outcome == "done" and result:
+                # At once: a later effect may need what it set.
+                if not rt.outbox.complete(owed, result):
+                    log.warning(
+                        "effect %s was taken over by another worker: its result is not kept",
+                        owed.key,
+                    )
+                apply_set(ticket, result)  # and the later effects of this job see it too
+            elif outcome == "done":
+                done.append(owed.key)
     if done:
-        rt.outbox.complete_many(ticket_id, done)
+        rt.outbox.complete_many(ticket_id, done, lease=lease)
     return outcomes
 
 
@@ -75,7 +85,8 @@ def run_effect(
         # Come back exactly when asked, without holding the worker: other tickets and
         # channels go on meanwhile. The outbox keeps the effect owed if Redis loses this.
         until = rt.clock() + timedelta(seconds=exc.seconds)
-        rt.outbox.postpone(owed, until, str(exc))
+        if not rt.outbox.postpone(owed, until, str(exc)):
+            return "taken_over", None  # another worker holds it now: it is theirs to retry
         # The later effects of this job see that it waits, and until when.
         record.update(due_at=until, lease=None)
         # RQ's scheduler keeps whole seconds (it truncates), so a job scheduled for exactly

@@ -21,6 +21,7 @@ import time
 
 from jobs import runtime
 from jobs.dispatch import drain_flag, owing
+from jobs.lease import kept
 from jobs.runtime import BatchHandler, Claimed, Runtime
 from ticketcore.outbox import Owed
 from ticketcore.store import Document
@@ -58,19 +59,24 @@ def drain(kind: str) -> int:
 
 
 def carry_out(rt: Runtime, kind: str, handler: BatchHandler, claimed: Claimed) -> None:
-    now = rt.clock()
+    leases = {r.get("lease") for _, rs in claimed for r in rs}
+    lease = leases.pop() if len(leases) == 1 else None  # one claim: one token for them all
     try:
-        handler(rt, claimed)
+        with kept(rt.outbox, [str(doc["_id"]) for doc, _ in claimed], lease, rt.clock):
+            handler(rt, claimed)
     except Exception as exc:
+        now = rt.clock()
         error = f"{type(exc).__name__}: {exc}"
         log.warning("%s failed for %d tickets: %s", kind, len(claimed), error)
         for doc, records in claimed:
             for record in records:
-                owed = Owed(str(doc["_id"]), record["key"])
+                owed = Owed(str(doc["_id"]), record["key"], record.get("lease"))
                 dead = rt.outbox.fail(owed, record["attempts"], error, now)
                 count(rt, kind, "dead" if dead else "failed", record)
         return
-    rt.outbox.complete_all({str(doc["_id"]): [r["key"] for r in rs] for doc, rs in claimed})
+    rt.outbox.complete_all(
+        {str(doc["_id"]): [r["key"] for r in rs] for doc, rs in claimed}, lease=lease
+    )
     for _, records in claimed:
         for record in records:
             count(rt, kind, "done", record)

@@ -19,7 +19,9 @@ from bson import ObjectId
 from ticketcore.store import Document, Store, at_or_before
 
 HISTORY_STORE = "history.store"
-LEASE = timedelta(seconds=120)
+# How long a claim holds an effect unless renewed: the work renews it while it goes on
+# (jobs.lease), so a dead worker's effects are another's this soon.
+LEASE = timedelta(seconds=30)
 MAX_ATTEMPTS = 12
 # Retry delays grow to about an hour, so a platform outage of a day is ridden out.
 BACKOFF: tuple[timedelta, ...] = tuple(
@@ -29,10 +31,20 @@ BACKOFF: tuple[timedelta, ...] = tuple(
 
 @dataclass(frozen=True)
 class Owed:
-    """One pending effect, named by its ticket and its idempotency key."""
+    """One pending effect, named by its ticket and its idempotency key; `lease`, the token
+    of the claim that holds it. A worker that outlived its lease (a long pause, a slow
+    call) holds a stale token: what it then completes, fails or postpones changes nothing,
+    since another worker owns the effect now. Without a token (the operator) it is not
+    fenced."""
 
     ticket_id: str
     key: str
+    lease: str | None = None
+
+
+def held(key: object, lease: str | None) -> Document:
+    """The records named by `key` (a key, or a condition on keys) that `lease` holds."""
+    return {"key": key} | ({"lease": lease} if lease else {})
 
 
 def effect_key(kind: str, entry_id: str) -> str:
@@ -149,58 +161,75 @@ class Outbox:
                 claimed.append((ticket, records))
         return claimed
 
-    def complete_all(self, keys: dict[str, list[str]]) -> None:
-        """Drop delivered effects of many tickets (ticket id -> keys) in one command."""
+    def renew(self, ticket_ids: Sequence[str], lease: str, now: datetime) -> int:
+        """Hold what `lease` claimed on these tickets for another lease from `now`: the work
+        goes on. How many tickets it changed (a stale token changes none)."""
+        renewed = self.store.tickets.update_many(
+            {"_id": {"$in": [ObjectId(ticket_id) for ticket_id in ticket_ids]}},
+            {"$set": {"outbox.$[e].due_at": now + self.lease}},
+            array_filters=[{"e.lease": lease}],
+        )
+        return renewed.modified_count
+
+    def complete_all(self, keys: dict[str, list[str]], *, lease: str | None = None) -> None:
+        """Drop delivered effects of many tickets (ticket id -> keys) in one command; with
+        `lease`, only those that claim still holds."""
         if not keys:
             return
+        every = {"$in": [k for group in keys.values() for k in group]}
         self.store.tickets.update_many(
             {"_id": {"$in": [ObjectId(ticket_id) for ticket_id in keys]}},
-            {"$pull": {"outbox": {"key": {"$in": [k for group in keys.values() for k in group]}}}},
+            {"$pull": {"outbox": held(every, lease)}},
         )
 
-    def complete(self, owed: Owed, result: Document | None = None) -> None:
-        """Drop a delivered effect, recording on the ticket what the effect produced."""
-        update: Document = {"$pull": {"outbox": {"key": owed.key}}}
+    def complete(self, owed: Owed, result: Document | None = None) -> bool:
+        """Drop a delivered effect, recording on the ticket what the effect produced; False
+        (and nothing recorded) if the effect is no longer held by `owed.lease`."""
+        mine = held(owed.key, owed.lease)
+        update: Document = {"$pull": {"outbox": mine}}
         if result:
             update["$set"] = result
-        self.store.tickets.update_one({"_id": ObjectId(owed.ticket_id)}, update)
+        done = self.store.tickets.update_one(
+            {"_id": ObjectId(owed.ticket_id), "outbox": {"$elemMatch": mine}}, update
+        )
+        return done.modified_count > 0
 
-    def complete_many(self, ticket_id: str, keys: list[str]) -> None:
+    def complete_many(self, ticket_id: str, keys: list[str], *, lease: str | None = None) -> None:
+        """Drop these delivered effects; with `lease`, only those that claim still holds."""
         self.store.tickets.update_one(
-            {"_id": ObjectId(ticket_id)}, {"$pull": {"outbox": {"key": {"$in": keys}}}}
+            {"_id": ObjectId(ticket_id)}, {"$pull": {"outbox": held({"$in": keys}, lease)}}
         )
 
     def fail(self, owed: Owed, attempts: int, error: str, now: datetime) -> bool:
-        """Schedule a retry with backoff; after MAX_ATTEMPTS park it as dead. True if dead."""
+        """Schedule a retry with backoff; after MAX_ATTEMPTS park it as dead. True if dead.
+        A stale lease changes nothing (and the effect is not dead: its owner carries on)."""
         if attempts >= MAX_ATTEMPTS:
-            self._set(owed, {"due_at": None, "dead_at": now, "last_error": error[:500]})
-            return True
+            return self._set(owed, {"due_at": None, "dead_at": now, "last_error": error[:500]})
         retry = now + backoff(attempts, self.delays)
         self._set(owed, {"due_at": retry, "last_error": error[:500], "lease": None})
         return False
 
-    def postpone(self, owed: Owed, until: datetime, reason: str) -> None:
+    def postpone(self, owed: Owed, until: datetime, reason: str) -> bool:
         """Come back later without counting an attempt (a platform's rate limit). The lease
-        is given up: a waiting effect is told apart from one a worker holds by it."""
-        self.store.tickets.update_one(
-            {"_id": ObjectId(owed.ticket_id)},
-            {
-                "$set": {
-                    "outbox.$[e].due_at": until,
-                    "outbox.$[e].last_error": reason[:500],
-                    "outbox.$[e].lease": None,
-                },
-                "$inc": {"outbox.$[e].attempts": -1},
-            },
-            array_filters=[{"e.key": owed.key}],
-        )
+        is given up: a waiting effect is told apart from one a worker holds by it. False if
+        `owed.lease` no longer holds it."""
+        fields = {"due_at": until, "last_error": reason[:500], "lease": None}
+        return self._set(owed, fields, inc={"attempts": -1})
 
-    def _set(self, owed: Owed, fields: Document) -> None:
-        self.store.tickets.update_one(
-            {"_id": ObjectId(owed.ticket_id)},
-            {"$set": {f"outbox.$[e].{name}": value for name, value in fields.items()}},
-            array_filters=[{"e.key": owed.key}],
+    def _set(self, owed: Owed, fields: Document, inc: Document | None = None) -> bool:
+        """Set fields of the record `owed` names, if `owed.lease` still holds it."""
+        # $inc first and the lease last: the embedded server checks the array filter again
+        # after each field it changes, and a record whose lease is given up no longer
+        # passes a filter on the lease.
+        update: Document = {"$inc": {f"outbox.$[e].{k}": v for k, v in (inc or {}).items()}}
+        update["$set"] = {f"outbox.$[e].{name}": value for name, value in fields.items()}
+        if not inc:
+            del update["$inc"]
+        mine = {f"e.{name}": value for name, value in held(owed.key, owed.lease).items()}
+        changed = self.store.tickets.update_one(
+            {"_id": ObjectId(owed.ticket_id)}, update, array_filters=[mine]
         )
+        return changed.modified_count > 0
 
     def overdue(self, cutoff: datetime, limit: int = 1000) -> Iterator[Owed]:
         """Effects due before `cutoff`: the ones whose job was lost or whose lease ran out."""

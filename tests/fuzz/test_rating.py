@@ -17,7 +17,6 @@ from tests.conftest import AGENT
 from tests.fakes.mail import load_fixture
 from tests.fuzz.conftest import (
     FUZZ,
-    RATING_SECRET,
     Everything,
     Tickets,
     assert_answered,
@@ -35,7 +34,7 @@ from tests.fuzz.strategies import (
     encodable,
     giant,
 )
-from tests.support.mail_desk import MailDesk
+from tests.support.mail_desk import RATING_SECRET, MailDesk
 from ticketcore.lifecycle import Status
 from ticketcore.links import rating_token
 from ticketcore.models import resolution_of

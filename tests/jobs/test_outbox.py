@@ -1,6 +1,7 @@
 """Effects owed by a change are delivered exactly once, whatever dies in between."""
 
 import email
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -261,3 +262,126 @@ def test_retry_delays_come_from_the_settings_and_the_last_repeats(
         retries.append((due_at - clock()).total_seconds())
     assert retries == [1, 2, 4, 4, 4]
     assert Outbox(service.store, delays=()).delays == BACKOFF  # none given: the default
+
+
+def test_a_worker_past_its_lease_changes_nothing_its_successor_holds(
+    service: TicketService, clock: FakeClock
+) -> None:
+    """Fencing: a claim's token goes with everything it completes, fails or postpones, so a
+    worker that outlived its lease (a long pause, a slow call) cannot undo its successor."""
+    outbox = Outbox(service.store)
+    ticket = service.add_player_message(player=PLAYER, channel=Channel.API, text="hi")
+    key = service.store.tickets.find_one({"number": ticket.number})["outbox"][0]["key"]
+
+    def record() -> dict:
+        [found] = [
+            r
+            for r in service.store.tickets.find_one({"number": ticket.number})["outbox"]
+            if r["key"] == key
+        ]
+        return found
+
+    first = outbox.claim(Owed(str(ticket.id), key), clock())
+    assert first is not None
+    stale = Owed(str(ticket.id), key, first[1]["lease"])
+    clock.advance(seconds=outbox.lease.total_seconds() + 1)  # the first worker stalls
+    second = outbox.claim(Owed(str(ticket.id), key), clock())
+    assert second is not None
+    current = Owed(str(ticket.id), key, second[1]["lease"])
+    held = record()
+
+    assert not outbox.complete(stale, {"refs.slack_card": "C0:1.1"})
+    assert not outbox.postpone(stale, clock() + timedelta(hours=1), "rate limited")
+    assert not outbox.fail(stale, MAX_ATTEMPTS, "gone", clock())
+    outbox.complete_many(str(ticket.id), [key], lease=stale.lease)
+    outbox.complete_all({str(ticket.id): [key]}, lease=stale.lease)
+    assert record() == held  # still the successor's, as it claimed it
+    refs = service.store.tickets.find_one({"number": ticket.number}).get("refs") or {}
+    assert "slack_card" not in refs
+
+    assert outbox.postpone(current, clock() + timedelta(seconds=30), "rate limited")
+    postponed = record()
+    assert (postponed["lease"], postponed["attempts"]) == (None, held["attempts"] - 1)
+    assert postponed["due_at"] == clock() + timedelta(seconds=30)
+    third = outbox.claim(Owed(str(ticket.id), key), clock() + timedelta(seconds=30))
+    assert third is not None
+    assert outbox.complete(Owed(str(ticket.id), key, third[1]["lease"]), {"refs.x": "y"})
+    after = service.store.tickets.find_one({"number": ticket.number})
+    assert key not in {r["key"] for r in after["outbox"]}
+    assert after["refs"]["x"] == "y"
+
+
+def test_a_delivery_that_outlived_its_lease_leaves_the_effect_to_its_successor(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    service = runtime.service
+    ticket = service.add_player_message(
+        player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
+    )
+    service.reply(ticket.number, actor=AGENT, text="answer")
+    doc = service.store.tickets.find_one({"number": ticket.number})
+    [key] = [r["key"] for r in doc["outbox"] if r["kind"] == "reply.deliver"]
+    successors: list[str] = []
+
+    def stalls_past_its_lease(rt: Runtime, ticket: dict, entry: object) -> None:
+        """The send takes longer than the lease; another worker claims the effect meanwhile."""
+        clock.advance(seconds=rt.outbox.lease.total_seconds() + 1)
+        claimed = rt.outbox.claim(Owed(str(doc["_id"]), key), clock())
+        assert claimed is not None
+        successors.append(claimed[1]["lease"])
+        if len(successors) == 2:
+            raise ConnectionError("and then it fails")
+
+    runtime.reply_routes[Channel.TELEGRAM] = stalls_past_its_lease
+    for outcome in ("done", "failed"):  # it returns, then it fails: neither touches the effect
+        assert deliver(str(doc["_id"]), [key]) == {key: outcome}
+        [record] = [
+            r
+            for r in service.store.tickets.find_one({"number": ticket.number})["outbox"]
+            if r["key"] == key
+        ]
+        assert record["lease"] == successors[-1]
+        assert record["due_at"] == clock() + runtime.outbox.lease
+        clock.advance(seconds=runtime.outbox.lease.total_seconds() + 1)  # the successor stalls
+
+
+def test_work_that_outlasts_the_lease_keeps_its_claim_while_it_goes_on(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """Leases are short so that a dead worker's effects are soon another's; a live worker
+    renews its claim while it works (here a lease of 0.3 s, renewed every 0.1 s)."""
+    service = runtime.service
+    ticket = service.add_player_message(
+        player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
+    )
+    service.reply(ticket.number, actor=AGENT, text="answer")
+    doc = service.store.tickets.find_one({"number": ticket.number})
+    [key] = [r["key"] for r in doc["outbox"] if r["kind"] == "reply.deliver"]
+    runtime.outbox.lease = timedelta(seconds=0.3)
+    others: list[object] = []
+
+    def slow_send(rt: Runtime, ticket: dict, entry: object) -> None:
+        for _ in range(5):  # a second of work, five leases long
+            clock.advance(seconds=0.2)
+            time.sleep(0.2)
+            others.append(rt.outbox.claim(Owed(str(doc["_id"]), key), clock()))
+
+    runtime.reply_routes[Channel.TELEGRAM] = slow_send
+    assert deliver(str(doc["_id"]), [key]) == {key: "done"}
+    assert others == [None] * 5  # nobody else could take it meanwhile
+    outbox = service.store.tickets.find_one({"number": ticket.number})["outbox"]
+    assert key not in {r["key"] for r in outbox}
+
+    # A stale token renews nothing.
+    other = service.add_player_message(player=PLAYER, channel=Channel.API, text="again")
+    claimed = runtime.outbox.claim_many(
+        str(other.id), [r["key"] for r in other_outbox(service, other.number)], clock()
+    )
+    assert claimed is not None
+    clock.advance(seconds=1)
+    assert runtime.outbox.renew([str(other.id)], "not-the-token", clock()) == 0
+    assert runtime.outbox.renew([str(other.id)], claimed[1][0]["lease"], clock()) == 1
+
+
+def other_outbox(service: TicketService, number: int) -> list[dict]:
+    return service.store.tickets.find_one({"number": number})["outbox"]

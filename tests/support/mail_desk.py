@@ -27,6 +27,7 @@ from ticketcore.models import MessageKind
 
 KEY = "mailgun-signing-key"
 SUPPORT = "support@mg.example.com"
+RATING_SECRET = "rating-secret"  # signs the rating links
 TRIAGE = "C0TRIAGE"
 FIXTURE_TICKET_ID = re.compile(r"<ticket-\d+\.[0-9a-f]+@mg\.example\.com>")
 
@@ -86,7 +87,7 @@ def mail_desk(
             support_email=SUPPORT,
             support_name="Dragon Support",
             public_url="https://help.example.com",
-            secret_key="rating-secret",
+            secret_key=RATING_SECRET,
             mail_max_attachment_mb=1,
             slack_bot_token="xoxb-test",
             slack_signing_secret="x",
