@@ -10,6 +10,10 @@ policy matches, with their warnings and breaches raised as the SLA job raises th
 worker is two hours behind, so the newest entries still ride in their tickets' outboxes.
 Every entry is shaped as `entry_document` stores it, every ticket as the service keeps it,
 with the status moves and agent replies each change appends to it (what the report reads).
+The SLA clocks and those records come from the service's own rules (`sla_clock`,
+`writes.timeline_records`), so the data cannot drift from what the desk writes; the tickets
+are built in memory and inserted in bulk, since a year's store through TicketService one
+write at a time would take hours on the embedded server.
 
 Then it times, `--repeats` times each, the full 30-day report (`Stats(store).report`: its
 aggregation over the tickets changed since the start, and the small one over those open
@@ -73,13 +77,13 @@ from bench.search import (
     TAGS,
     cumulative,
 )
-from ticketcore import sla
+from ticketcore import sla, sla_clock
 from ticketcore.effects import CORE_KINDS, EffectTable
 from ticketcore.lifecycle import DONE_STATUSES, Status, is_allowed, status_after_player_message
-from ticketcore.models import LOW_CSAT
+from ticketcore.models import LOW_CSAT, Actor
 from ticketcore.outbox import HISTORY_STORE, new_record
 from ticketcore.sla import SlaConfig, SlaState
-from ticketcore.sla_clock import PAUSED, next_check
+from ticketcore.sla_clock import next_check
 from ticketcore.stats import (
     OPEN,
     Period,
@@ -88,8 +92,8 @@ from ticketcore.stats import (
     hand_written_first_response_median,
     percentiles,
 )
-from ticketcore.store import Store
-from ticketcore.writes import AGENT_REPLIES, STATUS_MOVES, TRACKED
+from ticketcore.store import Store, to_entry, to_ticket
+from ticketcore.writes import TRACKED, timeline_records
 
 Document = dict[str, Any]
 
@@ -236,62 +240,35 @@ class Life:
             updates["message_count"] = doc["message_count"] + 1
         if "status" in updates:
             updates["active"] = updates["status"] != Status.CLOSED
-        self.timeline(event, actor, at, changes)
         doc.update(updates, updated_at=at, version=doc["version"] + 1)
-        self.entries.append(
-            {
-                "ticket_id": doc["_id"],
-                "number": doc["number"],
-                "seq": doc["version"],
-                "event": event,
-                "actor": actor,
-                "at": at,
-                "message": message,
-                "changes": changes,
-                "edit_of": None,
-                "data": data,
-                "_id": str(ObjectId()),
-                "is_message": message is not None,
-            }
-        )
-
-    def timeline(self, event: str, actor: Document, at: datetime, changes: list[Document]) -> None:
-        """`writes.timeline_records`: the status move and the agent's reply the same update
-        appends to the ticket (each array made by its first record)."""
-        doc = self.doc
-        for change in changes:
-            if change["field"] == "status":
-                move = {"at": at, "old": change["old"], "new": change["new"]}
-                doc.setdefault(STATUS_MOVES, []).append(move)
-        if event == "reply.sent" and actor["kind"] == "agent":
-            doc.setdefault(AGENT_REPLIES, []).append({"at": at, "by": actor["id"]})
+        entry = {
+            "ticket_id": doc["_id"],
+            "number": doc["number"],
+            "seq": doc["version"],
+            "event": event,
+            "actor": actor,
+            "at": at,
+            "message": message,
+            "changes": changes,
+            "edit_of": None,
+            "data": data,
+            "_id": str(ObjectId()),
+            "is_message": message is not None,
+        }
+        self.entries.append(entry)
+        # The status move and the agent's reply the change appends to the ticket, by the
+        # service's own rule (each array made by its first record).
+        for name, record in timeline_records(to_entry(entry)).items():
+            doc.setdefault(name, []).append(record)
 
     def clocks(
         self, event: str, actor: Document, updates: Document, at: datetime
     ) -> Document | None:
-        """The SLA fields the change writes, as `sla_clock.after_change` decides them."""
-        state = before = self.state
-        old = self.status
-        new = Status(updates.get("status", old))
-        if "queue" in updates and updates["queue"] != self.doc["queue"]:
-            state = sla.on_priority_or_queue_change(
-                state, SLA, self.doc["priority"], updates["queue"], at
-            )
-        if state is None:
-            return None if before is None else stored_clocks(None)
-        if event == "reply.sent" and actor["kind"] == "agent":
-            state = sla.on_agent_reply(state, SLA, at)
-        if event == "message.received":
-            state = sla.on_player_message(state, SLA, at)
-        if old in DONE_STATUSES and new not in DONE_STATUSES:
-            state = sla.on_reopened(state, SLA, at)
-        if new in DONE_STATUSES and old not in DONE_STATUSES:
-            state = sla.on_resolved(state, at)
-        elif new in PAUSED and old not in PAUSED:
-            state = sla.pause(state, at)
-        elif old in PAUSED and new not in PAUSED:
-            state = sla.resume(state, SLA, at)
-        return None if state == before else stored_clocks(state)
+        """The SLA fields the change writes, as the service decides them."""
+        fields = sla_clock.after_change(
+            SLA, to_ticket(self.doc), updates, event=event, actor=Actor(**actor), now=at
+        )
+        return fields or None
 
     def raise_alerts(self, until: datetime) -> None:
         """The SLA job's warnings and breaches due before `until`, each a minute late at most."""
@@ -304,7 +281,7 @@ class Life:
             name, kind = sla.due_alerts(state, at)[0]
             after = sla.mark_raised(state, [(name, kind)])
             data = {"target": name, "due_at": after.targets[name].due_at, "policy": state.policy}
-            self.write(f"sla.{kind}", SYSTEM, at, stored_clocks(after), None, data)
+            self.write(f"sla.{kind}", SYSTEM, at, sla_clock.stored(after), None, data)
 
     # ------------------------------------------------------------- the service's actions
 
@@ -409,14 +386,6 @@ class Life:
             "name": name,
             "via": self.doc["channel"],
         }
-
-
-def stored_clocks(state: SlaState | None) -> Document:
-    """`sla_clock.stored`: the ticket fields that keep a clock state."""
-    return {
-        "sla": None if state is None else state.model_dump(mode="python"),
-        "sla_next_check": next_check(state),
-    }
 
 
 # ----------------------------------------------------------------- the tickets
@@ -537,7 +506,7 @@ class TicketMaker:
             "incident": None,
             "account": None,
             "escalation": None,
-            **stored_clocks(sla.start(SLA, priority=priority, queue=queue, now=at)),
+            **sla_clock.stored(sla.start(SLA, priority=priority, queue=queue, now=at)),
             "_id": ObjectId(),
             "player_key": key,
             "active": True,
