@@ -311,16 +311,22 @@ def test_a_worker_past_its_lease_changes_nothing_its_successor_holds(
     assert after["refs"]["x"] == "y"
 
 
-def test_a_delivery_that_outlived_its_lease_leaves_the_effect_to_its_successor(
-    runtime: Runtime, clock: FakeClock
-) -> None:
-    service = runtime.service
+def owed_telegram_reply(service: TicketService) -> tuple[dict, str]:
+    """A Telegram ticket that owes an agent's reply: the ticket as stored, and the key."""
     ticket = service.add_player_message(
         player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
     )
     service.reply(ticket.number, actor=AGENT, text="answer")
     doc = service.store.tickets.find_one({"number": ticket.number})
     [key] = [r["key"] for r in doc["outbox"] if r["kind"] == "reply.deliver"]
+    return doc, key
+
+
+def test_a_delivery_that_outlived_its_lease_leaves_the_effect_to_its_successor(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    service = runtime.service
+    doc, key = owed_telegram_reply(service)
     successors: list[str] = []
 
     def stalls_past_its_lease(rt: Runtime, ticket: dict, entry: object) -> None:
@@ -337,7 +343,7 @@ def test_a_delivery_that_outlived_its_lease_leaves_the_effect_to_its_successor(
         assert deliver(str(doc["_id"]), [key]) == {key: outcome}
         [record] = [
             r
-            for r in service.store.tickets.find_one({"number": ticket.number})["outbox"]
+            for r in service.store.tickets.find_one({"_id": doc["_id"]})["outbox"]
             if r["key"] == key
         ]
         assert record["lease"] == successors[-1]
@@ -351,12 +357,7 @@ def test_work_that_outlasts_the_lease_keeps_its_claim_while_it_goes_on(
     """Leases are short so that a dead worker's effects are soon another's; a live worker
     renews its claim while it works (here a lease of 0.3 s, renewed every 0.1 s)."""
     service = runtime.service
-    ticket = service.add_player_message(
-        player=Player(telegram_user_id=42), channel=Channel.TELEGRAM, text="hi"
-    )
-    service.reply(ticket.number, actor=AGENT, text="answer")
-    doc = service.store.tickets.find_one({"number": ticket.number})
-    [key] = [r["key"] for r in doc["outbox"] if r["kind"] == "reply.deliver"]
+    doc, key = owed_telegram_reply(service)
     runtime.outbox.lease = timedelta(seconds=0.3)
     others: list[object] = []
 
@@ -369,7 +370,7 @@ def test_work_that_outlasts_the_lease_keeps_its_claim_while_it_goes_on(
     runtime.reply_routes[Channel.TELEGRAM] = slow_send
     assert deliver(str(doc["_id"]), [key]) == {key: "done"}
     assert others == [None] * 5  # nobody else could take it meanwhile
-    outbox = service.store.tickets.find_one({"number": ticket.number})["outbox"]
+    outbox = service.store.tickets.find_one({"_id": doc["_id"]})["outbox"]
     assert key not in {r["key"] for r in outbox}
 
     # A stale token renews nothing.
