@@ -11,7 +11,7 @@ from jobs.lease import kept
 from jobs.runtime import Runtime
 from ticketcore.effects import RetryLater
 from ticketcore.logs import bind
-from ticketcore.outbox import Owed
+from ticketcore.outbox import Owed, lease_of
 from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def deliver(ticket_id: str, keys: list[str]) -> dict[str, str]:
     if claimed is None:
         return outcomes
     ticket, records = claimed
-    lease = records[0]["lease"] if records else None  # one claim: one token for them all
+    lease = lease_of(records)
     done: list[str] = []
     with kept(rt.outbox, [ticket_id], lease, rt.clock):
         for record in records:

@@ -23,7 +23,7 @@ from jobs import runtime
 from jobs.dispatch import drain_flag, owing
 from jobs.lease import kept
 from jobs.runtime import BatchHandler, Claimed, Runtime
-from ticketcore.outbox import Owed
+from ticketcore.outbox import Owed, lease_of
 from ticketcore.store import Document
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ def drain(kind: str) -> int:
 
 
 def carry_out(rt: Runtime, kind: str, handler: BatchHandler, claimed: Claimed) -> None:
-    leases = {r.get("lease") for _, rs in claimed for r in rs}
-    lease = leases.pop() if len(leases) == 1 else None  # one claim: one token for them all
+    lease = lease_of(record for _, records in claimed for record in records)
     try:
         with kept(rt.outbox, [str(doc["_id"]) for doc, _ in claimed], lease, rt.clock):
             handler(rt, claimed)
@@ -70,7 +69,7 @@ def carry_out(rt: Runtime, kind: str, handler: BatchHandler, claimed: Claimed) -
         log.warning("%s failed for %d tickets: %s", kind, len(claimed), error)
         for doc, records in claimed:
             for record in records:
-                owed = Owed(str(doc["_id"]), record["key"], record.get("lease"))
+                owed = Owed(str(doc["_id"]), record["key"], lease)
                 dead = rt.outbox.fail(owed, record["attempts"], error, now)
                 count(rt, kind, "dead" if dead else "failed", record)
         return

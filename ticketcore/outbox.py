@@ -42,6 +42,13 @@ class Owed:
     lease: str | None = None
 
 
+def lease_of(records: Iterable[Document]) -> str | None:
+    """The token of the claim that leased `records` (one claim marks all it leases with
+    one token); None if they were not leased by one claim."""
+    tokens = {record.get("lease") for record in records}
+    return tokens.pop() if len(tokens) == 1 else None
+
+
 def held(key: object, lease: str | None) -> Document:
     """The records named by `key` (a key, or a condition on keys) that `lease` holds."""
     return {"key": key} | ({"lease": lease} if lease else {})
