@@ -29,6 +29,7 @@ from embedded import servers
 from jobs.dispatch import QueueDispatcher
 from jobs.runtime import QUEUE_NAME
 from tests.conftest import AGENT, wait_for
+from tests.support.ports import NETWORK, unused_port
 from ticketcore.models import Channel, Player
 from ticketcore.service import TicketService
 from ticketcore.store import Store
@@ -36,13 +37,6 @@ from ticketcore.store import Store
 pytestmark = pytest.mark.slow  # real processes started, stopped and killed
 
 KEY = "process-test-key"
-NETWORK = (httpx.HTTPError, OSError)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Helpdesk:
@@ -50,7 +44,7 @@ class Helpdesk:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -270,7 +264,7 @@ def test_an_unwritable_data_dir_fails_fast_saying_so(tmp_path: Path) -> None:
 def test_a_service_that_does_not_answer_fails_fast_naming_it(
     tmp_path: Path, setting: str, value: str, message: str
 ) -> None:
-    port = free_port()  # nothing listens there
+    port = unused_port()  # nothing listens there
     started = time.monotonic()
     result = run_helpdesk(tmp_path, **{setting: value.format(port=port)})
     assert result.returncode == 2

@@ -32,7 +32,7 @@ from tests.fakes.slack import (
     view_submission_body,
 )
 from tests.fakes.telegram import FakeTelegram
-from tests.test_processes import NETWORK, free_port
+from tests.support.ports import NETWORK, unused_port
 
 SLACK_SECRET = "e2e-slack-signing-secret"
 TELEGRAM_SECRET = "e2e-telegram-secret"
@@ -87,7 +87,7 @@ class Desk:
         self.fakes = fakes
         self.flows = flows
         self.settings = settings or {}  # more settings, or other values, for both processes
-        self.port = free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
@@ -305,6 +305,6 @@ def running_desk(tmp_path: Path, flows: str = FLOWS, **settings: str) -> Iterato
         )
         fakes.game.set_player("p-1", {"level": 40, "vip": True, "payer_tier": "dolphin"})
         desk = Desk(tmp_path / "var", fakes, flows, settings)
+        stack.callback(desk.close)  # before start: a start that fails leaves no process
         desk.start()
-        stack.callback(desk.close)
         yield desk

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -14,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.email.smtp import SmtpMailer, SmtpServer
+from tests.support.ports import unused_port
 from ticketcore.mail import MailDeferred, MailRejected, OutgoingMail
 
 REFUSED = "gone@example.com"  # the server answers 550 for it
@@ -42,12 +42,6 @@ class Recorder:
         return "250 Message accepted"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Recorder, int]]:
     recorder = Recorder()
@@ -60,7 +54,7 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
             recorder.logins.append(auth.login.decode())
         return AuthResult(success=ok)
 
-    port = free_port()
+    port = unused_port()
     controller = Controller(
         recorder,
         hostname="127.0.0.1",
@@ -118,7 +112,7 @@ def test_a_refused_recipient_is_permanent_and_a_busy_one_temporary(
 
 def test_no_server_is_temporary() -> None:
     with pytest.raises(MailDeferred, match="unreachable"):
-        mailer(free_port()).send(a_mail())
+        mailer(unused_port()).send(a_mail())
 
 
 def test_smtp_urls() -> None:
