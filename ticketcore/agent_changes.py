@@ -64,10 +64,14 @@ class AgentChanges(TicketWriter):
 
         return self._required(number, self._change({"number": number}, decide))
 
-    def add_note(self, number: int, *, actor: Actor, text: str) -> Ticket:
-        """An internal note: the team sees it, the player never does."""
+    def add_note(
+        self, number: int, *, actor: Actor, text: str, inbound_id: str | None = None
+    ) -> Ticket:
+        """An internal note: the team sees it, the player never does. `inbound_id`: the
+        platform's id of the message it came as; a resend of it adds nothing."""
         note = Message(kind=MessageKind.NOTE, channel=Channel.SLACK, text=text)
-        return self._record(number, Action(Event.NOTE_ADDED, actor, self.clock(), {}, note))
+        action = Action(Event.NOTE_ADDED, actor, self.clock(), {}, note, inbound_id=inbound_id)
+        return self._once(inbound_id, lambda: self._record(number, action))
 
     def take(self, number: int, *, actor: Actor) -> Ticket:
         """Assign to whoever took it; a new ticket moves to inprogress."""

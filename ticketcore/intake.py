@@ -116,69 +116,79 @@ class PlayerIntake(TicketWriter):
         mail_id: str | None = None,
         sender_verified: bool = True,
         original_ref: str | None = None,
+        inbound_id: str | None = None,
     ) -> Ticket:
         """Open a new ticket with the player's first message (`mail_id`: its Message-Id,
-        when it came by mail; DuplicateKeyError if another ticket already has it)."""
-        message = player_message(channel, text, html, attachments, external_id, original_ref)
-        actor = actor or player_actor(player, channel)
-        title = subject.strip() if subject and subject.strip() else subject_from(text)
-        clean_tags = normalise_tags(tags)
-        now = self.clock()
-        ticket = Ticket(
-            id=str(ObjectId()),
-            number=0,
-            subject=title[:MAX_SUBJECT],
-            channel=channel,
-            player=player,
-            status=Status.NEW,
-            priority=priority,
-            queue=queue,
-            tags=clean_tags,
-            context=context or {},
-            created_at=now,
-            updated_at=now,
-            last_player_message_at=now,
-            reopened_from=reopened_from,
-            opening_text=text,
-            message_count=1,
-            version=1,
-            mail_ids=(mail_id,) if mail_id else (),
-            sender_verified=sender_verified,
-        )
-        # The ticket is validated above and the player checked here before a number is
-        # taken: a refused ticket must not burn a number.
-        player_key = player.key()
-        ticket = ticket.model_copy(update={"number": self.store.next_number()})
-        entry = HistoryEntry(
-            id=new_entry_id(),
-            ticket_id=ticket.id,
-            number=ticket.number,
-            seq=1,
-            event=Event.TICKET_CREATED,
-            actor=actor,
-            at=now,
-            message=message,
-        )
-        # Never an empty mail_ids: the unique index would see every such ticket as equal.
-        doc = ticket.model_dump(mode="python", exclude={"id", *([] if mail_id else ["mail_ids"])})
-        config = self.sla()
-        if config is not None:
-            clocks = sla_clock.opened(config, ticket, now)
-            doc.update(clocks)
-            ticket = ticket.model_copy(update=clocks)
-        # What the opening owes, less what it could gain nothing from (a lookup of a
-        # player the ticket names no game account for).
-        opened = Change(entry.event, ticket, now, message=message)
-        kinds = self.subscriptions.kinds_for(entry.event, channel.value, change=opened)
-        doc.update(
-            _id=ObjectId(ticket.id),
-            player_key=player_key,
-            active=True,
-            outbox=entry_record(entry, kinds),
-        )
-        self.store.tickets.insert_one(doc)
-        self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]], opening=True)
-        return ticket
+        when it came by mail: DuplicateKeyError if another ticket has it already;
+        `inbound_id`: the platform's id of any other message: the ticket that has it
+        already, if one does)."""
+
+        def store() -> Ticket:
+            message = player_message(channel, text, html, attachments, external_id, original_ref)
+            author = actor or player_actor(player, channel)
+            title = subject.strip() if subject and subject.strip() else subject_from(text)
+            clean_tags = normalise_tags(tags)
+            now = self.clock()
+            ticket = Ticket(
+                id=str(ObjectId()),
+                number=0,
+                subject=title[:MAX_SUBJECT],
+                channel=channel,
+                player=player,
+                status=Status.NEW,
+                priority=priority,
+                queue=queue,
+                tags=clean_tags,
+                context=context or {},
+                created_at=now,
+                updated_at=now,
+                last_player_message_at=now,
+                reopened_from=reopened_from,
+                opening_text=text,
+                message_count=1,
+                version=1,
+                mail_ids=(mail_id,) if mail_id else (),
+                inbound_ids=(inbound_id,) if inbound_id else (),
+                sender_verified=sender_verified,
+            )
+            # The ticket is validated above and the player checked here before a number is
+            # taken: a refused ticket must not burn a number.
+            player_key = player.key()
+            ticket = ticket.model_copy(update={"number": self.store.next_number()})
+            entry = HistoryEntry(
+                id=new_entry_id(),
+                ticket_id=ticket.id,
+                number=ticket.number,
+                seq=1,
+                event=Event.TICKET_CREATED,
+                actor=author,
+                at=now,
+                message=message,
+            )
+            # Never an empty mail_ids or inbound_ids: the unique index would see every such
+            # ticket as equal.
+            empty = {name for name in ("mail_ids", "inbound_ids") if not getattr(ticket, name)}
+            doc = ticket.model_dump(mode="python", exclude={"id", *empty})
+            config = self.sla()
+            if config is not None:
+                clocks = sla_clock.opened(config, ticket, now)
+                doc.update(clocks)
+                ticket = ticket.model_copy(update=clocks)
+            # What the opening owes, less what it could gain nothing from (a lookup of a
+            # player the ticket names no game account for).
+            opened = Change(entry.event, ticket, now, message=message)
+            kinds = self.subscriptions.kinds_for(entry.event, channel.value, change=opened)
+            doc.update(
+                _id=ObjectId(ticket.id),
+                player_key=player_key,
+                active=True,
+                outbox=entry_record(entry, kinds),
+            )
+            self.store.tickets.insert_one(doc)
+            self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]], opening=True)
+            return ticket
+
+        return self._once(inbound_id, store)
 
     def add_player_message(
         self,
@@ -192,56 +202,65 @@ class PlayerIntake(TicketWriter):
         context: Document | None = None,
         external_id: str | None = None,
         new: bool = False,
+        inbound_id: str | None = None,
     ) -> Ticket:
         """Add to the player's current ticket on this channel, or open one (always, with
-        `new`)."""
-        message = player_message(channel, text, html, attachments, external_id)
-        actor = player_actor(player, channel)
-        if not new:
-            # The player's latest ticket on this channel: one read serves both cases, a
-            # follow-up on an open ticket, or a new ticket linked to a closed one.
-            latest = self._change(
-                latest_on_channel(player, channel),
-                lambda current: (
-                    None
-                    if current.status is Status.CLOSED
-                    else Action(
-                        Event.MESSAGE_RECEIVED,
-                        actor,
-                        self.clock(),
-                        player_message_updates(current, self.clock()),
-                        message,
-                    )
-                ),
-            )
-            if latest is not None and latest.status is not Status.CLOSED:
-                return latest
-            if latest is not None and latest.merged_into is not None:
-                return self.add_player_message_to(
-                    latest.merged_into,
-                    text=text,
-                    channel=channel,
-                    html=html,
-                    attachments=attachments,
+        `new`). `inbound_id`: the platform's id of the message; if a ticket has it
+        already, that ticket is returned and nothing is stored again."""
+
+        def store() -> Ticket:
+            message = player_message(channel, text, html, attachments, external_id)
+            actor = player_actor(player, channel)
+            if not new:
+                # The player's latest ticket on this channel: one read serves both cases, a
+                # follow-up on an open ticket, or a new ticket linked to a closed one.
+                latest = self._change(
+                    latest_on_channel(player, channel),
+                    lambda current: (
+                        None
+                        if current.status is Status.CLOSED
+                        else Action(
+                            Event.MESSAGE_RECEIVED,
+                            actor,
+                            self.clock(),
+                            player_message_updates(current, self.clock()),
+                            message,
+                            inbound_id=inbound_id,
+                        )
+                    ),
                 )
-        previous = None if new else latest
-        recent = (
-            previous is not None
-            and previous.closed_at is not None
-            and (previous.closed_at >= self.clock() - RECENTLY_CLOSED)
-        )
-        return self.open_ticket(
-            player=player,
-            channel=channel,
-            text=text,
-            actor=actor,
-            subject=subject,
-            html=html,
-            attachments=attachments,
-            context=context,
-            external_id=external_id,
-            reopened_from=previous.number if previous is not None and recent else None,
-        )
+                if latest is not None and latest.status is not Status.CLOSED:
+                    return latest
+                if latest is not None and latest.merged_into is not None:
+                    return self.add_player_message_to(
+                        latest.merged_into,
+                        text=text,
+                        channel=channel,
+                        html=html,
+                        attachments=attachments,
+                        inbound_id=inbound_id,
+                    )
+            previous = None if new else latest
+            recent = (
+                previous is not None
+                and previous.closed_at is not None
+                and (previous.closed_at >= self.clock() - RECENTLY_CLOSED)
+            )
+            return self.open_ticket(
+                player=player,
+                channel=channel,
+                text=text,
+                actor=actor,
+                subject=subject,
+                html=html,
+                attachments=attachments,
+                context=context,
+                external_id=external_id,
+                reopened_from=previous.number if previous is not None and recent else None,
+                inbound_id=inbound_id,
+            )
+
+        return self._once(inbound_id, store)
 
     def add_player_message_to(
         self,
@@ -256,11 +275,13 @@ class PlayerIntake(TicketWriter):
         via: str | None = None,
         original_ref: str | None = None,
         read: Document | None = None,
+        inbound_id: str | None = None,
     ) -> Ticket:
         """A follow-up on a known ticket; on a closed one it opens a new linked ticket.
         A mail whose Message-Id the ticket has already is not added again. The player is
         its author; `via` names what carried it in, when not the channel (an API key).
-        `read`: the ticket as the caller has just read it (see `_change`)."""
+        `read`: the ticket as the caller has just read it (see `_change`); `inbound_id`:
+        as for `add_player_message`."""
         message = player_message(channel, text, html, attachments, external_id, original_ref)
         adds = {"mail_ids": (mail_id,)} if mail_id else {}
 
@@ -270,32 +291,45 @@ class PlayerIntake(TicketWriter):
             now = self.clock()
             updates = player_message_updates(current, now)
             writer = player_actor(current.player, channel, via=via)
-            return Action(Event.MESSAGE_RECEIVED, writer, now, updates, message, adds=adds)
-
-        for _ in range(MAX_REDIRECTS):
-            ticket = self._required(number, self._change({"number": number}, decide, read=read))
-            read = None  # it was this ticket's; a merge leads to another
-            if ticket.status is not Status.CLOSED:
-                return ticket
-            if ticket.merged_into is not None:
-                number = ticket.merged_into
-                continue
-            return self.open_ticket(
-                player=ticket.player,
-                channel=channel,
-                text=text,
-                html=html,
-                attachments=attachments,
-                subject=ticket.subject,
-                queue=ticket.queue,
-                reopened_from=ticket.number,
-                external_id=external_id,
-                mail_id=mail_id,
-                sender_verified=ticket.sender_verified,
-                actor=player_actor(ticket.player, channel, via=via),
-                original_ref=original_ref,
+            return Action(
+                Event.MESSAGE_RECEIVED,
+                writer,
+                now,
+                updates,
+                message,
+                adds=adds,
+                inbound_id=inbound_id,
             )
-        raise TicketClosed(number)
+
+        def store() -> Ticket:
+            nonlocal number, read
+            for _ in range(MAX_REDIRECTS):
+                ticket = self._required(number, self._change({"number": number}, decide, read=read))
+                read = None  # it was this ticket's; a merge leads to another
+                if ticket.status is not Status.CLOSED:
+                    return ticket
+                if ticket.merged_into is not None:
+                    number = ticket.merged_into
+                    continue
+                return self.open_ticket(
+                    player=ticket.player,
+                    channel=channel,
+                    text=text,
+                    html=html,
+                    attachments=attachments,
+                    subject=ticket.subject,
+                    queue=ticket.queue,
+                    reopened_from=ticket.number,
+                    external_id=external_id,
+                    mail_id=mail_id,
+                    sender_verified=ticket.sender_verified,
+                    actor=player_actor(ticket.player, channel, via=via),
+                    original_ref=original_ref,
+                    inbound_id=inbound_id,
+                )
+            raise TicketClosed(number)
+
+        return self._once(inbound_id, store)
 
     def edit_player_message(
         self,
@@ -305,9 +339,11 @@ class PlayerIntake(TicketWriter):
         external_id: str,
         text: str,
         attachments: Sequence[Attachment] = (),
+        inbound_id: str | None = None,
     ) -> Ticket:
         """A player edited a message: keep both versions, the new one pointing at the old.
-        An edit of a message we never saw is taken as a new message, so nothing is lost."""
+        An edit of a message we never saw is taken as a new message, so nothing is lost.
+        `inbound_id`: the platform's id of this edit (see `add_player_message`)."""
         message = player_message(channel, text, None, attachments, external_id)
         original = self._entry_by_external_id(external_id, player, channel)
         if original is None:
@@ -317,6 +353,7 @@ class PlayerIntake(TicketWriter):
                 text=text,
                 attachments=attachments,
                 external_id=external_id,
+                inbound_id=inbound_id,
             )
         action = Action(
             Event.MESSAGE_EDITED,
@@ -325,8 +362,9 @@ class PlayerIntake(TicketWriter):
             {},
             message,
             edit_of=original.id,
+            inbound_id=inbound_id,
         )
-        return self._record(original.number, action)
+        return self._once(inbound_id, lambda: self._record(original.number, action))
 
     def _entry_by_external_id(
         self, external_id: str, player: Player, channel: Channel

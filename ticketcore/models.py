@@ -178,6 +178,10 @@ class Ticket(Model):
     sender_verified: bool = True
     # The latest outward delivery that failed for good (e.g. a mail address refused).
     delivery_problem: str | None = Field(default=None, max_length=500)
+    # The platforms' own ids of the latest messages stored on this ticket ("telegram:<chat>:
+    # <message>", "slack:<channel>:<ts>", "api:<key name>:<Idempotency-Key>"): a resend
+    # of one of them is stored nowhere again, whatever Redis remembers (a unique index).
+    inbound_ids: tuple[str, ...] = ()
     # Keys of one-time actions done on this ticket, so a job that runs again skips them:
     # "<entry id>:<rule>" for each flow rule that fired, "broadcast:<id>" for each reply an
     # incident sent to all its players.

@@ -79,6 +79,11 @@ class TicketQueries:
         doc = self.store.tickets.find_one({f"refs.{name}": value}, {"outbox": 0})
         return to_ticket(doc) if doc else None
 
+    def stored_with(self, inbound_id: str) -> Ticket | None:
+        """The ticket a platform's message was stored on, by its id (Ticket.inbound_ids)."""
+        doc = self.store.tickets.find_one({"inbound_ids": inbound_id}, {"outbox": 0})
+        return to_ticket(doc) if doc else None
+
     def open_count(self, assignee: str) -> int:
         """How many open tickets an agent holds (round robin's cap reads it)."""
         query = {"assignee": assignee, "status": {"$nin": [*DONE_STATUSES]}}

@@ -109,9 +109,10 @@ class Store:
         self.players.create_index("notices.due_at", sparse=True)
         self.tickets.create_index([("queue", ASCENDING), ("status", ASCENDING)])
         # One Message-Id belongs to one ticket: the same mail delivered twice at once
-        # cannot open two tickets. Sparse, and never stored empty, so tickets without
-        # mail do not collide.
+        # cannot open two tickets; likewise a platform's id of any other message. Sparse,
+        # and never stored empty, so tickets without them do not collide.
         self.tickets.create_index([("mail_ids", ASCENDING)], unique=True, sparse=True)
+        self.tickets.create_index([("inbound_ids", ASCENDING)], unique=True, sparse=True)
         self.tickets.create_index([("incident.id", ASCENDING), ("number", ASCENDING)], sparse=True)
         self.incidents.create_index([("group", ASCENDING)], unique=True)
         self.incidents.create_index([("number", ASCENDING)], unique=True)

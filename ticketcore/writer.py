@@ -12,6 +12,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
 
 from ticketcore import sla_clock
 from ticketcore.clock import Clock
@@ -115,7 +116,7 @@ class TicketWriter(TicketQueries):
                 return None
             current = to_ticket(doc)
             action = decide(current)
-            if action is None:
+            if action is None or action.inbound_id in current.inbound_ids:
                 return current
             config = self.sla()
             if config is not None:
@@ -150,6 +151,23 @@ class TicketWriter(TicketQueries):
                 return result.ticket
             time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # let the winner finish
         raise ConcurrentUpdate(int(query.get("number", 0)))
+
+    def _once(self, inbound_id: str | None, store: Callable[[], Ticket]) -> Ticket:
+        """Store an inbound message once: if a ticket has its platform id already, that
+        ticket, unchanged. The unique index on `inbound_ids` settles a race with a resend
+        being stored at the same moment, and a resend after its ticket was closed."""
+        if inbound_id is None:
+            return store()
+        stored = self.stored_with(inbound_id)
+        if stored is not None:
+            return stored
+        try:
+            return store()
+        except DuplicateKeyError:
+            stored = self.stored_with(inbound_id)
+            if stored is None:  # another unique key (a mail's Message-Id): not ours to settle
+                raise
+            return stored
 
     def _required(self, number: int, ticket: Ticket | None) -> Ticket:
         if ticket is None:

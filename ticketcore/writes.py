@@ -49,6 +49,11 @@ TRACKED = (
     "delivery_problem",
 )
 
+# How many inbound ids a ticket keeps. Platforms resend what they think was not taken,
+# which is always among a chat's newest messages; a ticket's long history need not be
+# kept to refuse those, and the document stays small however long the conversation.
+MAX_INBOUND_IDS = 200
+
 # What the KPI report (ticketcore/stats) reads of a ticket's past, kept on the ticket and
 # appended by the same update as the change, so it never lags behind the status the way
 # the history does while the worker is behind. Records stay small: a time and two words.
@@ -70,6 +75,9 @@ class Action:
     # without a change of version (the Message-Ids a mail delivery records).
     adds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
+    # The platform's id of the message this action stores (Ticket.inbound_ids): the
+    # action is declined if the ticket has it already.
+    inbound_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,8 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
         name: (*getattr(current, name), *(v for v in values if v not in getattr(current, name)))
         for name, values in action.adds.items()
     }
+    if action.inbound_id is not None:
+        added["inbound_ids"] = (*current.inbound_ids, action.inbound_id)[-MAX_INBOUND_IDS:]
     after = current.model_copy(
         update={
             **action.updates,
@@ -210,6 +220,8 @@ def outcome(current: Ticket, action: Action, effects: Sequence[str]) -> Outcome:
         "$set": {**fields, "updated_at": action.at, "version": after.version},
         "$push": {"outbox": {"$each": records}, **timeline_records(entry)},
     }
+    if action.inbound_id is not None:
+        update["$push"]["inbound_ids"] = {"$each": [action.inbound_id], "$slice": -MAX_INBOUND_IDS}
     if action.adds:
         update["$addToSet"] = {name: {"$each": list(v)} for name, v in action.adds.items()}
     return Outcome(after, entry, update, tuple(r["key"] for r in records))
