@@ -4,8 +4,10 @@ Each fault runs on a fresh helpdesk (`helpdesk serve` and `helpdesk worker` as p
 embedded defaults, in a temporary DATA_DIR, against fake Slack, Telegram, Mailgun and game
 servers): the worker killed with SIGKILL while it posts cards, Slack answering 500 to
 everything for two minutes, Telegram answering 429 beyond two messages a second, the
-whole helpdesk restarted while players keep writing, and Redis restarted empty (every
-queued job and connection lost) while cards are posted. For each it prints the effects
+whole helpdesk restarted while players keep writing, Redis restarted empty (every
+queued job and connection lost) while cards are posted, and Redis emptied before every
+platform sends its last messages again (Telegram updates, Slack events, mails, API
+posts with their Idempotency-Key). For each it prints the effects
 owed, delivered, lost and duplicated, and the recovery time (from the fault's end, or the
 restart, to the last owed effect done). `--quick` shortens the Slack outage to 20 s and
 the loads, and runs every fault in under four minutes. Run it from the project root:
@@ -34,6 +36,7 @@ def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
         (scenarios.telegram_throttled, {"players": 10 if quick else 30}),
         (scenarios.restarted_while_writing, {"players": 8 if quick else 20}),
         (scenarios.redis_lost, {"tickets": 12 if quick else 40}),
+        (scenarios.replayed_after_redis_forgot, {"each": 25 if quick else 100}),
     ]
     results = []
     for n, (scenario, options) in enumerate(runs):

