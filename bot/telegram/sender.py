@@ -22,6 +22,7 @@ from ticketcore.effects import RetryLater
 
 CHAT_RATE = 1  # messages per second to one chat
 OVERALL_RATE = 30  # messages per second for the bot
+CANCEL_GRACE = 5.0  # seconds for a timed-out call to unwind once cancelled
 T = TypeVar("T")
 
 
@@ -35,7 +36,11 @@ class LoopThread:
         self.thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        """The coroutine's result. After `timeout` seconds it is cancelled in the loop,
+        and TimeoutError raised once it has stopped: a send abandoned while it still ran
+        could reach the player after the retry of the same send."""
+        bounded = asyncio.wait_for(coroutine, timeout)
+        return asyncio.run_coroutine_threadsafe(bounded, self.loop).result(timeout + CANCEL_GRACE)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -167,7 +167,12 @@ def test_escalate_raises_priority_and_alerts_the_leads(desk: Desk) -> None:
     desk.click("U0BOB", "ticket.escalate", number)
     wait_for(lambda: "escalated" in desk.ticket(number).tags, "the escalation")
     assert desk.ticket(number).priority == "high"
-    desk.deliver()
+
+    def alerted() -> list[dict]:
+        desk.deliver()  # the click's listener queues the alert just after its write
+        return desk.slack.messages_in("C0LEADS")
+
+    wait_for(alerted, "the leads' alert")
     [alert] = desk.slack.messages_in("C0LEADS")
     summary = alert["blocks"][0]["text"]["text"]
     assert f"*#{number}*" in summary and "<@U0BOB>" in summary
