@@ -2,7 +2,8 @@
 
 Each fault runs on a fresh helpdesk (`helpdesk serve` and `helpdesk worker` as processes on
 embedded defaults, in a temporary DATA_DIR, against fake Slack, Telegram, Mailgun and game
-servers): the worker killed with SIGKILL while it posts cards, Slack answering 500 to
+servers): the worker killed with SIGKILL while it posts cards, the worker paused with
+SIGSTOP past its lease while another takes over and then let go on, Slack answering 500 to
 everything for two minutes, Telegram answering 429 beyond two messages a second, the
 whole helpdesk restarted while players keep writing, Redis restarted empty (every
 queued job and connection lost) while cards are posted, and Redis emptied before every
@@ -32,6 +33,7 @@ from tests.faults import scenarios
 def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
     runs = [
         (scenarios.worker_killed, {"tickets": 20 if quick else 60}),
+        (scenarios.worker_paused, {"tickets": 20 if quick else 60}),
         (scenarios.slack_down, {"outage": 20.0 if quick else 120.0, "timeout": 600}),
         (scenarios.telegram_throttled, {"players": 10 if quick else 30}),
         (scenarios.restarted_while_writing, {"players": 8 if quick else 20}),

@@ -5,12 +5,13 @@ how long the recovery took. The tests run them short; bench/faults.py runs them 
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
 import httpx
@@ -100,6 +101,32 @@ def worker_killed(desk: Desk, *, tickets: int = 20, timeout: float = 120) -> Fau
     recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
     desk.fakes.slack.slow("chat.postMessage", None)
     return card_result("worker killed (kill -9) mid-delivery", desk, numbers, recovery)
+
+
+def worker_paused(desk: Desk, *, tickets: int = 8, timeout: float = 120) -> FaultResult:
+    """SIGSTOP the worker in the middle of posting a card (a long pause: a stopped VM, a
+    swapped-out process) until another worker has taken its effects over, then let it go
+    on: what it still held must change nothing (its lease is stale)."""
+    slack = desk.fakes.slack
+    slack.slow("chat.postMessage", 0.3)
+    numbers = open_tickets(desk, tickets, "paused")
+    wait_for(lambda: slack.in_flight("chat.postMessage") > 0, "a card on its way", 60)
+    paused = desk.worker
+    assert paused is not None
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        desk.start_worker()
+        recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    # It finishes the job in hand, then stops: all it could do after the pause is done.
+    paused.send_signal(signal.SIGTERM)
+    paused.wait(timeout=60)
+    slack.slow("chat.postMessage", None)
+    result = card_result("worker paused (SIGSTOP) past its lease", desk, numbers, recovery)
+    refs = {n: desk.ticket(n).get("refs", {}).get("slack_card") for n in numbers}
+    kept = sum(1 for n in numbers if refs[n] and desk.card_of(n) is not None)
+    return replace(result, delivered=min(result.delivered, kept))
 
 
 def slack_down(

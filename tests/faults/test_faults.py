@@ -29,13 +29,22 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
     ("scenario", "size"),
     [
         (scenarios.worker_killed, {"tickets": 8}),
+        (scenarios.worker_paused, {"tickets": 8}),
         (scenarios.slack_down, {"outage": 8}),
         (scenarios.telegram_throttled, {}),
         (scenarios.restarted_while_writing, {}),
         (scenarios.redis_lost, {"tickets": 8}),
         (scenarios.replayed_after_redis_forgot, {"each": 6}),
     ],
-    ids=["worker-killed", "slack-down", "telegram-429", "restart", "redis-lost", "replayed"],
+    ids=[
+        "worker-killed",
+        "worker-paused",
+        "slack-down",
+        "telegram-429",
+        "restart",
+        "redis-lost",
+        "replayed",
+    ],
 )
 def test_every_effect_happens_once_after(
     desk: Desk, scenario: Callable[..., scenarios.FaultResult], size: dict[str, float]
