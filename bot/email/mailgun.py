@@ -43,7 +43,9 @@ class MailgunMailer:
         timeout: float = 30,
         client: httpx.Client | None = None,
     ) -> None:
-        self.endpoint = f"{(api_url or DEFAULT_API_URL).rstrip('/')}/v3/{domain}/messages"
+        base = f"{(api_url or DEFAULT_API_URL).rstrip('/')}/v3/{domain}"
+        self.endpoint = f"{base}/messages"
+        self.events = f"{base}/events"
         self.client = client or httpx.Client(auth=("api", api_key), timeout=timeout)
 
     def fields(self, mail: OutgoingMail) -> dict[str, Any]:
@@ -71,6 +73,22 @@ class MailgunMailer:
             raise MailDeferred(reason_of(response), retry_after(response))
         # 400 (a bad address), 401/403 (our key), 404 (our domain): retrying changes nothing.
         raise MailRejected(reason_of(response))
+
+    def accepted(self, message_id: str) -> str | None:
+        """Asks the events API. Mailgun takes the mail's own Message-Id as its id (without
+        brackets), and logs `accepted` as it queues the mail."""
+        params = {"event": "accepted", "message-id": message_id.strip("<>"), "limit": "1"}
+        try:
+            response = self.client.get(self.events, params=params)
+        except httpx.TransportError as exc:
+            raise MailDeferred(f"Mailgun unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise MailDeferred(reason_of(response), retry_after(response))
+        try:
+            items = response.json().get("items") or []
+        except (ValueError, AttributeError):
+            raise MailDeferred("Mailgun's events answer is not a JSON object") from None
+        return f"<{message_id.strip('<>')}>" if items else None
 
     def close(self) -> None:
         self.client.close()

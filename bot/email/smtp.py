@@ -65,6 +65,9 @@ class SmtpMailer:
             smtp.starttls(context=context)
         return smtp
 
+    def accepted(self, message_id: str) -> str | None:
+        return None  # SMTP keeps no record a client could ask
+
     def send(self, mail: OutgoingMail) -> str:
         try:
             with self.connect() as smtp:

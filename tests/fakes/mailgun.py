@@ -1,4 +1,5 @@
-"""A fake Mailgun sending API served over real HTTP: `POST /v3/<domain>/messages`."""
+"""A fake Mailgun served over real HTTP: the sending API, `POST /v3/<domain>/messages`,
+and the events API's look-up of accepted messages, `GET /v3/<domain>/events`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ NOT_FOUND = "404 page not found"
 SERVE_POLL_SECONDS = 0.01
 ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+")
 MESSAGES_PATH = re.compile(r"/v3/(?P<domain>[^/]+)/messages/?")
+EVENTS_PATH = re.compile(r"/v3/(?P<domain>[^/]+)/events/?")
+MAX_EVENTS = 300  # Mailgun's most per page
 BODY_FIELDS = ("text", "html", "template")
 NOT_AN_ADDRESS = "'{}' parameter is not a valid address. please check documentation"
 NO_BODY = "Need at least one of 'text', 'html' or 'template' parameters specified"
@@ -239,12 +242,14 @@ class _Faults(http.Faults):
         self.sends = SlidingWindows()
 
     def before(self, method: str, now: float) -> Answer | None:
-        """The scheduled failure or 429 that answers this send instead, if any."""
-        return self.scheduled_failure(method) or self._throttle(now)
+        """The scheduled failure or 429 that answers this call instead, if any (the rate
+        limit counts sends only)."""
+        throttled = self._throttle(now) if method == "messages" else None
+        return self.scheduled_failure(method) or throttled
 
     def note_success(self, method: str, scope: Any, now: float) -> None:
         """Count an accepted message against the rate limit."""
-        if self.limit is not None:
+        if self.limit is not None and method.endswith("/messages"):
             self.sends.note(None, now)
 
     def set_limit(self, limit: _RateLimit | None) -> None:
@@ -312,11 +317,13 @@ class FakeMailgun(FakeHttpServer):
         *,
         retry_after: int | None = None,
         message: str | None = None,
+        api: str = "messages",
     ) -> None:
-        """Answer the next `times` sends with HTTP `status`, with `Retry-After` when given."""
+        """Answer the next `times` calls of `api` ("messages" or "events") with HTTP
+        `status`, with `Retry-After` when given."""
         answer = _failure(status, retry_after, message)
         with self._lock:
-            self._faults.schedule("messages", answer, times)
+            self._faults.schedule(api, answer, times)
 
     def rate_limit(self, per_second: float | None, *, retry_after: int = 1) -> None:
         """Answer 429 beyond `per_second` accepted messages a second; None lifts the limit."""
@@ -340,17 +347,44 @@ class FakeMailgun(FakeHttpServer):
             return outage
         if token != self.api_key:
             return _forbidden()
-        domain = method.removesuffix("/messages")
+        domain, _, api = method.rpartition("/")
         if domain != self.domain:
             return _message(404, f"Domain not found: {domain}")
-        fault = self._faults.before("messages", now)
+        fault = self._faults.before(api, now)
         if fault is not None:
             return fault
+        if api == "events":
+            return self._events(params, now)
         problem = _validate(params)
         if problem is not None:
             return problem
         mail = self._accept(params, now)
         return MailgunAnswer(200, {"id": mail.id, "message": QUEUED})
+
+    def _events(self, params: JsonDict, now: float) -> MailgunAnswer:
+        """Accepted messages as `accepted` events, newest first, filtered by `event` and
+        `message-id` (Mailgun's id: the Message-Id without brackets)."""
+        if params.get("event", "accepted") != "accepted":
+            return MailgunAnswer(200, {"items": [], "paging": {}})
+        wanted = params.get("message-id")
+        try:
+            limit = min(int(params.get("limit", MAX_EVENTS)), MAX_EVENTS)
+        except ValueError:
+            return _message(400, "Invalid limit")
+        items = [
+            {
+                "event": "accepted",
+                "id": f"ev-{n}",
+                "timestamp": time.time() - (now - mail.at),
+                "recipient": mail.recipients[0] if mail.recipients else "",
+                "message": {
+                    "headers": {"message-id": _normal_id(mail.id), "to": ", ".join(mail.to)}
+                },
+            }
+            for n, mail in enumerate(self._sent)
+            if wanted is None or _normal_id(mail.id) == _normal_id(wanted)
+        ]
+        return MailgunAnswer(200, {"items": items[::-1][:limit], "paging": {}})
 
     def _accept(self, params: JsonDict, now: float) -> SentMail:
         """Record a valid message and give it an id."""
@@ -377,16 +411,23 @@ class FakeMailgun(FakeHttpServer):
         return mail
 
     def serve(self, method: str, path: str, headers: Message, body: bytes) -> Reply:
-        """Answer `POST /v3/<domain>/messages`; anything else is not found."""
-        route = MESSAGES_PATH.fullmatch(urlsplit(path).path)
+        """Answer `POST /v3/<domain>/messages` and `GET /v3/<domain>/events`; anything
+        else is not found."""
+        credentials = _basic_auth(headers.get("Authorization", ""))
+        key = credentials[1] if credentials is not None and credentials[0] == API_USER else ""
+        parts = urlsplit(path)
+        events = EVENTS_PATH.fullmatch(parts.path)
+        if method == "GET" and events is not None:
+            query = dict(parse_qsl(parts.query))
+            domain = unquote(events["domain"])
+            return self._reply(self.answer_call(f"{domain}/events", query, key))
+        route = MESSAGES_PATH.fullmatch(parts.path)
         if method != "POST" or route is None:
             return text_reply(404, NOT_FOUND)
         try:
             params = group_fields(parse_form(headers.get("Content-Type", ""), body))
         except (UnicodeDecodeError, ValueError):
             return self._reply(_message(400, "Invalid form body"))
-        credentials = _basic_auth(headers.get("Authorization", ""))
-        key = credentials[1] if credentials is not None and credentials[0] == API_USER else ""
         domain = unquote(route["domain"])
         return self._reply(self.answer_call(f"{domain}/messages", params, key))
 

@@ -329,3 +329,55 @@ def test_a_mail_from_a_known_address_is_the_same_player(desk: MailDesk) -> None:
     ticket = desk.ticket(number)
     assert (ticket.player.player_id, ticket.player.email) == ("48213377", "alex.rivera@example.com")
     assert desk.runtime.store.players.count_documents({}) == 1
+
+
+def owe_again_now(desk: MailDesk, number: int) -> None:
+    """Time passes beyond the backoff; the sweeper hands the effect to a worker again."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    desk.runtime.store.tickets.update_one(
+        {"number": number}, {"$set": {"outbox.$[].due_at": long_ago}}
+    )
+    assert sweep() >= 1
+    desk.deliver()
+    desk.deliver()
+
+
+def owes_the_reply(desk: MailDesk, number: int) -> bool:
+    doc = desk.runtime.store.tickets.find_one({"number": number})
+    return any(r["kind"] == "reply.deliver" for r in doc.get("outbox", []))
+
+
+def test_a_mail_mailgun_took_though_its_answer_was_lost_is_not_sent_again(
+    desk: MailDesk,
+) -> None:
+    number = desk.forward(load_fixture("gmail_new_en.eml")).json()["ticket"]
+    desk.deliver()
+    desk.runtime.service.reply(number, actor=AGENT, text="Done")
+    desk.mailgun.lose_answers(desk.mailgun.endpoint)  # taken, but answered as an outage
+    desk.deliver(only_due=True)
+    [reply] = desk.sent("reply")
+    assert owes_the_reply(desk, number), "the worker could not tell"
+    owe_again_now(desk, number)
+    assert desk.sent("reply") == [reply], "Mailgun's events said it took the mail"
+    [lookup] = desk.mailgun.calls_to(f"{desk.mailgun.domain}/events")
+    assert lookup.params["message-id"] == reply.id.strip("<>")
+    assert desk.runtime.outbox.counts() == {"pending": 0, "dead": 0}
+    ledger = desk.runtime.store.mail_sent.find_one({"_id": reply.header("Message-Id")})
+    assert ledger is not None and ledger["provider_id"] == reply.id
+
+
+def test_a_mail_whose_attempt_cannot_be_checked_is_sent(desk: MailDesk) -> None:
+    """Mailgun refused the first try, and its events cannot be read on the retry: the
+    mail goes out (a reply twice is better than none), once."""
+    number = desk.forward(load_fixture("gmail_new_en.eml")).json()["ticket"]
+    desk.deliver()
+    desk.runtime.service.reply(number, actor=AGENT, text="Done")
+    desk.mailgun.fail_next(500)
+    desk.deliver(only_due=True)
+    assert desk.sent("reply") == []
+    assert owes_the_reply(desk, number)
+    desk.mailgun.fail_next(503, api="events")
+    owe_again_now(desk, number)
+    assert len(desk.sent("reply")) == 1
+    assert [c.status for c in desk.mailgun.attempts(f"{desk.mailgun.domain}/events")] == [503]
+    assert desk.runtime.outbox.counts() == {"pending": 0, "dead": 0}

@@ -72,3 +72,9 @@ class Mailer(Protocol):
     def send(self, mail: OutgoingMail) -> str:
         """Hand the mail over; return the provider's id. MailRejected or MailDeferred."""
         ...
+
+    def accepted(self, message_id: str) -> str | None:
+        """The provider's id of a mail it has already accepted with this Message-Id, if
+        it can tell (None: not accepted, or no way to know); MailDeferred if it could
+        not be asked."""
+        ...

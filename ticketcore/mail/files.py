@@ -20,12 +20,15 @@ class FileMailer:
         self.directory = directory
         self.clock = clock
 
-    def path_for(self, mail: OutgoingMail) -> Path:
-        digest = hashlib.sha256(mail.message_id.encode()).hexdigest()[:32]
+    def path_of(self, message_id: str) -> Path:
+        digest = hashlib.sha256(message_id.encode()).hexdigest()[:32]
         return self.directory / f"{digest}.eml"
 
+    def accepted(self, message_id: str) -> str | None:
+        return message_id if self.path_of(message_id).exists() else None
+
     def send(self, mail: OutgoingMail) -> str:
-        path = self.path_for(mail)
+        path = self.path_of(mail.message_id)
         if path.exists():
             return mail.message_id
         self.directory.mkdir(parents=True, exist_ok=True)
