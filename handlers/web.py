@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,6 +25,26 @@ from handlers.slack import SlackEndpoint
 from handlers.telegram import TelegramChannel
 from jobs.runtime import Runtime
 from ticketcore.stats import business_calendar
+
+log = logging.getLogger(__name__)
+
+# The store or the queue cannot be reached for now (the embedded server restarting, a
+# failover): a 503 tells the caller to send again, as every platform that resends does.
+UNAVAILABLE = (ConnectionFailure, RedisConnectionError)
+RETRY_AFTER_SECONDS = 5
+
+
+async def unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: %s unavailable (%s)", request.method, request.url.path, _which(exc), exc)
+    return JSONResponse(
+        {"error": f"the helpdesk's {_which(exc)} is unavailable for a moment; send it again"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _which(exc: Exception) -> str:
+    return "store" if isinstance(exc, ConnectionFailure) else "queue"
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -79,7 +102,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestContext), Middleware(BodyLimit, limits=body_limits)],
-        exception_handlers={404: not_found, 405: wrong_method},
+        exception_handlers={
+            404: not_found,
+            405: wrong_method,
+            **dict.fromkeys(UNAVAILABLE, unavailable),
+        },
         lifespan=lifespan,
     )
     app.state.runtime = runtime

@@ -343,3 +343,52 @@ def test_sigterm_finishes_the_request_in_flight_then_stops(helpdesk: Helpdesk) -
     helpdesk.start()
     stored = helpdesk.api("GET", f"/api/v1/tickets/{answers[0].json()['number']}")
     assert stored.json()["subject"] == "Gems lost during a deploy"
+
+
+def test_the_embedded_database_killed_mid_intake_comes_back_and_loses_nothing(
+    helpdesk: Helpdesk,
+) -> None:
+    helpdesk.start()
+    before = servers.published(helpdesk.data_dir)
+    assert before is not None
+
+    def database() -> psutil.Process:
+        assert helpdesk.process is not None
+        children = psutil.Process(helpdesk.process.pid).children()
+        [child] = [c for c in children if "embedded.servers" in c.cmdline()]
+        return child
+
+    stored: dict[int, str] = {}
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def players_write() -> None:
+        """A client that sends again on a 503 or a broken connection, as it should."""
+        for i in range(40):
+            body = {"text": f"intake {i}", "player_id": f"db{i}"}
+            while True:
+                try:
+                    answer = helpdesk.api("POST", "/api/v1/tickets", json=body)
+                except httpx.HTTPError:
+                    continue
+                statuses.append(answer.status_code)
+                if answer.status_code == 201:
+                    stored[answer.json()["number"]] = body["text"]
+                    break
+        done.set()
+
+    writer = threading.Thread(target=players_write, daemon=True)
+    writer.start()
+    wait_for(lambda: len(stored) >= 5, "the first tickets", 30)
+    killed = database()
+    killed.kill()  # kill -9, mid-intake
+    wait_for(done.is_set, "every ticket to be taken", 90)
+    assert set(statuses) <= {201, 503}, "never a 500"
+    assert database().pid != killed.pid, "restarted"
+    assert servers.published(helpdesk.data_dir) == before, "at the address it had"
+    assert len(stored) == 40
+    for number, text in stored.items():
+        shown = helpdesk.api("GET", f"/api/v1/tickets/{number}").json()
+        assert [m["text"] for m in shown["messages"]] == [text]
+    listed = helpdesk.api("GET", "/api/v1/tickets?limit=100").json()["items"]
+    assert sorted(t["number"] for t in listed) == sorted(stored), "nothing half-written"

@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymongo
 import pytest
 from starlette.testclient import TestClient
 
@@ -11,8 +12,10 @@ from handlers.api import MAX_BODY
 from handlers.web import create_app
 from jobs.runtime import Runtime
 from tests.conftest import AGENT, FakeClock
+from tests.support.ports import unused_port
 from ticketcore.lifecycle import Status
 from ticketcore.search.embedded import EmbeddedIndex
+from ticketcore.store import Store
 
 KEY = "k-" + "s3cret" * 4
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -450,3 +453,22 @@ def test_a_malformed_idempotency_key_is_refused_and_stores_nothing(
     assert response.status_code == 400
     assert response.json()["error"].startswith("Idempotency-Key: 1 to 255 visible ASCII")
     assert runtime.store.tickets.count_documents({}) == 0
+
+
+def test_a_store_out_of_reach_is_a_503_to_send_again(client: TestClient, runtime: Runtime) -> None:
+    working = runtime.service.store
+    nowhere: pymongo.MongoClient = pymongo.MongoClient(
+        f"mongodb://127.0.0.1:{unused_port()}", serverSelectionTimeoutMS=200
+    )
+    runtime.service.store = Store(nowhere["helpdesk"])
+    try:
+        response = client.post(
+            "/api/v1/tickets", json={"text": "Lost gems", "player_id": "p1"}, headers=AUTH
+        )
+    finally:
+        runtime.service.store = working
+        nowhere.close()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"].startswith("the helpdesk's store is unavailable")
+    assert create(client)["number"] == 1, "nothing was written, no number spent"
