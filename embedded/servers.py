@@ -96,6 +96,7 @@ class EmbeddedMongo:
     START_TIMEOUT = 60.0  # seconds; a cold start with an import of the server takes ~1 s
     STOP_TIMEOUT = 30.0
     RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0)  # between restarts; the last repeats
+    STEADY_SECONDS = 30.0  # a server up this long had started well
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "mongo"
@@ -139,9 +140,12 @@ class EmbeddedMongo:
             process = self._process
             if process is None:
                 return
+            started = time.monotonic()
             code = process.wait()
             if self._stopping.is_set():
                 return
+            # A server that dies soon after each start backs off like one that cannot start.
+            failures = failures + 1 if time.monotonic() - started < self.STEADY_SECONDS else 0
             delay = self.RESTART_DELAYS[min(failures, len(self.RESTART_DELAYS) - 1)]
             log.error(
                 "the embedded MongoDB-wire server exited with %s; restarting it in %.1f s",
@@ -152,11 +156,9 @@ class EmbeddedMongo:
                 return
             try:
                 self._launch()
-            except (OSError, RuntimeError) as exc:
-                failures += 1
+            except (OSError, RuntimeError) as exc:  # the dead process is waited for again
                 log.error("the embedded MongoDB-wire server did not restart: %s", exc)
                 continue
-            failures = 0
             self.restarts += 1
             log.warning("the embedded MongoDB-wire server is back on port %d", self._port)
 
