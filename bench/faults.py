@@ -5,7 +5,8 @@ embedded defaults, in a temporary DATA_DIR, against fake Slack, Telegram, Mailgu
 servers): the worker killed with SIGKILL while it posts cards, the worker paused with
 SIGSTOP past its lease while another takes over and then let go on, Slack answering 500 to
 everything for two minutes, Telegram answering 429 beyond two messages a second, the
-whole helpdesk restarted while players keep writing, Redis restarted empty (every
+whole helpdesk restarted while players keep writing (after a kill -9 of the web process,
+or a clean stop), Redis restarted empty (every
 queued job and connection lost) while cards are posted, and Redis emptied before every
 platform sends its last messages again (Telegram updates, Slack events, mails, API
 posts with their Idempotency-Key). For each it prints the effects
@@ -37,6 +38,7 @@ def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
         (scenarios.slack_down, {"outage": 20.0 if quick else 120.0, "timeout": 600}),
         (scenarios.telegram_throttled, {"players": 10 if quick else 30}),
         (scenarios.restarted_while_writing, {"players": 8 if quick else 20}),
+        (scenarios.restarted_while_writing, {"players": 8 if quick else 20, "kill": True}),
         (scenarios.redis_lost, {"tickets": 12 if quick else 40}),
         (scenarios.replayed_after_redis_forgot, {"each": 25 if quick else 100}),
     ]

