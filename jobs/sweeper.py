@@ -17,7 +17,7 @@ def sweep() -> int:
     rt = runtime.current()
     cutoff = rt.clock() - rt.sweep_grace
     by_ticket: dict[str, list[str]] = {}
-    for owed in rt.outbox.overdue(cutoff):
+    for owed in rt.outbox.overdue(cutoff, rt.clock()):
         by_ticket.setdefault(owed.ticket_id, []).append(owed.key)
     dispatcher = rt.dispatcher()
     redis = rt.queue.connection

@@ -20,8 +20,9 @@ from ticketcore.store import Document, Store, at_or_before
 
 HISTORY_STORE = "history.store"
 # How long a claim holds an effect unless renewed: the work renews it while it goes on
-# (jobs.lease), so a dead worker's effects are another's this soon.
-LEASE = timedelta(seconds=30)
+# (jobs.lease), so a dead worker's effects are another's this soon, and the sweeper hands
+# them over at its next round: within 30 s with the default sweep every 10 s.
+LEASE = timedelta(seconds=20)
 MAX_ATTEMPTS = 12
 # Retry delays grow to about an hour, so a platform outage of a day is ridden out.
 BACKOFF: tuple[timedelta, ...] = tuple(
@@ -238,15 +239,20 @@ class Outbox:
         )
         return changed.modified_count > 0
 
-    def overdue(self, cutoff: datetime, limit: int = 1000) -> Iterator[Owed]:
-        """Effects due before `cutoff`: the ones whose job was lost or whose lease ran out."""
+    def overdue(self, cutoff: datetime, now: datetime, limit: int = 1000) -> Iterator[Owed]:
+        """Effects whose job was lost (due before `cutoff`: a job dispatched a moment ago
+        may still be on its way) or whose claim's lease ran out (due before `now`: the
+        worker that held it died or stalled, and no job is on its way)."""
         cursor = self.store.tickets.find(
-            {"outbox.due_at": at_or_before(cutoff)}, {"outbox.key": 1, "outbox.due_at": 1}
+            {"outbox.due_at": at_or_before(now)},
+            {"outbox.key": 1, "outbox.due_at": 1, "outbox.lease": 1},
         ).limit(limit)
         for ticket in cursor:
             for record in ticket["outbox"]:
                 due = record.get("due_at")
-                if due is not None and due <= cutoff:
+                if due is None:
+                    continue
+                if due <= cutoff or (record.get("lease") and due <= now):
                     yield Owed(str(ticket["_id"]), record["key"])
 
     def dead(self, *, limit: int = 100) -> list[Document]:

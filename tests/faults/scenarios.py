@@ -38,6 +38,8 @@ class FaultResult:
     lost: int
     duplicated: int
     recovery_seconds: float
+    # After a worker's death: until the effects it held were done by another.
+    takeover_seconds: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -98,10 +100,26 @@ def worker_killed(desk: Desk, *, tickets: int = 20, timeout: float = 120) -> Fau
     wait_for(lambda: sum(cards(desk).values()) >= tickets // 4, "the first cards", 120)
     wait_for(lambda: slack.in_flight("chat.postMessage") > 0, "a card on its way", 60)
     desk.kill_worker()
+    killed_at = time.monotonic()
+    held = leased_cards(desk)
     desk.start_worker()
+    wait_for(lambda: not (held & set(owed_cards(desk))), "the dead worker's cards", timeout)
+    takeover = time.monotonic() - killed_at
     recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
     desk.fakes.slack.slow("chat.postMessage", None)
-    return card_result("worker killed (kill -9) mid-delivery", desk, numbers, recovery)
+    result = card_result("worker killed (kill -9) mid-delivery", desk, numbers, recovery)
+    return replace(result, takeover_seconds=round(takeover, 1))
+
+
+def owed_cards(desk: Desk, *, leased: bool = False) -> list[int]:
+    """Tickets whose card is still owed (`leased`: and claimed by a worker)."""
+    record = {"kind": "slack.card"} | ({"lease": {"$ne": None}} if leased else {})
+    query = {"outbox": {"$elemMatch": record}}
+    return [doc["number"] for doc in desk.store.tickets.find(query, {"number": 1})]
+
+
+def leased_cards(desk: Desk) -> set[int]:
+    return set(owed_cards(desk, leased=True))
 
 
 def worker_paused(desk: Desk, *, tickets: int = 8, timeout: float = 120) -> FaultResult:

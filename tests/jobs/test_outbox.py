@@ -386,3 +386,27 @@ def test_work_that_outlasts_the_lease_keeps_its_claim_while_it_goes_on(
 
 def other_outbox(service: TicketService, number: int) -> list[dict]:
     return service.store.tickets.find_one({"number": number})["outbox"]
+
+
+def test_an_expired_lease_is_handed_over_at_the_next_sweep_without_the_grace(
+    runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
+) -> None:
+    """A lost job's effect waits out the grace (its job may still be on its way); an
+    effect whose claim lapsed has no job coming: the worker that held it is gone."""
+    service = runtime.service
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
+    ticket = service.reply(number, actor=AGENT, text="answer")
+    queue.empty()
+    [record] = [
+        r
+        for r in service.store.tickets.find_one({"number": number})["outbox"]
+        if r["kind"] == "reply.deliver"
+    ]
+    assert runtime.outbox.claim(Owed(ticket.id, record["key"]), clock()) is not None
+    clock.advance(seconds=runtime.outbox.lease.total_seconds() - 1)
+    assert sweep() == 0, "still held"
+    clock.advance(seconds=2)  # the lease ran out; the grace (30 s) has not
+    assert runtime.sweep_grace.total_seconds() > 2
+    assert sweep() == 1
+    run_jobs(queue)
+    assert len(mails(mail_dir)) == 1
