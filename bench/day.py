@@ -511,7 +511,7 @@ class DayDesk(Desk):
         queues = ",".join(f"{queue}={channel}" for queue, channel in CHANNELS.items())
         # The sweeper and leases as shipped: the end-to-end suite shortens them to seconds,
         # which under a backlog would re-enqueue every owed ticket every second.
-        shipped = {"SWEEP_INTERVAL": "10", "OUTBOX_GRACE": "30", "OUTBOX_LEASE": "20"}
+        shipped = {"SWEEP_INTERVAL": "10", "OUTBOX_GRACE": "30", "OUTBOX_LEASE": "15"}
         return super().env() | shipped | {"SLACK_QUEUE_CHANNELS": queues, "LOG_LEVEL": "ERROR"}
 
     def start(self) -> None:

@@ -12,7 +12,7 @@ platform sends its last messages again (Telegram updates, Slack events, mails, A
 posts with their Idempotency-Key). For each it prints the effects
 owed, delivered, lost and duplicated, and the recovery time (from the fault's end, or the
 restart, to the last owed effect done) and, for the killed worker, the takeover: until
-the effects it held were done by another. `--quick` shortens the Slack outage to 20 s and
+another worker claimed the effects it held. `--quick` shortens the Slack outage to 20 s and
 the loads, and runs every fault in under four minutes. Run it from the project root:
 `.venv/bin/python bench/faults.py --quick`.
 """
@@ -32,12 +32,12 @@ from bench.harness import print_results, summary, temporary_dir, verdict
 from tests.e2e.desk import running_desk
 from tests.faults import scenarios
 
-# A dead worker's effects are done by another within this: its lease (20 s by default)
+# A dead worker's effects are claimed by another within this: its lease (15 s by default)
 # runs out, and the next sweep (every 10 s) hands them over.
 TAKEOVER_TARGET = 30.0
 # The shipped timings, for the fault whose recovery they decide; the others run on the
 # test desk's short ones (leases of 5 s, a sweep every second).
-SHIPPED = {"OUTBOX_LEASE": "20", "OUTBOX_GRACE": "30", "SWEEP_INTERVAL": "10"}
+SHIPPED = {"OUTBOX_LEASE": "15", "OUTBOX_GRACE": "30", "SWEEP_INTERVAL": "10"}
 
 
 def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
@@ -79,16 +79,16 @@ def report(results: list[scenarios.FaultResult], quick: bool) -> str:
             fast = r.takeover_seconds < TAKEOVER_TARGET
             met[f"{r.fault}: takeover"] = fast
             targets.append(
-                f"  {r.fault}: the dead worker's effects done within {TAKEOVER_TARGET:g} s: "
+                f"  {r.fault}: the dead worker's effects claimed within {TAKEOVER_TARGET:g} s: "
                 f"{verdict(fast)}"
             )
     title = f"faults benchmark{' (quick)' if quick else ''}"
     details = [
         "  one fresh helpdesk per fault; the worker killed on the shipped timings (leases",
-        "  of 20 s, a sweep every 10 s), the others on short ones (5 s, every second)",
+        "  of 15 s, a sweep every 10 s), the others on short ones (5 s, every second)",
         "  recovery: from the fault's end to the last owed effect done; cards go out at",
         "  Slack's pace of one a second per channel, so it grows with the cards left",
-        "  takeover: from a worker's death until the cards it held were posted by another",
+        "  takeover: from a worker's death until another worker claimed the cards it held",
     ]
     return summary(title, rows, "details:", details, met, targets)
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # all idempotent, so a shorter interval only costs queries.
     periodic_interval: int = Field(default=60, ge=1)
     outbox_grace: int = 30
-    outbox_lease: int = Field(default=20, ge=3)
+    outbox_lease: int = Field(default=15, ge=3)
     # Seconds before each retry of a failed effect, "5,15,30"; the last repeats. Unset: from
     # 5 s growing to an hour (ticketcore/outbox.py), which rides out a day's outage.
     outbox_backoff: str | None = None

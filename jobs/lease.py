@@ -1,6 +1,6 @@
 """Keep a claim on effects while the work on them goes on.
 
-A claim holds its effects for one lease (OUTBOX_LEASE, 20 s by default), short so that a
+A claim holds its effects for one lease (OUTBOX_LEASE, 15 s by default), short so that a
 dead worker's effects are soon another's. Work that takes longer (a paced Slack call, a
 slow mail server) renews it from a thread a few times a lease; the renewal names the
 claim's token, so a claim another worker has taken over stays theirs."""

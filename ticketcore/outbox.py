@@ -22,7 +22,7 @@ HISTORY_STORE = "history.store"
 # How long a claim holds an effect unless renewed: the work renews it while it goes on
 # (jobs.lease), so a dead worker's effects are another's this soon, and the sweeper hands
 # them over at its next round: within 30 s with the default sweep every 10 s.
-LEASE = timedelta(seconds=20)
+LEASE = timedelta(seconds=15)
 MAX_ATTEMPTS = 12
 # Retry delays grow to about an hour, so a platform outage of a day is ridden out.
 BACKOFF: tuple[timedelta, ...] = tuple(

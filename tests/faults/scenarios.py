@@ -38,7 +38,7 @@ class FaultResult:
     lost: int
     duplicated: int
     recovery_seconds: float
-    # After a worker's death: until the effects it held were done by another.
+    # After a worker's death: until another worker claimed the effects it held.
     takeover_seconds: float | None = None
 
     @property
@@ -101,25 +101,31 @@ def worker_killed(desk: Desk, *, tickets: int = 20, timeout: float = 120) -> Fau
     wait_for(lambda: slack.in_flight("chat.postMessage") > 0, "a card on its way", 60)
     desk.kill_worker()
     killed_at = time.monotonic()
-    held = leased_cards(desk)
+    held = card_leases(desk)  # empty if the card in flight was recorded just before
     desk.start_worker()
-    wait_for(lambda: not (held & set(owed_cards(desk))), "the dead worker's cards", timeout)
-    takeover = time.monotonic() - killed_at
+
+    def taken_over() -> bool:
+        now = card_leases(desk)
+        return all(now.get(number, "done") != lease for number, lease in held.items())
+
+    wait_for(taken_over, "the dead worker's cards to be claimed by another", timeout)
+    takeover = round(time.monotonic() - killed_at, 1) if held else None
     recovery = settle(desk, lambda: set(cards(desk)) >= set(numbers), "every card", timeout)
     desk.fakes.slack.slow("chat.postMessage", None)
     result = card_result("worker killed (kill -9) mid-delivery", desk, numbers, recovery)
-    return replace(result, takeover_seconds=round(takeover, 1))
+    return replace(result, takeover_seconds=takeover)
 
 
-def owed_cards(desk: Desk, *, leased: bool = False) -> list[int]:
-    """Tickets whose card is still owed (`leased`: and claimed by a worker)."""
-    record = {"kind": "slack.card"} | ({"lease": {"$ne": None}} if leased else {})
-    query = {"outbox": {"$elemMatch": record}}
-    return [doc["number"] for doc in desk.store.tickets.find(query, {"number": 1})]
-
-
-def leased_cards(desk: Desk) -> set[int]:
-    return set(owed_cards(desk, leased=True))
+def card_leases(desk: Desk) -> dict[int, str]:
+    """The token of the claim on each ticket's owed card, for the cards a worker holds."""
+    record = {"kind": "slack.card", "lease": {"$ne": None}}
+    found = desk.store.tickets.find({"outbox": {"$elemMatch": record}}, {"number": 1, "outbox": 1})
+    return {
+        doc["number"]: r["lease"]
+        for doc in found
+        for r in doc["outbox"]
+        if r["kind"] == "slack.card" and r.get("lease")
+    }
 
 
 def worker_paused(desk: Desk, *, tickets: int = 8, timeout: float = 120) -> FaultResult:
