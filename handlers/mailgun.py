@@ -110,11 +110,11 @@ class MailgunInbound:
                 max_files=MAX_FILES, max_fields=200, max_part_size=MAX_FIELD
             ) as form:
                 token = self.verify(form)
-                try:
-                    return await run_in_threadpool(self.take, form)
-                except BaseException:
-                    self.forget(token)  # so Mailgun's retry is not taken for a replay
-                    raise
+                answer = await run_in_threadpool(self.take, form)
+                # Seen once taken, never before: a crash in between, and Mailgun's retry
+                # is taken then (the mail's Message-Id keeps it from being stored twice).
+                self.remember(token)
+                return answer
         except Refused as exc:
             return problem(exc.status, exc.reason)
         except (PyMongoError, RedisError, OSError) as exc:
@@ -138,17 +138,17 @@ class MailgunInbound:
             raise Refused(406, "the timestamp is not a time in seconds")
         if abs(time.time() - int(timestamp)) > MAX_AGE:
             raise Refused(406, "the request is older than five minutes")
-        key = self.token_key(token)
-        if not self.redis.set(key, "1", nx=True, ex=2 * MAX_AGE):
+        if self.redis.exists(self.token_key(token)):
             raise Refused(406, "this request was delivered before (replay)")
         return token
 
     def token_key(self, token: str) -> str:
         return f"mailgun:token:{hashlib.sha256(token.encode()).hexdigest()}"
 
-    def forget(self, token: str) -> None:
-        with contextlib.suppress(RedisError):
-            self.redis.delete(self.token_key(token))
+    def remember(self, token: str) -> None:
+        """A taken request's token, refused as a replay while its signature is fresh."""
+        with contextlib.suppress(RedisError):  # the mail is stored; a replay stores nothing
+            self.redis.set(self.token_key(token), "1", ex=2 * MAX_AGE)
 
     # ------------------------------------------------------------------ taking the mail
 
