@@ -9,7 +9,8 @@ whole helpdesk restarted while players keep writing (after a kill -9 of the web 
 or a clean stop), Redis restarted empty (every
 queued job and connection lost) while cards are posted, and Redis emptied before every
 platform sends its last messages again (Telegram updates, Slack events, mails, API
-posts with their Idempotency-Key). For each it prints the effects
+posts with their Idempotency-Key), and the embedded database killed while tickets come
+in through the API. For each it prints the effects
 owed, delivered, lost and duplicated, and the recovery time (from the fault's end, or the
 restart, to the last owed effect done) and, for the killed worker, the takeover: until
 another worker claimed the effects it held. `--quick` shortens the Slack outage to 20 s and
@@ -50,6 +51,7 @@ def measure(quick: bool, directory: Path) -> list[scenarios.FaultResult]:
         (scenarios.restarted_while_writing, {"players": 8 if quick else 20, "kill": True}, {}),
         (scenarios.redis_lost, {"tickets": 12 if quick else 40}, {}),
         (scenarios.replayed_after_redis_forgot, {"each": 25 if quick else 100}, {}),
+        (scenarios.database_killed, {"tickets": 40 if quick else 200}, {}),
     ]
     results = []
     for n, (scenario, options, timings) in enumerate(runs):

