@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 import psutil
@@ -81,13 +82,17 @@ def settle(desk: Desk, done: Callable[[], bool], what: str, seconds: float) -> f
 
 
 def card_result(fault: str, desk: Desk, numbers: list[int], recovery: float) -> FaultResult:
-    posted = cards(desk)
+    return tally(fault, numbers, cards(desk), recovery)
+
+
+def tally(fault: str, owed: list[Any], counts: Counter[Any], recovery: float) -> FaultResult:
+    """What became of each owed thing, by how many times it arrived."""
     return FaultResult(
         fault=fault,
-        owed=len(numbers),
-        delivered=sum(1 for n in numbers if posted[n] >= 1),
-        lost=sum(1 for n in numbers if posted[n] == 0),
-        duplicated=sum(posted[n] - 1 for n in numbers if posted[n] > 1),
+        owed=len(owed),
+        delivered=sum(1 for o in owed if counts[o] >= 1),
+        lost=sum(1 for o in owed if counts[o] == 0),
+        duplicated=sum(counts[o] - 1 for o in owed if counts[o] > 1),
         recovery_seconds=round(recovery, 1),
     )
 
@@ -183,15 +188,8 @@ def telegram_throttled(desk: Desk, *, players: int = 10, timeout: float = 120) -
         lambda: all(notices()[u] >= 1 for u in user_ids) and desk.drained(), "notices", timeout
     )
     telegram.rate_limit(None, None)
-    sent = notices()
-    return FaultResult(
-        fault="Telegram 429 beyond 2 messages/s",
-        owed=players,
-        delivered=sum(1 for u in user_ids if sent[u] >= 1),
-        lost=sum(1 for u in user_ids if sent[u] == 0),
-        duplicated=sum(sent[u] - 1 for u in user_ids if sent[u] > 1),
-        recovery_seconds=round(time.monotonic() - began, 1),
-    )
+    recovery = time.monotonic() - began
+    return tally("Telegram 429 beyond 2 messages/s", user_ids, notices(), recovery)
 
 
 @contextmanager
@@ -279,15 +277,8 @@ def _restarted_while_writing(
         return Counter(e["message"]["text"] for e in entries)
 
     settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
-    counts = stored()
-    return FaultResult(
-        fault=f"web {'killed (kill -9)' if kill else 'and worker restarted'} while updates arrive",
-        owed=len(texts),
-        delivered=sum(1 for t in texts if counts[t] >= 1),
-        lost=sum(1 for t in texts if counts[t] == 0),
-        duplicated=sum(counts[t] - 1 for t in texts if counts[t] > 1),
-        recovery_seconds=round(time.monotonic() - began, 1),
-    )
+    fault = f"web {'killed (kill -9)' if kill else 'and worker restarted'} while updates arrive"
+    return tally(fault, texts, stored(), time.monotonic() - began)
 
 
 def replayed_after_redis_forgot(desk: Desk, *, each: int = 25, timeout: float = 120) -> FaultResult:
@@ -343,15 +334,8 @@ def replayed_after_redis_forgot(desk: Desk, *, each: int = 25, timeout: float = 
     began = time.monotonic()
     send_all(notes)
     settle(desk, lambda: set(stored()) >= set(texts), "every message", timeout)
-    counts = stored()
-    return FaultResult(
-        fault=f"Redis emptied, then {each} of each inbound kind sent again",
-        owed=len(texts),
-        delivered=sum(1 for t in texts if counts[t] >= 1),
-        lost=sum(1 for t in texts if counts[t] == 0),
-        duplicated=sum(counts[t] - 1 for t in texts if counts[t] > 1),
-        recovery_seconds=round(time.monotonic() - began, 1),
-    )
+    fault = f"Redis emptied, then {each} of each inbound kind sent again"
+    return tally(fault, texts, stored(), time.monotonic() - began)
 
 
 def a_mail(n: int) -> bytes:
@@ -424,12 +408,6 @@ def database_killed(desk: Desk, *, tickets: int = 40, timeout: float = 90) -> Fa
         if doc is not None and doc["opening_text"] == text:
             stored[text] += 1
     texts = [text for _, text in taken]
+    result = tally("embedded database killed (kill -9) mid-intake", texts, stored, recovery)
     extra = desk.store.tickets.count_documents({"player.player_id": {"$regex": "^db-"}})
-    return FaultResult(
-        fault="embedded database killed (kill -9) mid-intake",
-        owed=len(texts),
-        delivered=sum(1 for t in texts if stored[t] >= 1),
-        lost=sum(1 for t in texts if stored[t] == 0),
-        duplicated=max(0, extra - len(texts)),
-        recovery_seconds=round(recovery, 1),
-    )
+    return replace(result, duplicated=max(0, extra - len(texts)))

@@ -14,7 +14,7 @@ from jobs.deliver import deliver
 from jobs.runtime import Runtime
 from jobs.sweeper import BACKLOG_JOBS, sweep
 from tests.conftest import AGENT, PLAYER, FakeClock, run_jobs
-from ticketcore.models import Channel, Player
+from ticketcore.models import Channel, Player, Ticket
 from ticketcore.outbox import BACKOFF, MAX_ATTEMPTS, Outbox, Owed
 from ticketcore.service import TicketService
 
@@ -91,6 +91,16 @@ def test_the_sweeper_leaves_a_backlogged_queue_alone_until_it_drains(
     assert len(mails(mail_dir)) == 1
 
 
+def owed_reply(service: TicketService, ticket: Ticket) -> Owed:
+    """The ticket's owed reply delivery."""
+    [record] = [
+        r
+        for r in service.store.tickets.find_one({"number": ticket.number})["outbox"]
+        if r["kind"] == "reply.deliver"
+    ]
+    return Owed(ticket.id, record["key"])
+
+
 def test_a_worker_that_died_mid_effect_is_replaced_after_its_lease(
     runtime: Runtime, queue: Queue, clock: FakeClock, mail_dir: Path
 ) -> None:
@@ -98,12 +108,7 @@ def test_a_worker_that_died_mid_effect_is_replaced_after_its_lease(
     number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
     ticket = service.reply(number, actor=AGENT, text="answer")
     queue.empty()
-    [record] = [
-        r
-        for r in service.store.tickets.find_one({"number": number})["outbox"]
-        if r["kind"] == "reply.deliver"
-    ]
-    owed = Owed(ticket.id, record["key"])
+    owed = owed_reply(service, ticket)
     # A worker claims the effect, sends the mail, then dies before recording it.
     claimed = runtime.outbox.claim(owed, clock())
     assert claimed is not None
@@ -397,12 +402,7 @@ def test_an_expired_lease_is_handed_over_at_the_next_sweep_without_the_grace(
     number = service.add_player_message(player=PLAYER, channel=Channel.API, text="help").number
     ticket = service.reply(number, actor=AGENT, text="answer")
     queue.empty()
-    [record] = [
-        r
-        for r in service.store.tickets.find_one({"number": number})["outbox"]
-        if r["kind"] == "reply.deliver"
-    ]
-    assert runtime.outbox.claim(Owed(ticket.id, record["key"]), clock()) is not None
+    assert runtime.outbox.claim(owed_reply(service, ticket), clock()) is not None
     clock.advance(seconds=runtime.outbox.lease.total_seconds() - 1)
     assert sweep() == 0, "still held"
     clock.advance(seconds=2)  # the lease ran out; the grace (30 s) has not
