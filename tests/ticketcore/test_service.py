@@ -338,3 +338,24 @@ def test_quiet_answered_tickets_resolve_and_resolved_ones_close(
     assert service.auto_close(
         answered_after=timedelta(days=3), resolved_after=timedelta(days=7)
     ) == ([], [])
+
+
+def test_message_pages_reach_past_long_runs_of_other_entries(service: TicketService) -> None:
+    """Pages of messages are read in windows of the ticket's seq; hundreds of entries
+    that are no messages (tags set and taken away) between two messages are skipped."""
+    number = service.add_player_message(player=PLAYER, channel=Channel.API, text="first").number
+    for i in range(150):
+        service.tag(number, [f"t{i}"], actor=AGENT)
+        service.untag(number, [f"t{i}"], actor=AGENT)
+    for i in range(3):
+        service.add_player_message(player=PLAYER, channel=Channel.API, text=f"later {i}")
+    # No worker here: the request path has stored all but the last few dozen entries.
+    assert service.store.history.find_one({"seq": 1, "is_message": True}) is not None
+    ticket = service.get(number)
+    page = service.messages(ticket, limit=2)
+    assert [e.message.text for e in page.items] == ["later 1", "later 2"]
+    rest = service.messages(ticket, before=page.before, limit=2)
+    assert [e.message.text for e in rest.items] == ["first", "later 0"]
+    assert rest.before is None
+    everything = service.history(ticket, limit=1000)
+    assert len(everything.items) == 304 and everything.before is None
