@@ -144,8 +144,9 @@ class EmbeddedMongo:
             code = process.wait()
             if self._stopping.is_set():
                 return
-            # A server that dies soon after each start backs off like one that cannot start.
-            failures = failures + 1 if time.monotonic() - started < self.STEADY_SECONDS else 0
+            # A server that dies soon after each restart backs off like one that cannot start.
+            again = self.restarts > 0 and time.monotonic() - started < self.STEADY_SECONDS
+            failures = failures + 1 if again else 0
             delay = self.RESTART_DELAYS[min(failures, len(self.RESTART_DELAYS) - 1)]
             log.error(
                 "the embedded MongoDB-wire server exited with %s; restarting it in %.1f s",
