@@ -310,7 +310,8 @@ def replayed_after_redis_forgot(desk: Desk, *, each: int = 25, timeout: float = 
             desk.slack(note, "application/json")
 
     numbers = [post(body, key) for body, key in posts]
-    wait_for(lambda: set(cards(desk)) >= set(numbers), "the API tickets' cards", timeout)
+    # Posted, and recorded on the ticket: a note is placed under the card the ticket names.
+    wait_for(lambda: all(desk.card_of(n) for n in numbers), "the API tickets' cards", timeout)
     notes = [thread_note(desk, number, n) for n, number in enumerate(numbers)]
     texts = (
         [str(u["message"]["text"]) for u in updates]
