@@ -242,17 +242,23 @@ class Outbox:
     def overdue(self, cutoff: datetime, now: datetime, limit: int = 1000) -> Iterator[Owed]:
         """Effects whose job was lost (due before `cutoff`: a job dispatched a moment ago
         may still be on its way) or whose claim's lease ran out (due before `now`: the
-        worker that held it died or stalled, and no job is on its way)."""
-        cursor = self.store.tickets.find(
-            {"outbox.due_at": at_or_before(now)},
-            {"outbox.key": 1, "outbox.due_at": 1, "outbox.lease": 1},
-        ).limit(limit)
-        for ticket in cursor:
+        worker that held it died or stalled, and no job is on its way).
+
+        Two bounded reads, so that the effects of the last grace period, most of them on
+        their way, never fill the limit in place of the ones long overdue."""
+        yield from self._due(at_or_before(cutoff), limit, leased_only=False)
+        yield from self._due({"$gt": cutoff, "$lte": now}, limit, leased_only=True)
+
+    def _due(self, due_at: Document, limit: int, *, leased_only: bool) -> Iterator[Owed]:
+        fields = {"outbox.key": 1, "outbox.due_at": 1, "outbox.lease": 1}
+        tickets = self.store.tickets.find({"outbox.due_at": due_at}, fields).limit(limit)
+        low, high = due_at.get("$gt"), due_at["$lte"]
+        for ticket in tickets:
             for record in ticket["outbox"]:
                 due = record.get("due_at")
-                if due is None:
+                if due is None or due > high or (low is not None and due <= low):
                     continue
-                if due <= cutoff or (record.get("lease") and due <= now):
+                if record.get("lease") or not leased_only:
                     yield Owed(str(ticket["_id"]), record["key"])
 
     def dead(self, *, limit: int = 100) -> list[Document]:
