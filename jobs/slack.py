@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from redis import Redis
-from redis.exceptions import LockError
-from redis.lock import Lock
 
 from bot import refs
 from bot.slack.alerts import alert_blocks, alert_text, headline_for
@@ -26,6 +24,7 @@ from bot.slack.text import SECTION_TEXT, escape
 from bot.slack.views import card_link
 from jobs.deliver import SCHEDULER_GRAIN
 from jobs.flows import FLOWS_RUN
+from jobs.lease import locked
 from jobs.runtime import Handler, Runtime
 from jobs.storms import STORM_DETECT
 from ticketcore.effects import EVERY_EVENT, Change, Lane, RetryLater, effect_kind, without_message
@@ -100,7 +99,6 @@ KINDS = (
         delay=CARD_DEBOUNCE,
     ),
 )
-CARD_LOCK_SECONDS = 30
 # How long a later change of a card waits while an earlier one is in line to redraw it;
 # it is dropped when the earlier one draws the card, and acts itself if that one is lost.
 CARD_FOLLOWER_WAIT = 60.0
@@ -139,16 +137,6 @@ def retried(record: Document) -> bool:
     return int(record.get("attempts") or 0) > 1
 
 
-def release(lock: Lock) -> None:
-    """Let go of a lock that may be gone already: it expired, or Redis restarted empty.
-    The work done under it stands. Raising here would make a card Slack accepted look
-    failed, and its retry would post it a second time."""
-    try:
-        lock.release()
-    except LockError:
-        log.warning("a Slack lock was gone before its release (Redis restarted or it expired)")
-
-
 def mention_of(actor: Actor) -> str:
     """An agent as a Slack mention; anyone else (a flow, the helpdesk) by name, escaped."""
     if actor.kind is ActorKind.AGENT:
@@ -176,10 +164,9 @@ class SlackDelivery:
         """Post the card once, then keep it in step with the ticket."""
         if claimed.get("incident") and CARD_REF not in (claimed.get("refs") or {}):
             return None  # a storm's ticket without a card: its incident's card speaks for it
-        lock = self.redis.lock(f"slack:card:{claimed['_id']}", timeout=CARD_LOCK_SECONDS)
-        if not lock.acquire(blocking=False):
-            raise RetryLater(CARD_DEBOUNCE, "another worker is updating this card")
-        try:
+        with locked(self.redis, f"slack:card:{claimed['_id']}", rt.outbox.lease) as ours:
+            if not ours:
+                raise RetryLater(CARD_DEBOUNCE, "another worker is updating this card")
             # Render the latest state, read under the lock, so a slower worker can never
             # overwrite the card with an older one.
             doc = rt.store.tickets.find_one({"_id": claimed["_id"]}, {"outbox.payload": 0})
@@ -244,8 +231,6 @@ class SlackDelivery:
             if others:
                 rt.outbox.complete_many(str(doc["_id"]), others)
             return result
-        finally:
-            release(lock)
 
     def post_to_thread(self, rt: Runtime, doc: Document, record: Document) -> None:
         """Mirror one message of the conversation under the ticket's card, with its files."""
@@ -363,10 +348,9 @@ class SlackDelivery:
         if link is None:
             return None
         incidents = Incidents(rt.store)
-        lock = self.redis.lock(f"slack:incident:{link['id']}", timeout=CARD_LOCK_SECONDS)
-        if not lock.acquire(blocking=False):
-            raise RetryLater(INCIDENT_REFRESH, "another worker is drawing this incident")
-        try:
+        with locked(self.redis, f"slack:incident:{link['id']}", rt.outbox.lease) as ours:
+            if not ours:
+                raise RetryLater(INCIDENT_REFRESH, "another worker is drawing this incident")
             incident = incidents.get(link["id"])
             if incident is None:
                 return None
@@ -412,8 +396,6 @@ class SlackDelivery:
                 incidents.drawn(incident.id, place, state, f"{answer['channel']}:{answer['ts']}")
             incidents.redrawn(incident.id, now)
             return None
-        finally:
-            release(lock)
 
     def handlers(self) -> dict[str, Handler]:
         return {
