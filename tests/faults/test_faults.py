@@ -16,11 +16,14 @@ QUIET = "rules: []\n"  # no SLA, storms or auto-close: only the fault at hand
 # Retries after 1, 2, then every 4 seconds (12 tries span 43 s): the same retries as the
 # hour-long default, without waiting it out. bench/faults.py keeps the default.
 RETRIES = "1,2,4"
+# Slack's real pace (a post per channel per second) is bench/faults.py's and the support
+# day's to show; here it would only make every scenario wait out its own thread messages.
+PACE = {"SLACK_POST_RATE": "20", "SLACK_UPDATE_RATE": "20"}
 
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    with running_desk(tmp_path, QUIET, OUTBOX_BACKOFF=RETRIES) as running:
+    with running_desk(tmp_path, QUIET, OUTBOX_BACKOFF=RETRIES, **PACE) as running:
         yield running
 
 
