@@ -1,5 +1,8 @@
 """Charts as PNG images, drawn off-screen: one figure per call and no pyplot state, so
-charts can be drawn from several threads at once."""
+charts can be drawn from several threads at once.
+
+matplotlib is imported by the first chart, not with this module: it costs half a second
+of every process's start (web, worker, each admin command), and most never draw one."""
 
 from __future__ import annotations
 
@@ -7,18 +10,14 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a server, whoever imports pyplot later
-
-from matplotlib.artist import Artist
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from ticketcore.stats import DayCount
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 SIZE_INCHES = (10.0, 5.0)
 DPI = 100  # 1000x500 px: sharp in Slack's preview, small to upload
@@ -35,6 +34,12 @@ def trend_chart(
 ) -> bytes:
     """Tickets created and resolved per day as bars and, when given, the first-response
     median per day (in seconds) as a line in hours; a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server, whoever imports pyplot later
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)  # draws with Agg, whatever the default backend
     axes = figure.add_subplot()
@@ -87,6 +92,8 @@ def draw_counts(axes: Axes, days: Sequence[DayCount]) -> None:
         label="resolved",
     )
     axes.set_ylabel("tickets", fontsize=12)
+    from matplotlib.ticker import MaxNLocator
+
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     peak = max((max(d.created, d.resolved) for d in days), default=0)
     axes.set_ylim(0, None if peak else 1)

@@ -68,19 +68,19 @@ def print_stats(
 
     from helpdesk.stats_command import as_csv, as_json, print_table
     from ticketcore.macros import Macros
-    from ticketcore.stats import Period, Stats, business_calendar
+    from ticketcore.stats import Period, Stats, business_calendar, zone_of
     from ticketcore.store import Store
 
     flows = flows_file(settings, Macros.load(settings.macros_file))
     calendar = business_calendar(flows.current().sla if flows is not None else None)
+    try:  # before anything starts: a mistyped period is refused at once
+        period = Period.parse(since, now=utc_now(), zone=zone_of(calendar))
+    except ValueError as exc:
+        print(f"helpdesk: --since: {exc}", file=sys.stderr)
+        return 2
     stack = open_stack(settings, own_embedded=False)
     try:
         stats = Stats(Store.connect(stack.mongo, settings.mongodb_db), calendar)
-        try:
-            period = Period.parse(since, now=utc_now(), zone=stats.zone)
-        except ValueError as exc:
-            print(f"helpdesk: --since: {exc}", file=sys.stderr)
-            return 2
         report = stats.report(period, queue=queue, channel=channel)
     finally:
         stack.close()

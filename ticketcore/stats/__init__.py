@@ -18,7 +18,12 @@ from ticketcore.stats.model import (
     nearest_rank,
     percentiles,
 )
-from ticketcore.stats.reporting import Stats, business_calendar, hand_written_first_response_median
+from ticketcore.stats.reporting import (
+    Stats,
+    business_calendar,
+    hand_written_first_response_median,
+    zone_of,
+)
 
 __all__ = [
     "AGE_BUCKETS",
@@ -38,4 +43,5 @@ __all__ = [
     "hand_written_first_response_median",
     "nearest_rank",
     "percentiles",
+    "zone_of",
 ]

@@ -30,6 +30,11 @@ from ticketcore.stats.model import (
 from ticketcore.store import Document, Store
 
 
+def zone_of(calendar: BusinessCalendar | None) -> str:
+    """The time zone a report counts days in: the calendar's, else UTC."""
+    return "UTC" if calendar is None else calendar.config.timezone
+
+
 class Stats:
     """Reports over the store; with a calendar, durations count its business hours only."""
 
@@ -39,8 +44,7 @@ class Stats:
 
     @property
     def zone(self) -> str:
-        """The time zone days are counted in: the calendar's, else UTC."""
-        return "UTC" if self.calendar is None else self.calendar.config.timezone
+        return zone_of(self.calendar)
 
     def report(
         self,
