@@ -83,6 +83,25 @@ OSMEM_SCORE_CURSOR = pytest.mark.xfail(
 )
 
 
+@pytest.fixture(scope="module")
+def deep(client: Elasticsearch) -> Index:
+    """DEEP tickets, indexed once for the tests that only page through them. Texts of
+    three lengths make scores tie in big groups; a shared minute ties times."""
+    opened = Index(client, alias=f"tickets-{uuid.uuid4().hex[:8]}")
+    opened.ensure()
+    opened.upsert(
+        [
+            ticket(
+                n,
+                player_texts=("gems " + "x " * (n % 3),),
+                updated_at=START + timedelta(minutes=n // 7),
+            )
+            for n in range(DEEP)
+        ]
+    )
+    return opened
+
+
 @pytest.mark.parametrize(
     ("terms", "scored"),
     [
@@ -91,18 +110,9 @@ OSMEM_SCORE_CURSOR = pytest.mark.xfail(
     ],
 )
 def test_cursor_pages_past_ten_thousand_hits(
-    index: Index, terms: tuple[Term, ...], scored: bool
+    deep: Index, terms: tuple[Term, ...], scored: bool
 ) -> None:
-    # Texts of three lengths make scores tie in big groups; a shared minute ties times.
-    tickets = [
-        ticket(
-            n,
-            player_texts=("gems " + "x " * (n % 3),),
-            updated_at=START + timedelta(minutes=n // 7),
-        )
-        for n in range(DEEP)
-    ]
-    index.upsert(tickets)
+    index = deep
     seen: list[int] = []
     cursor = None
     pages = 0
