@@ -92,6 +92,11 @@ class Store:
         self.tickets.create_index([("status", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("player.player_id", ASCENDING), ("number", DESCENDING)])
         self.tickets.create_index([("assignee", ASCENDING), ("number", DESCENDING)])
+        # An agent's open tickets (status `$in` the open ones), and a list of one agent's
+        # tickets in one status, newest first.
+        self.tickets.create_index(
+            [("assignee", ASCENDING), ("status", ASCENDING), ("number", DESCENDING)]
+        )
         # An agent's report also reads the tickets the agent replied on, changed since the
         # period's start (ticketcore.stats; writes.AGENT_REPLIES).
         self.tickets.create_index([("agent_replies.by", ASCENDING), ("updated_at", ASCENDING)])
@@ -123,6 +128,10 @@ class Store:
         # What changed since a moment: a search rebuild's catch-up.
         self.tickets.create_index([("updated_at", ASCENDING)])
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])
+        # A Telegram player's open tickets (status `$in` the open ones).
+        self.tickets.create_index(
+            [("player.telegram_user_id", ASCENDING), ("status", ASCENDING), ("number", DESCENDING)]
+        )
         self.tickets.create_index([("player.email", ASCENDING), ("number", DESCENDING)])
         # Create the counter up front, so racing first tickets never race to create it.
         self.counters.update_one(
@@ -137,6 +146,11 @@ class Store:
     def search_rebuilds(self) -> Collection[Document]:
         """The checkpoint and lease of a running search rebuild (see search/rebuild.py)."""
         return self.db["search_rebuilds"]
+
+    def latest_number(self, counter: str = NUMBER_COUNTER) -> int:
+        """The number taken last (0 before the first)."""
+        doc = self.counters.find_one({"_id": counter})
+        return int(doc["value"]) if doc is not None else 0
 
     def next_number(self, counter: str = NUMBER_COUNTER) -> int:
         """Atomically take the next number; a number once taken is never reused."""
