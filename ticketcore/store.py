@@ -125,6 +125,9 @@ class Store:
         self.tickets.create_index([("escalation.last_alert_at", ASCENDING)], sparse=True)
         self.tickets.create_index([("sla_next_check", ASCENDING)], sparse=True)
         self.tickets.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
+        # The auto-close: answered tickets quiet since a moment, resolved ones done since one.
+        self.tickets.create_index([("status", ASCENDING), ("last_agent_reply_at", ASCENDING)])
+        self.tickets.create_index([("status", ASCENDING), ("resolved_at", ASCENDING)])
         # What changed since a moment: a search rebuild's catch-up.
         self.tickets.create_index([("updated_at", ASCENDING)])
         self.tickets.create_index([("player.telegram_user_id", ASCENDING), ("number", DESCENDING)])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pymongo
@@ -232,3 +234,14 @@ def test_a_telegram_players_open_tickets_read_only_theirs(grown: Grown) -> None:
     user = grown.telegram_users[-1]
     theirs = grown.plain["tickets"].count_documents({"player.telegram_user_id": user})
     assert grown.examined(lambda: service.open_for_telegram(user)) <= theirs
+
+
+def test_the_auto_close_reads_only_the_tickets_it_may_close(grown: Grown) -> None:
+    clock = FakeClock()
+    service = TicketService(grown.store, clock)
+    # Nothing is quiet long enough to close: the sweep must find that out without
+    # reading the thousands of closed tickets.
+    sweep = partial(
+        service.auto_close, answered_after=timedelta(days=3650), resolved_after=timedelta(days=3650)
+    )
+    assert grown.examined(sweep) <= PAGE
