@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     stats_cmd.add_argument("--queue")
     stats_cmd.add_argument("--channel")
     stats_cmd.add_argument(
-        "--backfill", action="store_true", help="fill tickets written before the upgrade, once"
+        "--backfill",
+        action="store_true",
+        help="fill what reports read on older tickets, and count tickets per status again",
     )
     outbox_cmd = commands.add_parser("outbox", help="see and retry effects that gave up")
     outbox_actions = outbox_cmd.add_subparsers(dest="outbox_command", required=True)

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ticketcore.counts import TicketCounts
 from ticketcore.stats import Report
 from ticketcore.stats.timeline import backfill as fill_timelines
 from ticketcore.store import Store
@@ -39,10 +40,14 @@ def share(value: float | None, *, scale: float = 1.0) -> str:
 
 def backfill(store: Store) -> str:
     """Fill the status moves and agent replies of every ticket that lacks them, from its
-    history; what was done, in a line."""
+    history, and count the tickets in each status again; what was done, in a line."""
     store.ensure_indexes()
     filled = fill_timelines(store)
-    return f"filled the status moves and agent replies of {filled} tickets from their history"
+    TicketCounts(store).recount()
+    return (
+        f"filled the status moves and agent replies of {filled} tickets from their history;"
+        " counted the tickets in each status again"
+    )
 
 
 def rows(report: Report) -> Iterator[tuple[str, str, str]]:

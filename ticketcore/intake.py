@@ -185,6 +185,7 @@ class PlayerIntake(TicketWriter):
                 outbox=entry_record(entry, kinds),
             )
             self.store.tickets.insert_one(doc)
+            self.counts.opened(ticket)
             self._dispatch(ticket.id, [r["key"] for r in doc["outbox"]], opening=True)
             return ticket
 

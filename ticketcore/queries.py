@@ -9,6 +9,7 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 
 from ticketcore.clock import Clock
+from ticketcore.counts import TicketCounts
 from ticketcore.errors import TicketNotFound
 from ticketcore.lifecycle import OPEN_STATUSES, Status
 from ticketcore.models import Channel, HistoryEntry, MessagePage, Player, Priority, Ticket
@@ -192,8 +193,7 @@ class TicketQueries:
         return [to_ticket(d) for d in docs.limit(20)]
 
     def count_by_status(self, *, queue: str | None = None) -> dict[Status, int]:
-        base: Document = {} if queue is None else {"queue": queue}
-        return {s: self.store.tickets.count_documents({**base, "status": s.value}) for s in Status}
+        return TicketCounts(self.store).by_status(queue=queue)
 
     def opening_text(self, ticket: Ticket) -> str:
         """The text the ticket was opened with (read from history only for old tickets)."""

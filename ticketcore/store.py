@@ -17,6 +17,7 @@ from ticketcore.models import HistoryEntry, Ticket
 Document = dict[str, Any]
 
 NUMBER_COUNTER = "ticket_number"
+COUNTS_MADE = "ticket_counts"  # in the counters: the counts per status exist (counts.py)
 # Indexes earlier versions made that no query uses any more. Every index is rewritten on
 # every update of a ticket, so an unused one is pure cost: `outbox.key` (one entry per
 # owed effect) made each outbox write about a tenth dearer on the embedded server.
@@ -140,6 +141,15 @@ class Store:
         self.counters.update_one(
             {"_id": NUMBER_COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
         )
+        if self.tickets.find_one({}, {"_id": 1}) is None:  # a new install: nothing to count
+            self.counters.update_one(
+                {"_id": COUNTS_MADE}, {"$setOnInsert": {"value": 1}}, upsert=True
+            )
+
+    @property
+    def ticket_counts(self) -> Collection[Document]:
+        """Tickets per status, one document per queue (see counts.py)."""
+        return self.db["ticket_counts"]
 
     @property
     def incidents(self) -> Collection[Document]:

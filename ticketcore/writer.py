@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ticketcore import sla_clock
 from ticketcore.clock import Clock
+from ticketcore.counts import TicketCounts
 from ticketcore.effects import (
     CORE_KINDS,
     Change,
@@ -89,6 +90,7 @@ class TicketWriter(TicketQueries):
         self.dispatcher: Dispatcher = dispatcher or NoDispatch()
         self.subscriptions = subscriptions or EffectTable.of(CORE_KINDS).subscriptions()
         self.sla = sla  # the SLA policies in force (they may be reloaded), or none
+        self.counts = TicketCounts(store)
 
     def _record(self, number: int, action: Action) -> Ticket:
         """Write an action that does not depend on the ticket's state (a note)."""
@@ -147,6 +149,7 @@ class TicketWriter(TicketQueries):
                 guard.update(still_waiting(relied_on.values()))
             written = self.store.tickets.update_one(guard, result.update)
             if written.matched_count:
+                self.counts.moved(current, result.ticket)
                 self._after_write(doc, result.keys)
                 return result.ticket
             time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # let the winner finish

@@ -150,6 +150,7 @@ def test_the_command_backfills_an_install(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "app", "stats", "--backfill"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert (
-        done.stdout == "filled the status moves and agent replies of 0 tickets from their history\n"
+    assert done.stdout == (
+        "filled the status moves and agent replies of 0 tickets from their history;"
+        " counted the tickets in each status again\n"
     )
