@@ -36,6 +36,11 @@ def at_or_before(moment: datetime) -> Document:
     return {"$gte": EARLIEST, "$lte": moment}
 
 
+def is_set() -> Document:
+    """A filter on an indexed date: set, at any moment (see `at_or_before`)."""
+    return {"$gte": EARLIEST}
+
+
 @dataclass(frozen=True)
 class Store:
     """The helpdesk's collections in one MongoDB database."""
@@ -103,6 +108,8 @@ class Store:
         self.tickets.create_index([("agent_replies.by", ASCENDING), ("updated_at", ASCENDING)])
         # The sweeper's question: which effects are owed and overdue?
         self.tickets.create_index([("outbox.due_at", ASCENDING)])
+        # Effects that gave up: few tickets hold one (metrics, `helpdesk outbox dead`).
+        self.tickets.create_index([("outbox.dead_at", ASCENDING)], sparse=True)
         self.history.create_index(
             [("ticket_id", ASCENDING), ("is_message", ASCENDING), ("seq", ASCENDING)]
         )

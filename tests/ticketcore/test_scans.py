@@ -31,6 +31,7 @@ from tests.conftest import FakeClock
 from ticketcore.counts import TicketCounts
 from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind, Channel, Player
+from ticketcore.outbox import Outbox
 from ticketcore.service import TicketService
 from ticketcore.store import NUMBER_COUNTER, Store
 
@@ -254,3 +255,11 @@ def test_the_counts_per_status_read_no_ticket(grown: Grown) -> None:
     assert sum(counts.values()) > TICKETS
     assert grown.examined(service.count_by_status) == 0
     assert grown.examined(lambda: service.count_by_status(queue="billing")) == 0
+
+
+def test_the_outbox_gauges_read_only_tickets_that_owe(grown: Grown) -> None:
+    owing = grown.plain["tickets"].count_documents({"outbox.0": {"$exists": True}})
+    assert 0 < owing < 100  # the service's own tickets: no worker ran
+    counts = Outbox(grown.store).counts
+    assert counts()["pending"] > 0
+    assert grown.examined(counts) <= owing
