@@ -30,10 +30,13 @@ from pymongo.monitoring import (
 from tests.conftest import FakeClock
 from ticketcore.counts import TicketCounts
 from ticketcore.lifecycle import Status
-from ticketcore.models import Actor, ActorKind, Channel, Player
+from ticketcore.models import Actor, ActorKind, Channel, HistoryEntry, Player
 from ticketcore.outbox import Outbox
+from ticketcore.queries import carried_entries
+from ticketcore.search.indexing import TicketReader
 from ticketcore.service import TicketService
-from ticketcore.store import NUMBER_COUNTER, Store
+from ticketcore.store import NUMBER_COUNTER, Store, entry_document
+from ticketcore.writes import new_entry_id
 
 Document = dict[str, Any]
 
@@ -129,7 +132,7 @@ def clones(templates: list[Document], first: int, count: int) -> Iterator[Docume
     for offset, template in zip(range(count), itertools.cycle(templates), strict=False):
         number = first + offset
         copy = {k: v for k, v in template.items() if k not in ("inbound_ids", "mail_ids")}
-        copy |= {"_id": ObjectId(), "number": number, "outbox": []}
+        copy |= {"_id": ObjectId(), "number": number, "outbox": [], "template": template["_id"]}
         if number % 50:
             copy |= {"status": Status.CLOSED.value, "active": False}
             copy["assignee"] = AGENTS[number % len(AGENTS)].id
@@ -140,6 +143,22 @@ def clones(templates: list[Document], first: int, count: int) -> Iterator[Docume
             player["telegram_user_id"] = player["telegram_chat_id"] = 100_000 + number % 400
         copy["player"] = player
         yield copy
+
+
+def histories(
+    copies: list[Document], stories: dict[ObjectId, list[HistoryEntry]]
+) -> Iterator[Document]:
+    """Each copy's history, as its template's was stored, under ids of its own."""
+    for copy in copies:
+        for entry in stories[copy["template"]]:
+            moved = entry.model_copy(
+                update={
+                    "id": new_entry_id(),
+                    "ticket_id": str(copy["_id"]),
+                    "number": copy["number"],
+                }
+            )
+            yield entry_document(moved)
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +172,12 @@ def grown(mongo_client: pymongo.MongoClient, mongo_uri: str) -> Iterator[Grown]:
     # follows, and a few recent ones of the service's again (kept as written).
     players, telegram_users = grow(service, clock)
     templates = list(setup.tickets.find({}, {"outbox": 0}))
+    stories = {t["_id"]: carried_entries(t) for t in setup.tickets.find({}, {"outbox": 1})}
     first = setup.tickets.count_documents({}) + 1
     for start in range(0, TICKETS, 500):
-        setup.tickets.insert_many(clones(templates, first + start, min(500, TICKETS - start)))
+        batch = list(clones(templates, first + start, min(500, TICKETS - start)))
+        setup.tickets.insert_many(batch)
+        setup.history.insert_many(histories(batch, stories))
     setup.counters.update_one({"_id": NUMBER_COUNTER}, {"$set": {"value": first + TICKETS - 1}})
     TicketCounts(setup).recount()  # the copies were written past the service
     recent_players, recent_users = grow(service, clock)
@@ -263,3 +285,15 @@ def test_the_outbox_gauges_read_only_tickets_that_owe(grown: Grown) -> None:
     counts = Outbox(grown.store).counts
     assert counts()["pending"] > 0
     assert grown.examined(counts) <= owing
+
+
+def test_indexing_a_ticket_reads_only_its_history(grown: Grown) -> None:
+    reader = TicketReader(grown.store)
+    newest = list(grown.plain["tickets"].find({}).sort("number", -1).limit(3))
+    theirs = grown.plain["history"].count_documents(
+        {"ticket_id": {"$in": [d["_id"] for d in newest]}}
+    )
+    assert grown.plain["history"].estimated_document_count() > 10 * theirs
+    assert grown.examined(lambda: reader.read(newest)) <= theirs
+    # A rebuild's batch: every ticket between two ids.
+    assert grown.examined(lambda: reader.read(newest[::-1], every_id_between=True)) <= theirs

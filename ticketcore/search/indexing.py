@@ -18,7 +18,7 @@ from ticketcore.store import Document, Store, to_ticket
 
 # What a message contributes to the index: its order in the ticket, its kind, its text.
 Message = tuple[int, MessageKind, str]
-_MESSAGE_FIELDS = {"ticket_id": 1, "seq": 1, "message.kind": 1, "message.text": 1}
+_MESSAGE_FIELDS = {"ticket_id": 1, "seq": 1, "is_message": 1, "message.kind": 1, "message.text": 1}
 
 
 def indexed(ticket: Ticket, messages: Iterable[Message]) -> IndexedTicket:
@@ -64,8 +64,13 @@ class TicketReader:
         ids: Document = {"$in": list(messages)}
         if every_id_between and docs:
             ids = {"$gte": docs[0]["_id"], "$lte": docs[-1]["_id"]}
-        stored = self.store.history.find({"ticket_id": ids, "is_message": True}, _MESSAGE_FIELDS)
+        # The tickets alone in the query, messages picked here: with `is_message` beside a
+        # range or a list of tickets, no index serves it and the embedded server read the
+        # whole history for every batch of a rebuild and every ticket indexed.
+        stored = self.store.history.find({"ticket_id": ids}, _MESSAGE_FIELDS)
         for entry in stored:
+            if not entry.get("is_message"):
+                continue
             message = entry["message"]
             kind = MessageKind(message["kind"])
             found = messages.get(entry["ticket_id"])
