@@ -172,8 +172,10 @@ class TicketQueries:
         known: dict[str, set[object]] = {
             name: {value} if value is not None else set() for name, value in identities.items()
         }
+        # One query per identity: the embedded server serves no `$or` from an index, and
+        # the directory holds every player the desk has met.
         ours = [{name: value} for name, values in known.items() for value in values]
-        for record in self.store.players.find({"$or": ours}) if ours else []:
+        for record in (found for query in ours for found in self.store.players.find(query)):
             for name, values in known.items():
                 if record.get(name) is not None:
                     values.add(record[name])

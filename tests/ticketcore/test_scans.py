@@ -47,14 +47,14 @@ AGENTS = [Actor(kind=ActorKind.AGENT, id=f"U0SCAN{n:02d}", name=f"Agent {n}") fo
 
 @dataclass
 class Reads(CommandListener):
-    """The queries sent to the tickets and history while `recording`."""
+    """The queries sent to the tickets, history and players while `recording`."""
 
     recording: bool = False
     sent: list[tuple[str, Document]] = field(default_factory=list)
 
     def started(self, event: CommandStartedEvent) -> None:
         command, name = event.command, event.command_name
-        if not self.recording or command.get(name) not in ("tickets", "history"):
+        if not self.recording or command.get(name) not in ("tickets", "history", "players"):
             return
         if name == "find":
             self.sent.append((command["find"], command.get("filter", {})))
@@ -180,6 +180,10 @@ def grown(mongo_client: pymongo.MongoClient, mongo_uri: str) -> Iterator[Grown]:
         setup.history.insert_many(histories(batch, stories))
     setup.counters.update_one({"_id": NUMBER_COUNTER}, {"$set": {"value": first + TICKETS - 1}})
     TicketCounts(setup).recount()  # the copies were written past the service
+    directory = (
+        {"player_id": f"p-dir-{n}", "email": f"dir{n}@example.com"} for n in range(TICKETS)
+    )
+    setup.players.insert_many(list(directory))
     recent_players, recent_users = grow(service, clock)
     reads = Reads()
     client: pymongo.MongoClient = pymongo.MongoClient(
@@ -297,3 +301,11 @@ def test_indexing_a_ticket_reads_only_its_history(grown: Grown) -> None:
     assert grown.examined(lambda: reader.read(newest)) <= theirs
     # A rebuild's batch: every ticket between two ids.
     assert grown.examined(lambda: reader.read(newest[::-1], every_id_between=True)) <= theirs
+
+
+def test_a_players_tickets_on_the_card_read_only_theirs(grown: Grown) -> None:
+    service = queries(grown)
+    player = Player(player_id=grown.players[-1], email="dir7@example.com")
+    theirs = grown.plain["tickets"].count_documents({"player.player_id": player.player_id})
+    assert service.player_tickets(player)
+    assert grown.examined(lambda: service.player_tickets(player)) <= theirs + 2
