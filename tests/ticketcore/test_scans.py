@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pymongo
@@ -33,7 +34,9 @@ from ticketcore.lifecycle import Status
 from ticketcore.models import Actor, ActorKind, Channel, HistoryEntry, Player
 from ticketcore.outbox import Outbox
 from ticketcore.queries import carried_entries
+from ticketcore.search.embedded import EmbeddedIndex
 from ticketcore.search.indexing import TicketReader
+from ticketcore.search.rebuild import Rebuild
 from ticketcore.service import TicketService
 from ticketcore.store import NUMBER_COUNTER, Store, entry_document
 from ticketcore.writes import new_entry_id
@@ -299,8 +302,13 @@ def test_indexing_a_ticket_reads_only_its_history(grown: Grown) -> None:
     )
     assert grown.plain["history"].estimated_document_count() > 10 * theirs
     assert grown.examined(lambda: reader.read(newest)) <= theirs
-    # A rebuild's batch: every ticket between two ids.
-    assert grown.examined(lambda: reader.read(newest[::-1], every_id_between=True)) <= theirs
+
+
+def test_a_rebuild_reads_a_slice_of_tickets_at_a_time(grown: Grown, tmp_path: Path) -> None:
+    rebuild = Rebuild(grown.store, EmbeddedIndex(tmp_path), FakeClock(), batch=PAGE)
+    first_slice = next(rebuild._scan(after=0))
+    assert len(first_slice[1]) == PAGE
+    assert grown.examined(lambda: next(rebuild._scan(after=1_000))) <= PAGE
 
 
 def test_a_players_tickets_on_the_card_read_only_theirs(grown: Grown) -> None:

@@ -54,28 +54,20 @@ class TicketReader:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def read(self, docs: list[Document], *, every_id_between: bool = False) -> list[IndexedTicket]:
-        """`every_id_between`: the docs are every ticket from the first `_id` to the last (a
-        scan in `_id` order), so their messages are one index range, not a list of ids:
-        many times cheaper for a large batch."""
+    def read(self, docs: list[Document]) -> list[IndexedTicket]:
         # Keyed by entry id: an entry both stored and still carried in the outbox (a worker
         # moving it between the two reads) counts once.
         messages: dict[ObjectId, dict[str, Message]] = {doc["_id"]: {} for doc in docs}
-        ids: Document = {"$in": list(messages)}
-        if every_id_between and docs:
-            ids = {"$gte": docs[0]["_id"], "$lte": docs[-1]["_id"]}
-        # The tickets alone in the query, messages picked here: with `is_message` beside a
-        # range or a list of tickets, no index serves it and the embedded server read the
-        # whole history for every batch of a rebuild and every ticket indexed.
-        stored = self.store.history.find({"ticket_id": ids}, _MESSAGE_FIELDS)
+        # The tickets alone in the query, messages picked here: with `is_message` beside
+        # the list of tickets, no index serves it and the embedded server read the whole
+        # history for every batch of a rebuild and every ticket indexed.
+        stored = self.store.history.find({"ticket_id": {"$in": list(messages)}}, _MESSAGE_FIELDS)
         for entry in stored:
             if not entry.get("is_message"):
                 continue
             message = entry["message"]
             kind = MessageKind(message["kind"])
-            found = messages.get(entry["ticket_id"])
-            if found is not None:  # a ticket opened inside the range since the scan read it
-                found[str(entry["_id"])] = (entry["seq"], kind, message["text"])
+            messages[entry["ticket_id"]][str(entry["_id"])] = (entry["seq"], kind, message["text"])
         for doc in docs:
             for carried in carried_entries(doc):
                 if carried.message is not None:

@@ -5,8 +5,8 @@ Searches and the outbox's index jobs keep using the live generation throughout. 
 
 1. claims the rebuild (one runs at a time, by a lease in the store), and resumes an
    unfinished one whose generation still exists, or starts a new generation;
-2. copies every ticket in `_id` order, a batch at a time, recording the last `_id` after
-   each durable batch: an interrupted rebuild goes on from there;
+2. copies every ticket in number order, a slice of numbers at a time, recording the last
+   number after each durable slice: an interrupted rebuild goes on from there;
 3. catches up: the tickets changed since the rebuild began are copied again, because the
    scan may have read them before their change, or passed their place before they opened;
 4. promotes the new generation, for every process at its next search or write;
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from time import monotonic
-from typing import Any, Protocol
+from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError
 
@@ -97,11 +97,12 @@ class Rebuild:
         state, resumed = self._claim()
         generation: str = state["generation"]
         try:
-            self.progress.stage("copying", self.store.tickets.estimated_document_count())
+            self.progress.stage("copying", self.store.latest_number())
             self.progress.advance(state["copied"])
             after = state.get("after")
-            scan = {"_id": {"$gt": after}} if after is not None else {}
-            self._copy(generation, scan, checkpoint=True)
+            self._copy(
+                generation, self._scan(after if isinstance(after, int) else 0), checkpoint=True
+            )
             caught_from = self.clock()
             caught_up = self._copy(generation, self._changed_since(state["started_at"]))
             replaced = self.index.live_generation()
@@ -124,42 +125,61 @@ class Rebuild:
             seconds=monotonic() - began,
         )
 
-    def _changed_since(self, moment: datetime) -> Document:
-        return {"updated_at": {"$gte": moment - SKEW}}
+    def _scan(self, after: int) -> Iterator[tuple[int | None, list[Document]]]:
+        """Every ticket numbered after `after`, a slice of `batch` numbers at a time, with
+        the slice's last number. A slice bounded on both sides costs what it holds: with
+        one open-ended query the embedded server read every ticket before the first batch
+        (a year's store held in its memory at once). Tickets opened meanwhile are the
+        catch-up's."""
+        last = self.store.latest_number()
+        while after < last:
+            upto = min(after + self.batch, last)
+            yield upto, list(self.store.tickets.find({"number": {"$gt": after, "$lte": upto}}))
+            after = upto
 
-    def _copy(self, generation: str, where: Document, *, checkpoint: bool = False) -> int:
-        """Copy the tickets matching `where` in `_id` order; how many. The scan (the one that
-        checkpoints) reads every ticket in its range, so it reads messages by range too."""
-        if not checkpoint:
-            self.progress.stage("catching up", self.store.tickets.count_documents(where))
+    def _changed_since(self, moment: datetime) -> Iterator[tuple[int | None, list[Document]]]:
+        """The tickets changed since `moment`, a batch at a time (a rebuild's span of them)."""
+        where = {"updated_at": {"$gte": moment - SKEW}}
+        self.progress.stage("catching up", self.store.tickets.count_documents(where))
+        with self.store.tickets.find(where).batch_size(self.batch) as cursor:
+            while docs := list(islice(cursor, self.batch)):
+                yield None, docs
+
+    def _copy(
+        self,
+        generation: str,
+        pages: Iterator[tuple[int | None, list[Document]]],
+        *,
+        checkpoint: bool = False,
+    ) -> int:
+        """Copy the tickets of every page; how many. The scan's pages checkpoint."""
         copied = 0
-        for last_id, tickets in self._batches(where, every_id_between=checkpoint):
-            self.index.write_generation(generation, tickets)
+        for last, tickets in self._read_ahead(pages):
+            if tickets:
+                self.index.write_generation(generation, tickets)
             copied += len(tickets)
-            self._renew({"after": last_id, "copied": len(tickets)} if checkpoint else {})
+            self._renew({"after": last, "copied": len(tickets)} if checkpoint else {})
             self.progress.advance(len(tickets))
         return copied
 
-    def _batches(
-        self, where: Document, *, every_id_between: bool
-    ) -> Iterator[tuple[Any, list[IndexedTicket]]]:
-        """(last `_id`, tickets) a batch at a time, the next one read while the caller writes
-        this one: the store's reads and the index's writes overlap."""
-        cursor = self.store.tickets.find(where).sort("_id", 1).batch_size(self.batch)
+    def _read_ahead(
+        self, pages: Iterator[tuple[int | None, list[Document]]]
+    ) -> Iterator[tuple[int | None, list[IndexedTicket]]]:
+        """Each page's tickets as the index keeps them, the next page read while the caller
+        writes this one: the store's reads and the index's writes overlap."""
 
-        def read() -> tuple[Any, list[IndexedTicket]]:
-            docs = list(islice(cursor, self.batch))
-            tickets = self.reader.read(docs, every_id_between=every_id_between)
-            return (docs[-1]["_id"] if docs else None), tickets
+        def read() -> tuple[int | None, list[IndexedTicket]] | None:
+            page = next(pages, None)
+            if page is None:
+                return None
+            last, docs = page
+            return last, self.reader.read(docs)
 
-        with cursor, ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
+        with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
             ahead = pool.submit(read)
-            while True:
-                last_id, tickets = ahead.result()
-                if not tickets:
-                    return
+            while (done := ahead.result()) is not None:
                 ahead = pool.submit(read)
-                yield last_id, tickets
+                yield done
 
     # -- the lease and the checkpoint --------------------------------------------------------
 
