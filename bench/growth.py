@@ -73,7 +73,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -89,12 +89,10 @@ from bench.harness import percentile, positive, print_results, summary, temporar
 from bench.search import EN_PHRASES, EN_REPLIES, EN_SUBJECTS, NOTES, cumulative, zipf
 from embedded import servers
 from tests.conftest import wait_for
-from tests.e2e.desk import AGENTS, ANN, LEAD, LEAD_GROUP, Desk, Fakes
-from tests.fakes.game_api import FakeGameApi
+from tests.e2e.desk import ANN, Desk, running_desk
 from tests.fakes.mail import SUPPORT_ADDRESS
-from tests.fakes.mailgun import FakeMailgun
 from tests.fakes.slack import FakeSlack, event_body, slash_command_body
-from tests.fakes.telegram import FakeTelegram, callback_update, text_update
+from tests.fakes.telegram import callback_update, text_update
 from ticketcore.counts import TicketCounts
 from ticketcore.flows_file import FlowsFile, load_flows_file
 from ticketcore.service import TicketService
@@ -538,24 +536,10 @@ def counted(store: Store) -> None:
 # ----------------------------------------------------------------- the desk
 
 
-@contextmanager
-def growth_desk(directory: Path) -> Iterator[Desk]:
+def growth_desk(directory: Path) -> AbstractContextManager[Desk]:
     """A desk on embedded defaults with the fakes around it, the shipped intervals, and
     this benchmark's rules."""
-    with ExitStack() as stack:
-        slack = stack.enter_context(FakeSlack())
-        slack.channel_members[AGENTS] = [ANN]
-        slack.usergroup_users[LEAD_GROUP] = [LEAD]
-        fakes = Fakes(
-            slack=slack,
-            telegram=stack.enter_context(FakeTelegram()),
-            mailgun=stack.enter_context(FakeMailgun()),
-            game=stack.enter_context(FakeGameApi()),
-        )
-        desk = Desk(directory / "var", fakes, FLOWS, dict(SHIPPED))
-        stack.callback(desk.close)
-        desk.start()
-        yield desk
+    return running_desk(directory, FLOWS, **SHIPPED)
 
 
 def player_mail(address: str, subject: str, text: str, answering: str | None = None) -> bytes:
