@@ -302,6 +302,14 @@ def test_indexing_a_ticket_reads_only_its_history(grown: Grown) -> None:
     )
     assert grown.plain["history"].estimated_document_count() > 10 * theirs
     assert grown.examined(lambda: reader.read(newest)) <= theirs
+    # A rebuild's slice asks for its ids' range: the same tickets, read once over.
+    in_slice = list(grown.plain["tickets"].find({"number": {"$gt": 100, "$lte": 100 + PAGE}}))
+    ids = [doc["_id"] for doc in in_slice]
+    in_range = {"ticket_id": {"$gte": min(ids), "$lte": max(ids)}}
+    assert reader.read(in_slice, by_id_range=True) == reader.read(in_slice)
+    assert any(ticket.player_texts for ticket in reader.read(in_slice))
+    read = grown.examined(lambda: reader.read(in_slice, by_id_range=True))
+    assert read <= grown.plain["history"].count_documents(in_range) < 20 * PAGE
 
 
 def test_a_rebuild_reads_a_slice_of_tickets_at_a_time(grown: Grown, tmp_path: Path) -> None:

@@ -54,20 +54,26 @@ class TicketReader:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def read(self, docs: list[Document]) -> list[IndexedTicket]:
+    def read(self, docs: list[Document], *, by_id_range: bool = False) -> list[IndexedTicket]:
+        """`by_id_range`: ask for the history of the whole range of the docs' ids, and skip
+        the entries of tickets outside them (a rebuild's slice of numbers, whose ids are
+        close together). The embedded server checks a long `$in` against every entry it
+        reads, a thousand ids a thousand times over; a range it checks once."""
         # Keyed by entry id: an entry both stored and still carried in the outbox (a worker
         # moving it between the two reads) counts once.
         messages: dict[ObjectId, dict[str, Message]] = {doc["_id"]: {} for doc in docs}
+        ids: Document = {"$in": list(messages)}
+        if by_id_range and messages:
+            ids = {"$gte": min(messages), "$lte": max(messages)}
         # The tickets alone in the query, messages picked here: with `is_message` beside
-        # the list of tickets, no index serves it and the embedded server read the whole
-        # history for every batch of a rebuild and every ticket indexed.
-        stored = self.store.history.find({"ticket_id": {"$in": list(messages)}}, _MESSAGE_FIELDS)
-        for entry in stored:
-            if not entry.get("is_message"):
+        # them, no index serves it and the embedded server read the whole history.
+        for entry in self.store.history.find({"ticket_id": ids}, _MESSAGE_FIELDS):
+            found = messages.get(entry["ticket_id"])
+            if found is None or not entry.get("is_message"):
                 continue
             message = entry["message"]
             kind = MessageKind(message["kind"])
-            messages[entry["ticket_id"]][str(entry["_id"])] = (entry["seq"], kind, message["text"])
+            found[str(entry["_id"])] = (entry["seq"], kind, message["text"])
         for doc in docs:
             for carried in carried_entries(doc):
                 if carried.message is not None:

@@ -154,7 +154,7 @@ class Rebuild:
     ) -> int:
         """Copy the tickets of every page; how many. The scan's pages checkpoint."""
         copied = 0
-        for last, tickets in self._read_ahead(pages):
+        for last, tickets in self._read_ahead(pages, by_id_range=checkpoint):
             if tickets:
                 self.index.write_generation(generation, tickets)
             copied += len(tickets)
@@ -163,17 +163,18 @@ class Rebuild:
         return copied
 
     def _read_ahead(
-        self, pages: Iterator[tuple[int | None, list[Document]]]
+        self, pages: Iterator[tuple[int | None, list[Document]]], *, by_id_range: bool
     ) -> Iterator[tuple[int | None, list[IndexedTicket]]]:
         """Each page's tickets as the index keeps them, the next page read while the caller
-        writes this one: the store's reads and the index's writes overlap."""
+        writes this one: the store's reads and the index's writes overlap. `by_id_range`:
+        the scan's slices, whose ids are close together (TicketReader.read)."""
 
         def read() -> tuple[int | None, list[IndexedTicket]] | None:
             page = next(pages, None)
             if page is None:
                 return None
             last, docs = page
-            return last, self.reader.read(docs)
+            return last, self.reader.read(docs, by_id_range=by_id_range)
 
         with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as pool:
             ahead = pool.submit(read)
