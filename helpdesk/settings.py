@@ -27,7 +27,14 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = None
     mongodb_db: str = "helpdesk"
     redis_url: str | None = None
-    elasticsearch_url: str | None = None
+    elasticsearch_url: str | None = None  # may carry user:password; or a cloud id below
+    # Elastic Cloud's deployment id, instead of ELASTICSEARCH_URL.
+    elasticsearch_cloud_id: str | None = None
+    # Credentials: an API key ("id:key" or its encoded form), or a user and a password.
+    elasticsearch_api_key: str | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: str | None = None
+    elasticsearch_ca_certs: Path | None = None  # a CA bundle for a private certificate
     # Named keys with scopes, "name:scope,scope:KEY;..." (handlers/api_keys.py).
     api_keys: str | None = None
     metrics_token: str | None = None  # a bearer token /metrics asks for; unset: /metrics is open

@@ -57,11 +57,21 @@ class Stack:
         return self._runtime
 
 
+def mongo_client(uri: str) -> MongoClient[Document]:
+    """A client for MONGODB_URI as written: TLS, replica set, credentials and the rest are
+    the URI's own options (`mongodb+srv://`, `?tls=true&tlsCAFile=...`)."""
+    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
+def redis_client(url: str) -> Redis:
+    """A client for REDIS_URL as written: `rediss://` for TLS, with the URL's own options
+    (`?ssl_ca_certs=...`, `?ssl_cert_reqs=required`)."""
+    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+
+
 def connect_mongo(uri: str, *, what: str) -> MongoClient[Document]:
     try:
-        client: MongoClient[Document] = MongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=5000
-        )
+        client = mongo_client(uri)
         client.admin.command("ping")
     except (PyMongoError, ValueError) as exc:
         raise StartupError(
@@ -73,7 +83,7 @@ def connect_mongo(uri: str, *, what: str) -> MongoClient[Document]:
 
 def connect_redis(url: str, *, what: str) -> Redis:
     try:
-        client = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        client = redis_client(url)
         client.ping()
     except (RedisError, ValueError, OSError) as exc:
         raise StartupError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from elastic_transport.client_utils import DEFAULT
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError, TransportError
 from rq import Queue
@@ -221,21 +222,55 @@ def account_lookup(stack: Stack) -> AccountLookup | None:
 
 
 def search_index(stack: Stack) -> RebuildableIndex:
-    """Elasticsearch when ELASTICSEARCH_URL is set (the index behind an alias), else the
-    embedded on-disk index under DATA_DIR/search."""
-    url = stack.settings.elasticsearch_url
-    if not url:
+    """Elasticsearch when ELASTICSEARCH_URL or ELASTICSEARCH_CLOUD_ID is set (the index
+    behind an alias), else the embedded on-disk index under DATA_DIR/search."""
+    client = elastic_client(stack.settings)
+    if client is None:
         return EmbeddedIndex(stack.data_dir / "search")
-
-    index = ElasticIndex(Elasticsearch(url, request_timeout=10))
+    index = ElasticIndex(client)
     try:
         index.ensure()
     except (ApiError, TransportError) as exc:
+        where = stack.settings.elasticsearch_cloud_id or redact(
+            stack.settings.elasticsearch_url or ""
+        )
         raise StartupError(
-            f"ELASTICSEARCH_URL {redact(url)} does not answer ({type(exc).__name__}); start "
-            "Elasticsearch there or leave it unset to use the embedded index"
+            f"Elasticsearch at {where} does not answer or refuses ({type(exc).__name__}); "
+            "check ELASTICSEARCH_URL / ELASTICSEARCH_CLOUD_ID and its credentials, or leave "
+            "both unset to use the embedded index"
         ) from exc
     return index
+
+
+def elastic_client(settings: Settings) -> Elasticsearch | None:
+    """The Elasticsearch client the settings describe, or None for the embedded index.
+    Contradictory or half-given credentials refuse to start, naming the setting."""
+    url, cloud_id = settings.elasticsearch_url, settings.elasticsearch_cloud_id
+    user, password = settings.elasticsearch_username, settings.elasticsearch_password
+    api_key, ca_certs = settings.elasticsearch_api_key, settings.elasticsearch_ca_certs
+    if not url and not cloud_id:
+        if api_key or user or password or ca_certs:
+            raise StartupError(
+                "ELASTICSEARCH_* credentials are set without ELASTICSEARCH_URL or "
+                "ELASTICSEARCH_CLOUD_ID: set one of those, or unset the credentials"
+            )
+        return None
+    if url and cloud_id:
+        raise StartupError("set ELASTICSEARCH_URL or ELASTICSEARCH_CLOUD_ID, not both")
+    if bool(user) != bool(password):
+        raise StartupError("ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together")
+    if api_key and user:
+        raise StartupError("set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD, not both")
+    if ca_certs is not None and not ca_certs.is_file():
+        raise StartupError(f"ELASTICSEARCH_CA_CERTS {ca_certs} is not a file")
+    return Elasticsearch(
+        url or None,
+        cloud_id=cloud_id or None,
+        api_key=api_key or None,
+        basic_auth=(user, password) if user and password else None,
+        ca_certs=str(ca_certs) if ca_certs is not None else DEFAULT,
+        request_timeout=10,
+    )
 
 
 def mailer_for(stack: Stack) -> Mailer:
