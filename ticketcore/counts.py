@@ -7,7 +7,7 @@ from one count to another as it writes a new status or queue, and a question rea
 small document per queue.
 
 The ticket and its count are two writes. A process killed between them leaves a count
-one off until `recount` (`helpdesk stats --recount`) counts again from the tickets; an
+one off until `recount` (`helpdesk stats --backfill`) counts again from the tickets; an
 install that has tickets and no counts yet is counted once, at its first question.
 """
 
