@@ -106,8 +106,14 @@ def test_a_storm_is_grouped_and_unrelated_tickets_stay_out(window: StormWindow) 
     # Leads hear of it well within 30 s of the storm's first ticket.
     first_storm = min(s.at for s in storm)
     assert min(s.at for s in starts) - first_storm < timedelta(seconds=30)
-    # Generous against the 2 ms target, so a slow machine passes but a scan per ticket fails.
-    assert statistics.median(s.seconds for s in seen) < 0.005
+    # A look per ticket bounded by the script's limits, not a scan of the window: the last
+    # tickets, with the window full of the storm, cost about what the first ones did. (A
+    # ratio of medians, so a loaded machine slows both alike; bench/storm.py times it.)
+    tenth = len(seen) // 10
+    first, last = (
+        statistics.median(s.seconds for s in part) for part in (seen[:tenth], seen[-tenth:])
+    )
+    assert last < 4 * first, (first, last)
 
 
 def test_unrelated_tickets_spread_over_an_hour_never_form_a_group(window: StormWindow) -> None:
