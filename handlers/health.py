@@ -18,7 +18,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from handlers.cached import Cached
 from handlers.errors import problem
 from jobs.runtime import Runtime
-from ticketcore.counts import TicketCounts
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def queues(runtime: Runtime) -> list[Any]:
 def store_lines(runtime: Runtime) -> list[str]:
     """The gauges read from the store: tickets by status, effects owed and dead."""
     lines = ["# HELP helpdesk_tickets Tickets by status.", "# TYPE helpdesk_tickets gauge"]
-    for status, count in TicketCounts(runtime.store).by_status().items():
+    for status, count in runtime.service.count_by_status().items():
         lines.append(f'helpdesk_tickets{{status="{status.value}"}} {count}')
     lines += [
         "# HELP helpdesk_outbox_effects Effects owed by tickets, by state.",
